@@ -1,0 +1,41 @@
+# Everything a fresh machine needs, from the repository root.
+#   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
+#   make demo      the main job (see README)
+#   make test      lint + the whole test suite
+#   make bench     start-up benchmarks, results in bench/results/
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml examples/plugins/*/pyproject.toml)))
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): Makefile $(addsuffix /pyproject.toml,$(patsubst %/,%,$(DISTRIBUTIONS)))
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet hatchling editables pytest ruff
+	$(BIN)/pip install --quiet --no-build-isolation $(TORCH) $(addprefix -e ,$(DISTRIBUTIONS))
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/tk plugins
+	$(BIN)/tk list tuners
+	$(BIN)/tk run sft --tuner lora --help
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/startup.py --output bench/results/startup.json
+
+clean:
+	rm -rf $(VENV) bench/results output

@@ -1,0 +1,5 @@
+"""`python -m tunekite` is `tk`."""
+
+from tunekite.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The `tk` command.
+
+Kept light on purpose: `tk --help`, `tk plugins` and `tk list` import click, pluggy
+and the plugins' registration modules, never torch or transformers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from tunekite import __version__
+from tunekite.errors import TunekiteError
+
+CUSTOM_PATH_OPTION = click.option(
+    "--custom_register_path",
+    "--custom-register-path",
+    "--external_plugins",
+    "custom_register_path",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A local .py file to register as a plugin (repeat for several).",
+)
+
+
+class _UserError(click.ClickException):
+    def __init__(self, error: TunekiteError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class _Group(click.Group):
+    """Turns TuneKite's user-facing errors into clean messages without tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TunekiteError as exc:
+            raise _UserError(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="tk", message="%(prog)s %(version)s")
+def cli() -> None:
+    """TuneKite: fine-tune, align, serve and export LLMs with pluggable components.
+
+    \b
+    Examples:
+      tk run sft --model PATH --tuner lora --dataset data.jsonl
+      tk run sft --tuner lora --help     arguments of sft with the LoRA tuner
+      tk plugins                         installed plugins and what they register
+      tk list tuners                     registered tuners
+    """
+
+
+def _register_builtin_commands() -> None:
+    from tunekite.cli import inspect_cmds, run_cmd
+
+    cli.add_command(run_cmd.run)
+    cli.add_command(inspect_cmds.plugins)
+    cli.add_command(inspect_cmds.list_components)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: load plugins (so their commands exist), then dispatch."""
+    from tunekite.plugins import get_host
+
+    _register_builtin_commands()
+    try:
+        get_host().call_commands(cli)
+    except TunekiteError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    cli.main(args=list(argv) if argv is not None else None, prog_name="tk")

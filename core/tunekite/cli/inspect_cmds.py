@@ -1,0 +1,78 @@
+"""`tk plugins` and `tk list KIND`: what is installed and what it registered."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from tunekite.cli import CUSTOM_PATH_OPTION
+from tunekite.plugins import PluginHost, get_host
+from tunekite.specs import KINDS
+
+
+def _host(custom_paths: tuple[str, ...]) -> PluginHost:
+    host = get_host()
+    for path in custom_paths:
+        host.add_file(path)
+    return host
+
+
+def _registered_text(registered: dict[str, list[str]]) -> str:
+    return "\n".join(f"{kind}: {', '.join(names)}" for kind, names in registered.items())
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@CUSTOM_PATH_OPTION
+def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
+    """Installed plugins: distribution, version, what each registered, load errors."""
+    host = _host(custom_register_path)
+    host.failed()  # build the registries so registration errors are known
+    conflicts = [c for kind in KINDS for c in host.registry(kind).conflicts]
+    if as_json:
+        payload = {"plugins": [p.as_dict() for p in host.plugins], "conflicts": conflicts}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="TuneKite plugins", show_lines=True)
+    for column in ("plugin", "distribution", "version"):
+        table.add_column(column, no_wrap=True)
+    for column in ("registered", "status"):
+        table.add_column(column, overflow="fold")
+    for p in host.plugins:
+        status = "[green]ok[/]" if p.status == "loaded" else f"[red]{p.status}[/]: {p.error}"
+        if p.status == "disabled":
+            status = f"[yellow]disabled[/]: {p.error}"
+        table.add_row(
+            p.name if p.source != "file" else f"{p.name}\n({p.location})",
+            p.distribution or f"({p.source})",
+            p.version or "",
+            _registered_text(p.registered),
+            status,
+        )
+    console = Console()
+    console.print(table)
+    for conflict in conflicts:
+        console.print(f"[red]conflict[/]: {conflict}")
+
+
+@click.command(name="list")
+@click.argument("kind", metavar="KIND")
+@CUSTOM_PATH_OPTION
+def list_components(kind: str, custom_register_path: tuple[str, ...]) -> None:
+    """Registered components of one KIND (tuners, templates, trainers, ...)."""
+    kind = kind if kind in KINDS else f"{kind}s" if f"{kind}s" in KINDS else kind
+    registry = _host(custom_register_path).registry(kind)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{kind.replace('_', ' ')} ({len(registry)})")
+    for column in ("name", "summary", "provided by"):
+        table.add_column(column, overflow="fold")
+    for entry in registry:
+        aliases = f" ({', '.join(entry.spec.aliases)})" if entry.spec.aliases else ""
+        table.add_row(entry.spec.name + aliases, entry.spec.summary, entry.distribution or entry.plugin)
+    Console().print(table)

@@ -1,0 +1,269 @@
+"""Every hook a TuneKite plugin can implement, in one place.
+
+A plugin is a module (or object) with functions named like these hooks, usually
+marked with `tunekite.hookimpl`. Registration hooks are called once per process,
+when the registries are first built, and each plugin's calls are kept apart so that
+what a plugin registered is attributed to its distribution. Types are imported only
+for type checking: loading this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from tunekite.run import Run
+    from tunekite.specs import (
+        DatasetSpec,
+        EngineSpec,
+        ExporterSpec,
+        LossScaleSpec,
+        ModelSpec,
+        RewardSpec,
+        TaskSpec,
+        TemplateSpec,
+        TrainerSpec,
+        TunerSpec,
+    )
+
+hookspec = pluggy.HookspecMarker("tunekite")
+
+
+@hookspec
+def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register model loaders and named models.
+
+    When: once per process, when the `models` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.ModelSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_models(register):
+            register(ModelSpec(name="smollm2-135m-instruct", summary="SmolLM2 135M chat",
+                               factory="tunekite_gguf.named:load_smollm2", template="chatml"))
+    """
+
+
+@hookspec
+def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
+    """Register chat-template families (`--template NAME`).
+
+    When: once per process, when the `templates` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.TemplateSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_templates(register):
+            register(TemplateSpec(name="chatml", summary="<|im_start|> chat format",
+                                  factory="tunekite_chatml.template:build"))
+    """
+
+
+@hookspec
+def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
+    """Register tuners (`--tuner NAME`, alias `--train_type`).
+
+    When: once per process, when the `tuners` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.TunerSpec` per call; the spec's
+    `args` dataclass becomes the tuner's own argument group, shown and parsed only
+    when the tuner is selected.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @dataclass(kw_only=True)
+        class LoraArguments:
+            lora_rank: int = arg(8, help="LoRA rank")
+
+        @hookimpl
+        def tk_register_tuners(register):
+            register(TunerSpec(name="lora", summary="Low-rank adapters through peft",
+                               args=LoraArguments, factory="tunekite_lora.tuner:prepare"))
+    """
+
+
+@hookspec
+def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
+    """Register training recipes that `tk run NAME` starts (sft, pt, rlhf, ...).
+
+    When: once per process, when the `trainers` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.TrainerSpec` per call; `groups`
+    lists the core argument groups the recipe takes.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_trainers(register):
+            register(TrainerSpec(name="rlhf", summary="Preference and RL training",
+                                 groups=("model", "data", "template", "tuner", "training"),
+                                 args=RlhfArguments, factory="tunekite_rlhf.recipe:run"))
+    """
+
+
+@hookspec
+def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Register non-training tasks that `tk run NAME` starts (infer, export, deploy, ...).
+
+    When: once per process, when the `tasks` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.TaskSpec` per call.
+    Returns: nothing; registrations go through `register`. The factory receives the
+    resolved `tunekite.api.Run` when the task is started.
+
+    Example::
+
+        @hookimpl
+        def tk_register_tasks(register):
+            register(TaskSpec(name="app", summary="Gradio chat page", groups=("model",),
+                              args=AppArguments, factory="tunekite_app.page:serve"))
+    """
+
+
+@hookspec
+def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
+    """Register inference engines (`--infer_backend NAME`).
+
+    When: once per process, when the `engines` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.EngineSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_engines(register):
+            register(EngineSpec(name="vllm", summary="vLLM paged-attention engine",
+                                args=VllmArguments, factory="tunekite_vllm.engine:VllmEngine"))
+    """
+
+
+@hookspec
+def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
+    """Register reward functions (`--reward_funcs NAME ...`).
+
+    When: once per process, when the `rewards` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.RewardSpec` per call; the factory
+    returns a callable `(completions: list[str], **columns) -> list[float]`.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_rewards(register):
+            register(RewardSpec(name="format", summary="<think>/<answer> shape",
+                                factory="tunekite_rewards.format:build"))
+    """
+
+
+@hookspec
+def tk_register_loss_scales(register: Callable[[LossScaleSpec], None]) -> None:
+    """Register per-token loss weighting strategies (`--loss_scale NAME`).
+
+    When: once per process, when the `loss_scales` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.LossScaleSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_loss_scales(register):
+            register(LossScaleSpec(name="last_round", summary="Train only the last reply",
+                                   factory="tunekite.loss_scale:LastRound"))
+    """
+
+
+@hookspec
+def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Register named datasets (`--dataset NAME[:subset][#N]`).
+
+    When: once per process, when the `datasets` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.DatasetSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_datasets(register):
+            register(DatasetSpec(name="self-cognition", summary="Who-are-you rows",
+                                 subsets=("zh", "en"), factory="tunekite_selfcog.data:load"))
+    """
+
+
+@hookspec
+def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    """Register model exporters (`tk run export --quant_method NAME`).
+
+    When: once per process, when the `exporters` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.ExporterSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_exporters(register):
+            register(ExporterSpec(name="gptq", summary="4-bit GPTQ through gptqmodel",
+                                  args=GptqArguments, factory="tunekite_gptq.export:run"))
+    """
+
+
+@hookspec
+def tk_register_commands(cli: click.Group) -> None:
+    """Add top-level commands to `tk`.
+
+    When: once, while the `tk` command group is built (before any argument is parsed),
+    so keep the command's module light and import heavy libraries inside it.
+    Gets: `cli`, the `tk` click group.
+    Returns: nothing; call `cli.add_command(...)`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_commands(cli):
+            @cli.command(name="hello")
+            def hello():
+                click.echo("hi")
+    """
+
+
+@hookspec
+def tk_train_callbacks(run: Run) -> list[Any] | None:
+    """Contribute training callbacks to a training run.
+
+    When: once per training run, after its arguments are resolved and before the
+    transformers `Trainer` is built.
+    Gets: `run`, the resolved `tunekite.api.Run` (arguments by group, output folder).
+    Returns: a list of `transformers.TrainerCallback` instances, or None. Lists from
+    all plugins are concatenated.
+
+    Example::
+
+        @hookimpl
+        def tk_train_callbacks(run):
+            from transformers import TrainerCallback
+            class Beep(TrainerCallback):
+                def on_save(self, args, state, control, **kw):
+                    print("\\a", end="")
+            return [Beep()]
+    """
+
+
+REGISTER_HOOKS: dict[str, str] = {
+    "models": "tk_register_models",
+    "templates": "tk_register_templates",
+    "tuners": "tk_register_tuners",
+    "trainers": "tk_register_trainers",
+    "tasks": "tk_register_tasks",
+    "engines": "tk_register_engines",
+    "rewards": "tk_register_rewards",
+    "loss_scales": "tk_register_loss_scales",
+    "datasets": "tk_register_datasets",
+    "exporters": "tk_register_exporters",
+}

@@ -1,0 +1,319 @@
+"""Finding, loading and registering plugins: the plugin host.
+
+Core's built-ins, installed distributions (entry-point group `tunekite`) and local
+files (`--custom_register_path`) all become pluggy plugins of one manager. A plugin
+that fails to import or to register is recorded with its distribution and error and
+left out; the rest keep working (`TUNEKITE_STRICT_PLUGINS=1` makes it fatal).
+
+Environment switches:
+  TUNEKITE_PLUGINS=a,b                  load only these entry points / distributions
+  TUNEKITE_DISABLE_PLUGIN_AUTOLOAD=1    load no installed plugin (built-ins still load)
+  TUNEKITE_STRICT_PLUGINS=1             a plugin that fails to load is an error
+  TUNEKITE_TRACE_PLUGINS=1              print every plugin load and hook call to stderr
+  TUNEKITE_CUSTOM_REGISTER_PATH=a.py:b.py  local plugin files (how runs hand their
+                                        plugins to spawned workers and ranks)
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from tunekite import catalog, hookspecs
+from tunekite.errors import PluginError
+from tunekite.registry import Entry, Registry
+from tunekite.specs import SPEC_TYPES, ComponentSpec
+
+ENTRY_POINT_GROUP = "tunekite"
+CUSTOM_PATH_ENV = "TUNEKITE_CUSTOM_REGISTER_PATH"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+def _normalize(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as `tk plugins` reports it."""
+
+    name: str
+    source: str  # "builtin", "entry point" or "file"
+    distribution: str | None = None
+    version: str | None = None
+    location: str | None = None
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    status: str = "loaded"  # "loaded", "failed" or "disabled"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Manager(pluggy.PluginManager):
+    """Also accepts undecorated `tk_*` functions, so a forgotten `@hookimpl` in a local
+    file is caught by the unknown-hook check instead of being silently ignored."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("tk_") and inspect.isroutine(getattr(plugin, name, None)):
+            return {}
+        return opts
+
+
+class PluginHost:
+    """Every loaded plugin and, built once on first use, the registries they fill."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, autoload: bool = True) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.strict = _flag(self.env, "TUNEKITE_STRICT_PLUGINS")
+        self.pm = _Manager("tunekite")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: list[PluginInfo] = []
+        self.custom_paths: list[str] = []
+        self._registries: dict[str, Registry] | None = None
+        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+        from tunekite import builtins
+
+        self.add_plugin(builtins, PluginInfo("builtins", "builtin", "tunekite", _version("tunekite")))
+        if autoload and not _flag(self.env, "TUNEKITE_DISABLE_PLUGIN_AUTOLOAD"):
+            self._load_entry_points()
+        for path in filter(None, self.env.get(CUSTOM_PATH_ENV, "").split(os.pathsep)):
+            self.add_file(path)
+
+    # -- loading -------------------------------------------------------------------
+
+    def _trace(self, message: str) -> None:
+        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+            print(f"tunekite: {message}", file=sys.stderr)
+
+    def _selected(self, ep: metadata.EntryPoint, dist: str | None) -> bool:
+        wanted = self.env.get("TUNEKITE_PLUGINS")
+        if wanted is None:
+            return True
+        names = {_normalize(n) for n in wanted.split(",") if n.strip()}
+        own = {_normalize(ep.name)}
+        if dist:
+            own |= {_normalize(dist), _normalize(dist).removeprefix("tunekite-")}
+        return bool(names & own)
+
+    def _load_entry_points(self) -> None:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = ep.dist.name if ep.dist else None
+            info = PluginInfo(ep.name, "entry point", dist, ep.dist.version if ep.dist else None, ep.value)
+            if not self._selected(ep, dist):
+                info.status = "disabled"
+                info.error = "not in TUNEKITE_PLUGINS"
+                self.plugins.append(info)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # any import failure must not brick the CLI
+                self._fail(info, exc)
+                continue
+            try:
+                self.add_plugin(plugin, info)
+            except PluginError as exc:
+                self._fail(info, exc)
+
+    def _fail(self, info: PluginInfo, exc: BaseException) -> None:
+        info.status = "failed"
+        info.error = f"{type(exc).__name__}: {exc}"
+        if info not in self.plugins:
+            self.plugins.append(info)
+        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+            import traceback
+
+            self._trace(f"plugin {info.name} ({info.distribution}) failed:\n{traceback.format_exc()}")
+        if self.strict:
+            raise PluginError(
+                f"Plugin {info.name!r} from {info.distribution or info.location} failed to load: "
+                f"{info.error} (TUNEKITE_STRICT_PLUGINS is set)"
+            ) from exc
+
+    def add_plugin(self, plugin: Any, info: PluginInfo) -> None:
+        """Register a plugin object; unknown `tk_*` hook names are rejected."""
+        if self.pm.is_registered(plugin):
+            return
+        self.pm.register(plugin, name=f"{info.source}:{info.name}:{info.location}")
+        unknown = [
+            caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()
+        ]
+        if unknown:
+            self.pm.unregister(plugin)
+            known = [*hookspecs.REGISTER_HOOKS.values(), "tk_register_commands", "tk_train_callbacks"]
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+            raise PluginError(
+                f"Plugin {info.name!r} ({info.location}) implements unknown hook(s): "
+                f"{', '.join(hints)}. Known hooks: {', '.join(known)}."
+            )
+        self.plugins.append(info)
+        self._registries = None
+        self._trace(f"loaded plugin {info.name} ({info.distribution or info.location})")
+
+    def add_file(self, path: str | os.PathLike[str]) -> None:
+        """Register a local .py file as a plugin (`--custom_register_path`).
+
+        The file is imported under a module name unique to its absolute path, with its
+        folder on `sys.path` only while it is imported. Failures are always errors:
+        the user asked for this file by name.
+        """
+        resolved = Path(path).expanduser().resolve()
+        if str(resolved) in self.custom_paths:
+            return
+        if not resolved.is_file():
+            raise PluginError(f"--custom_register_path: no such file: {path}")
+        if resolved.suffix != ".py":
+            raise PluginError(f"--custom_register_path: {path} is not a .py file")
+        import hashlib
+
+        digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:10]
+        module_name = f"tunekite_custom_{resolved.stem}_{digest}"
+        module = sys.modules.get(module_name) or _import_file(module_name, resolved)
+        info = PluginInfo(resolved.stem, "file", None, None, str(resolved))
+        self.add_plugin(module, info)
+        self.custom_paths.append(str(resolved))
+
+    # -- registries ----------------------------------------------------------------
+
+    def registry(self, kind: str) -> Registry:
+        if kind not in SPEC_TYPES:
+            close = difflib.get_close_matches(kind, list(SPEC_TYPES), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PluginError(f"Unknown component kind {kind!r}.{hint} Kinds: {', '.join(SPEC_TYPES)}.")
+        return self._built()[kind]
+
+    def _built(self) -> dict[str, Registry]:
+        if self._registries is None:
+            self._registries = self._build_registries()
+        return self._registries
+
+    def _build_registries(self) -> dict[str, Registry]:
+        registries = {kind: Registry(kind) for kind in SPEC_TYPES}
+        for plugin_name, plugin in self.pm.list_name_plugin():
+            info = self._info(plugin_name)
+            if info is None or info.status != "loaded":
+                continue
+            try:
+                staged = self._collect(plugin)
+            except Exception as exc:
+                self.pm.unregister(plugin)
+                self._fail(info, exc)
+                continue
+            info.registered = {}
+            for spec in staged:
+                info.registered.setdefault(spec.kind, []).append(spec.name)
+                registries[spec.kind].add(Entry(spec, info.name, info.distribution))
+        hints, note = catalog.hints(self.plugins), catalog.failure_note(self.plugins)
+        for kind, reg in registries.items():
+            reg.hints, reg.note = hints.get(kind, {}), note
+        return registries
+
+    def _info(self, plugin_name: str) -> PluginInfo | None:
+        source, name, location = plugin_name.split(":", 2)
+        for info in self.plugins:
+            if (info.source, info.name, str(info.location)) == (source, name, location):
+                return info
+        return None
+
+    def _collect(self, plugin: Any) -> list[ComponentSpec]:
+        """Call one plugin's registration hooks; validate each spec it hands over."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        staged: list[ComponentSpec] = []
+        for kind, hook_name in hookspecs.REGISTER_HOOKS.items():
+            expected = SPEC_TYPES[kind]
+
+            def register(spec: ComponentSpec, _kind: str = kind, _type: type = expected) -> None:
+                if not isinstance(spec, _type):
+                    raise PluginError(
+                        f"{hookspecs.REGISTER_HOOKS[_kind]} got {type(spec).__name__}; "
+                        f"register a {_type.__name__}"
+                    )
+                staged.append(spec)
+
+            self.pm.subset_hook_caller(hook_name, others)(register=register)
+        return staged
+
+    def failed(self) -> list[PluginInfo]:
+        self._built()  # registration can fail too
+        return [p for p in self.plugins if p.status == "failed"]
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment that makes a spawned worker or rank load this host's local plugins."""
+        return {CUSTOM_PATH_ENV: os.pathsep.join(self.custom_paths)} if self.custom_paths else {}
+
+    def call_commands(self, cli: Any) -> None:
+        self.pm.hook.tk_register_commands(cli=cli)
+
+    def train_callbacks(self, run: Any) -> list[Any]:
+        return [cb for found in self.pm.hook.tk_train_callbacks(run=run) if found for cb in found]
+
+
+def _import_file(module_name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"--custom_register_path: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    folder = str(path.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise PluginError(
+            f"--custom_register_path: importing {path} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, built on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def set_host(host: PluginHost | None) -> PluginHost | None:
+    """Swap the process-wide host (tests); returns the previous one."""
+    global _host
+    previous, _host = _host, host
+    return previous
+
+
+def registry(kind: str) -> Registry:
+    """The registry of one kind from the process-wide host."""
+    return get_host().registry(kind)

@@ -1,0 +1,1 @@
+"""Training recipes: each reads top to bottom in one module."""

@@ -1,0 +1,234 @@
+"""`tk run NAME ...`: resolve a runnable, its arguments and its components, then start it.
+
+Resolution reads top to bottom: load the plugins the arguments name, find the
+runnable, collect the core groups it takes, add the argument group of every
+component the arguments select (until nothing new is selected), parse, validate,
+and only then touch the disk: the output folder and `args.json`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunekite import __version__
+from tunekite.arguments.fields import fields_of
+from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
+from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, preparse
+from tunekite.errors import ArgumentError, UnknownNameError
+from tunekite.plugins import PluginHost, get_host
+from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
+
+RUNNABLE_KINDS = ("trainers", "tasks")
+_COMPONENT_KINDS = tuple(k for k in KINDS if k not in RUNNABLE_KINDS)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A resolved run: typed argument groups, selected components, output folder.
+
+    Arguments are reachable by group (`run.groups["training"].learning_rate`) or flat
+    (`run.learning_rate`), as in ms-swift's argument objects.
+    """
+
+    command: str
+    spec: RunnableSpec
+    groups: dict[str, Any]
+    components: dict[str, list[ComponentSpec]]
+    output_dir: Path | None = None
+    plugins: list[dict[str, Any]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        for group in self.__dict__.get("groups", {}).values():
+            if name in getattr(group, "__dataclass_fields__", {}):
+                return getattr(group, name)
+        raise AttributeError(f"no argument named {name!r} in this run")
+
+    def values(self) -> dict[str, Any]:
+        """Every argument, flat, as written to args.json."""
+        flat: dict[str, Any] = {}
+        for group in self.groups.values():
+            flat.update(asdict(group))
+        return flat
+
+    def component(self, kind: str) -> ComponentSpec:
+        """The single selected component of a kind (e.g. the tuner)."""
+        (spec,) = self.components[kind]
+        return spec
+
+    def component_args(self, spec: ComponentSpec) -> Any:
+        return self.groups.get(_component_key(spec))
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "tunekite_version": __version__,
+            "components": {k: [s.name for s in v] for k, v in self.components.items()},
+            "plugins": self.plugins,
+        }
+
+
+def _component_key(spec: ComponentSpec) -> str:
+    return f"{spec.kind}:{spec.name}"
+
+
+def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
+    """A trainer or a task by name; the error lists both kinds."""
+    for kind in RUNNABLE_KINDS:
+        if name in host.registry(kind):
+            return host.registry(kind).get(name)
+    known = sorted(n for kind in RUNNABLE_KINDS for n in host.registry(kind).names())
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"Unknown trainer or task {name!r}.{hint} Available: {', '.join(known)}.")
+
+
+def _core_groups(spec: RunnableSpec) -> list[Group]:
+    keys = ["run", *(k for k in spec.groups if k != "run")]
+    unknown = [k for k in keys if k not in CORE_GROUPS]
+    if unknown:
+        raise ArgumentError(
+            f"{spec.kind[:-1]} {spec.name!r} asks for unknown argument group(s) {unknown}; "
+            f"core groups are {', '.join(CORE_GROUPS)}"
+        )
+    groups = [Group(k, GROUP_TITLES[k], CORE_GROUPS[k]) for k in keys]
+    if spec.args is not None:
+        groups.append(_component_group(spec, "tunekite"))
+    return groups
+
+
+def _component_group(spec: ComponentSpec, owner: str) -> Group:
+    return Group(_component_key(spec), f"{spec.kind[:-1].replace('_', ' ')} {spec.name}", spec.args, owner)
+
+
+def _owner_of(host: PluginHost, spec: ComponentSpec) -> str:
+    entry = host.registry(spec.kind).entry(spec.name)
+    return entry.distribution or entry.plugin
+
+
+def _select(host: PluginHost, argset: ArgumentSet, values: dict[str, Any]) -> dict[str, list[ComponentSpec]]:
+    """The components named by selector arguments (`--tuner lora`, `--reward_funcs a b`)."""
+    selected: dict[str, list[ComponentSpec]] = {}
+    for group in argset.groups:
+        for f in group.fields():
+            if f.selects is None or values.get(f.name) in (None, []):
+                continue
+            names = values[f.name] if f.type.is_list else [values[f.name]]
+            specs = []
+            for name in names:
+                try:
+                    specs.append(host.registry(f.selects).get(name))
+                except UnknownNameError as exc:
+                    raise ArgumentError(f"--{f.name}: {exc}") from None
+            selected[f.selects] = specs
+    return selected
+
+
+def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]]):
+    """Explain an option that belongs to a component this run did not select."""
+
+    def explain(name: str) -> str | None:
+        owners = []
+        for kind in _COMPONENT_KINDS:
+            for entry in host.registry(kind):
+                if entry.spec.args is None:
+                    continue
+                if any(name in f.names for f in fields_of(entry.spec.args)):
+                    owners.append(entry)
+        if not owners:
+            return None
+        spec, owner = owners[0].spec, owners[0].distribution or owners[0].plugin
+        what = f"{spec.kind[:-1].replace('_', ' ')} {spec.name!r} ({owner})"
+        chosen = [s.name for s in selected.get(spec.kind, [])]
+        now = f"the selected one is {', '.join(map(repr, chosen))}" if chosen else "none is selected"
+        return f"belongs to {what}, which this run does not use ({now})."
+
+    return explain
+
+
+def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
+    """Parse a run's arguments; returns the run and whether `--help` was asked for."""
+    host = host or get_host()
+    pre, layers = preparse(argv)
+    for path in pre.custom_register_path or []:
+        host.add_file(path)
+    spec = find_runnable(host, name)
+    argset = ArgumentSet(_core_groups(spec))
+    seen: set[str] = set()
+    while True:  # selected components may declare selectors of their own
+        values = argset.parse(argv, layers)
+        selected = _select(host, argset, values)
+        new = [s for specs in selected.values() for s in specs if _component_key(s) not in seen]
+        if not new:
+            break
+        for s in new:
+            seen.add(_component_key(s))
+            if s.args is not None:
+                argset.add(_component_group(s, _owner_of(host, s)))
+    values = argset.parse(argv, layers, on_unknown=_explain_unknown(host, selected))
+    values["custom_register_path"] = list(host.custom_paths)
+    groups = argset.build(values)
+    _apply_component_defaults(groups, selected)
+    plugins = [
+        {k: p.as_dict()[k] for k in ("name", "distribution", "version", "source", "location")}
+        for p in host.plugins
+        if p.status == "loaded"
+    ]
+    run = Run(name, spec, groups, selected, plugins=plugins)
+    return run, bool(pre.help)
+
+
+def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[ComponentSpec]]) -> None:
+    """Defaults that depend on the selected components (ms-swift: lr 1e-4 tuners, 1e-5 full)."""
+    training = groups.get("training")
+    if training is not None and training.learning_rate is None and selected.get("tuners"):
+        training.learning_rate = selected["tuners"][0].learning_rate
+
+
+def output_folder(run: Run, now: float | None = None) -> Path:
+    """`output_dir`, or `output/<model>`; with add_version, a fresh `v<N>-<timestamp>` inside."""
+    base = run.groups["run"].output_dir
+    if base is None:
+        model = run.groups.get("model")
+        stem = Path(str(model.model)).name if model is not None and model.model else run.command
+        base = str(Path("output") / stem)
+    folder = Path(base)
+    if run.groups["run"].add_version:
+        taken = [
+            int(m.group(1))
+            for p in (folder.iterdir() if folder.is_dir() else [])
+            if (m := re.match(r"v(\d+)-", p.name))
+        ]
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        folder = folder / f"v{max(taken, default=-1) + 1}-{stamp}"
+    return folder
+
+
+def write_args(run: Run, folder: Path) -> Path:
+    """Write `args.json` atomically: the flat values plus a manifest of the run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = run.values()
+    data[META_KEY] = run.manifest()
+    target = folder / ARGS_FILE
+    tmp = folder / f".{ARGS_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+    """Resolve and start a run (what `tk run` does after `--help` is ruled out)."""
+    host = host or get_host()
+    run, _ = resolve(name, argv, host)
+    folder = output_folder(run)
+    run = Run(run.command, run.spec, run.groups, run.components, folder, run.plugins)
+    write_args(run, folder)
+    os.environ.update(host.worker_env())
+    return run.spec.load()(run)

@@ -1,0 +1,34 @@
+"""Test helpers every plugin can use: fake-plugin fixtures and conformance suites.
+
+A plugin's test subclasses the suite for its kind and names its component::
+
+    from tunekite.testing import TunerConformance
+
+    class TestLora(TunerConformance):
+        name = "lora"
+
+The fixtures (`tk_host`, `tk_plugins`) come from `tunekite.testing.pytest_plugin`,
+which pytest loads automatically once tunekite is installed.
+"""
+
+from tunekite.testing.conformance import (
+    ComponentConformance,
+    DatasetConformance,
+    EngineConformance,
+    RewardConformance,
+    TemplateConformance,
+    TunerConformance,
+)
+from tunekite.testing.fakes import FakePlugins
+from tunekite.testing.models import tiny_causal_lm
+
+__all__ = [
+    "ComponentConformance",
+    "DatasetConformance",
+    "EngineConformance",
+    "FakePlugins",
+    "RewardConformance",
+    "TemplateConformance",
+    "TunerConformance",
+    "tiny_causal_lm",
+]

@@ -1,0 +1,1 @@
+"""LoRA for TuneKite: peft's LoRA family behind the `lora` tuner."""

@@ -1,0 +1,53 @@
+"""Registers the `lora` tuner. Light on purpose: peft is imported only by the factory."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from tunekite.api import TunerSpec, arg, hookimpl
+
+_INIT_WEIGHTS = re.compile(r"^(true|false|gaussian|pissa|pissa_niter_\d+|olora)$")
+
+
+@dataclass(kw_only=True)
+class LoraArguments:
+    """LoRA's own arguments, with ms-swift 3.x names and defaults."""
+
+    lora_rank: int = arg(8, help="Rank of the low-rank update")
+    lora_alpha: int = arg(32, help="Scaling numerator: the update is scaled by alpha/rank")
+    lora_dropout: float = arg(0.05, help="Dropout on the LoRA branch input")
+    lora_bias: Literal["none", "all"] = arg("none", help="Train no biases, or all of them")
+    lora_dtype: Literal["float16", "bfloat16", "float32"] | None = arg(
+        None, help="dtype of the LoRA weights; None keeps the model's"
+    )
+    use_dora: bool = arg(False, help="Weight-decomposed LoRA (DoRA)")
+    use_rslora: bool = arg(False, help="Rank-stabilised scaling alpha/sqrt(rank)")
+    init_weights: str = arg(
+        "true", help="true, false, gaussian, pissa, pissa_niter_N (fast SVD) or olora"
+    )
+
+    def __post_init__(self) -> None:
+        if self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be at least 1, got {self.lora_rank}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if not _INIT_WEIGHTS.match(self.init_weights):
+            raise ValueError(
+                f"init_weights {self.init_weights!r} is not one of "
+                "true, false, gaussian, pissa, pissa_niter_N, olora"
+            )
+
+
+@hookimpl
+def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
+    register(
+        TunerSpec(
+            name="lora",
+            summary="Low-rank adapters through peft (DoRA, rsLoRA, PiSSA, OLoRA)",
+            args=LoraArguments,
+            factory="tunekite_lora.tuner:prepare",
+        )
+    )
