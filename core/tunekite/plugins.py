@@ -210,10 +210,7 @@ class PluginHost:
 
     def _build_registries(self) -> dict[str, Registry]:
         registries = {kind: Registry(kind) for kind in SPEC_TYPES}
-        for plugin_name, plugin in self.pm.list_name_plugin():
-            info = self._info(plugin_name)
-            if info is None or info.status != "loaded":
-                continue
+        for plugin, info in self._loaded():
             try:
                 staged = self._collect(plugin)
             except Exception as exc:
@@ -236,9 +233,17 @@ class PluginHost:
                 return info
         return None
 
+    def _loaded(self) -> list[tuple[Any, PluginInfo]]:
+        pairs = [(plugin, self._info(name)) for name, plugin in self.pm.list_name_plugin()]
+        return [(plugin, info) for plugin, info in pairs if info is not None and info.status == "loaded"]
+
+    def _call_one(self, plugin: Any, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call one hook of one plugin only, through pluggy (so tracing sees it)."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        return self.pm.subset_hook_caller(hook_name, others)(**kwargs)
+
     def _collect(self, plugin: Any) -> list[ComponentSpec]:
         """Call one plugin's registration hooks; validate each spec it hands over."""
-        others = [p for p in self.pm.get_plugins() if p is not plugin]
         staged: list[ComponentSpec] = []
         for kind, hook_name in hookspecs.REGISTER_HOOKS.items():
             expected = SPEC_TYPES[kind]
@@ -251,7 +256,7 @@ class PluginHost:
                     )
                 staged.append(spec)
 
-            self.pm.subset_hook_caller(hook_name, others)(register=register)
+            self._call_one(plugin, hook_name, register=register)
         return staged
 
     def failed(self) -> list[PluginInfo]:
@@ -263,7 +268,21 @@ class PluginHost:
         return {CUSTOM_PATH_ENV: os.pathsep.join(self.custom_paths)} if self.custom_paths else {}
 
     def call_commands(self, cli: Any) -> None:
-        self.pm.hook.tk_register_commands(cli=cli)
+        """Let each plugin add `tk` commands; one that fails or replaces an existing
+        command is reported as failed and its commands are left out."""
+        for plugin, info in self._loaded():
+            before = dict(cli.commands)
+            try:
+                self._call_one(plugin, "tk_register_commands", cli=cli)
+                replaced = [name for name, cmd in before.items() if cli.commands.get(name) is not cmd]
+                if replaced:
+                    raise PluginError(f"tk_register_commands replaced existing command(s) {replaced}")
+            except Exception as exc:
+                cli.commands.clear()
+                cli.commands.update(before)
+                self.pm.unregister(plugin)
+                self._registries = None
+                self._fail(info, exc)
 
     def train_callbacks(self, run: Any) -> list[Any]:
         return [cb for found in self.pm.hook.tk_train_callbacks(run=run) if found for cb in found]
