@@ -28,3 +28,11 @@ class DuplicateNameError(TunekiteError):
 
 class PluginError(TunekiteError):
     """A plugin failed to import or to register (fatal only where it must be)."""
+
+
+def did_you_mean(name: str, choices: list[str], *, quote: str = "'", prefix: str = "") -> str:
+    """' Did you mean 'x'?' for the closest choice, or '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f" Did you mean {quote}{prefix}{close[0]}{quote}?" if close else ""

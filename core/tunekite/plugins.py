@@ -16,7 +16,6 @@ Environment switches:
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import inspect
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import pluggy
 
 from tunekite import catalog, hookspecs
-from tunekite.errors import PluginError
+from tunekite.errors import PluginError, did_you_mean
 from tunekite.registry import Entry, Registry
 from tunekite.specs import SPEC_TYPES, ComponentSpec
 
@@ -159,13 +158,10 @@ class PluginHost:
         if unknown:
             self.pm.unregister(plugin)
             known = [*hookspecs.REGISTER_HOOKS.values(), "tk_register_commands", "tk_train_callbacks"]
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, known, n=1)
-                hints.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+            hints = [f"{name}.{did_you_mean(name, known, quote='')}" for name in unknown]
             raise PluginError(
                 f"Plugin {info.name!r} ({info.location}) implements unknown hook(s): "
-                f"{', '.join(hints)}. Known hooks: {', '.join(known)}."
+                f"{' '.join(hints)} Known hooks: {', '.join(known)}."
             )
         self.plugins.append(info)
         self._registries = None
@@ -198,8 +194,7 @@ class PluginHost:
 
     def registry(self, kind: str) -> Registry:
         if kind not in SPEC_TYPES:
-            close = difflib.get_close_matches(kind, list(SPEC_TYPES), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(kind, list(SPEC_TYPES))
             raise PluginError(f"Unknown component kind {kind!r}.{hint} Kinds: {', '.join(SPEC_TYPES)}.")
         return self._built()[kind]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from tunekite.errors import DuplicateNameError, UnknownNameError
+from tunekite.errors import DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.specs import ComponentSpec
 
 S = TypeVar("S", bound=ComponentSpec)
@@ -82,10 +81,7 @@ class Registry(Generic[S]):
 
     def _unknown_message(self, name: str) -> str:
         known = sorted({*self._entries, *self._aliases})
-        parts = [f"Unknown {self.singular} {name!r}."]
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        if close:
-            parts.append(f"Did you mean {close[0]!r}?")
+        parts = [f"Unknown {self.singular} {name!r}.{did_you_mean(name, known)}"]
         if name in self.hints:
             parts.append(self.hints[name])
         if self._entries:

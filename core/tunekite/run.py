@@ -8,7 +8,6 @@ and only then touch the disk: the output folder and `args.json`.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, preparse
-from tunekite.errors import ArgumentError, UnknownNameError
+from tunekite.errors import ArgumentError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
 
@@ -85,8 +84,7 @@ def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
         if name in host.registry(kind):
             return host.registry(kind).get(name)
     known = sorted(n for kind in RUNNABLE_KINDS for n in host.registry(kind).names())
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, known)
     raise UnknownNameError(f"Unknown trainer or task {name!r}.{hint} Available: {', '.join(known)}.")
 
 

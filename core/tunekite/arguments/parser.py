@@ -8,7 +8,6 @@ the argument dataclasses and has no side effects.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.arguments.fields import ArgField, fields_of
-from tunekite.errors import ArgumentError
+from tunekite.errors import ArgumentError, did_you_mean
 
 CONFIG_OPTIONS = ("-c", "--config")
 ARGS_FILE = "args.json"
@@ -63,22 +62,27 @@ def _add_field(parser: argparse.ArgumentParser, f: ArgField) -> None:
     parser.add_argument(*strings, **kwargs)
 
 
-def read_config(path: str) -> dict[str, Any]:
-    """A YAML run config: a flat mapping of argument names to values."""
+def _read_mapping(file: Path, option: str, fmt: str) -> dict[str, Any]:
+    """A flat mapping of argument names to values from a YAML or JSON file."""
     import yaml
 
-    file = Path(path)
     if not file.is_file():
-        raise ArgumentError(f"-c/--config: no such file: {path}")
+        raise ArgumentError(f"{option}: no such file: {file}")
+    text = file.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ArgumentError(f"{path}: not valid YAML: {exc}") from None
+        data = json.loads(text) if fmt == "JSON" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ArgumentError(f"{file}: not valid {fmt}: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ArgumentError(f"{path}: expected a mapping of argument names to values")
+        raise ArgumentError(f"{file}: expected a mapping of argument names to values")
     return {normalize(str(k)): v for k, v in data.items()}
+
+
+def read_config(path: str) -> dict[str, Any]:
+    """A YAML run config (`-c run.yaml`)."""
+    return _read_mapping(Path(path), "-c/--config", "YAML")
 
 
 def read_args_json(path: str) -> tuple[Path, dict[str, Any]]:
@@ -86,14 +90,7 @@ def read_args_json(path: str) -> tuple[Path, dict[str, Any]]:
     file = Path(path)
     if file.is_dir():
         file = file / ARGS_FILE
-    if not file.is_file():
-        raise ArgumentError(f"--load_args: no {ARGS_FILE} at {path}")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArgumentError(f"{file}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ArgumentError(f"{file}: expected a JSON object")
+    data = _read_mapping(file, "--load_args", "JSON")
     data.pop(META_KEY, None)
     return file, data
 
@@ -126,8 +123,8 @@ def preparse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[Layer]]:
         layers.append(Layer(ns.config, config, strict=True))
     if ns.custom_register_path is None:
         for layer in reversed(layers):
-            if layer.values.get("custom_register_path") or layer.values.get("external_plugins"):
-                found = layer.values.get("custom_register_path") or layer.values["external_plugins"]
+            found = layer.values.get("custom_register_path") or layer.values.get("external_plugins")
+            if found:
                 ns.custom_register_path = [found] if isinstance(found, str) else list(found)
                 break
     return ns, layers
@@ -206,8 +203,7 @@ class ArgumentSet:
         owner = on_unknown(name)
         if owner:
             return f"--{name}: {owner}"
-        close = difflib.get_close_matches(name, self.known_names(), n=1, cutoff=0.6)
-        hint = f" Did you mean --{close[0]}?" if close else ""
+        hint = did_you_mean(name, self.known_names(), quote="", prefix="--")
         return f"unknown argument --{name}.{hint}"
 
     def build(self, values: Mapping[str, Any]) -> dict[str, Any]:

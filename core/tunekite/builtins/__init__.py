@@ -13,22 +13,12 @@ TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "traini
 
 @hookimpl
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    register(
-        TrainerSpec(
-            name="sft",
-            summary="Supervised fine-tuning on conversations",
-            groups=TRAINING_GROUPS,
-            factory="tunekite.recipes.sft:run",
-        )
-    )
-    register(
-        TrainerSpec(
-            name="pt",
-            summary="Continued pre-training on plain text",
-            groups=TRAINING_GROUPS,
-            factory="tunekite.recipes.sft:run",
-        )
-    )
+    for name, summary in (
+        ("sft", "Supervised fine-tuning on conversations"),
+        ("pt", "Continued pre-training on plain text"),
+    ):
+        recipe = "tunekite.recipes.sft:run"
+        register(TrainerSpec(name=name, summary=summary, groups=TRAINING_GROUPS, factory=recipe))
 
 
 @hookimpl
