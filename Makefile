@@ -34,7 +34,10 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# Bytecode first, as a non-editable `pip install` would have it (PYTHONDONTWRITEBYTECODE
+# may be set here, and editable sources would otherwise be recompiled on every start).
 bench: install
+	$(BIN)/python -m compileall -q core/tunekite $(wildcard plugins/*/*/tunekite_*) $(wildcard examples/plugins/*/tunekite_*)
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
 
 clean:

@@ -81,12 +81,13 @@ class PluginHost:
     def __init__(self, env: Mapping[str, str] | None = None, *, autoload: bool = True) -> None:
         self.env = dict(os.environ if env is None else env)
         self.strict = _flag(self.env, "TUNEKITE_STRICT_PLUGINS")
+        self.trace = _flag(self.env, "TUNEKITE_TRACE_PLUGINS")
         self.pm = _Manager("tunekite")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
         self.custom_paths: list[str] = []
         self._registries: dict[str, Registry] | None = None
-        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+        if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
         from tunekite import builtins
@@ -100,12 +101,12 @@ class PluginHost:
     # -- loading -------------------------------------------------------------------
 
     def _trace(self, message: str) -> None:
-        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+        if self.trace:
             print(f"tunekite: {message}", file=sys.stderr)
 
     def _selected(self, ep: metadata.EntryPoint, dist: str | None) -> bool:
-        wanted = self.env.get("TUNEKITE_PLUGINS")
-        if wanted is None:
+        wanted = self.env.get("TUNEKITE_PLUGINS", "")
+        if not wanted.strip():
             return True
         names = {_normalize(n) for n in wanted.split(",") if n.strip()}
         own = {_normalize(ep.name)}
@@ -137,7 +138,7 @@ class PluginHost:
         info.error = f"{type(exc).__name__}: {exc}"
         if info not in self.plugins:
             self.plugins.append(info)
-        if _flag(self.env, "TUNEKITE_TRACE_PLUGINS"):
+        if self.trace:
             import traceback
 
             self._trace(f"plugin {info.name} ({info.distribution}) failed:\n{traceback.format_exc()}")
@@ -149,9 +150,19 @@ class PluginHost:
 
     def add_plugin(self, plugin: Any, info: PluginInfo) -> None:
         """Register a plugin object; unknown `tk_*` hook names are rejected."""
+        try:
+            hash(plugin)
+        except TypeError:
+            raise PluginError(
+                f"Plugin {info.name!r} is a {type(plugin).__name__}, which is unhashable; "
+                "use a module, a class or an instance"
+            ) from None
         if self.pm.is_registered(plugin):
             return
-        self.pm.register(plugin, name=f"{info.source}:{info.name}:{info.location}")
+        try:
+            self.pm.register(plugin, name=f"{info.source}:{info.name}:{info.location}")
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"Plugin {info.name!r} ({info.location}): {exc}") from None
         unknown = [
             caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()
         ]

@@ -98,6 +98,10 @@ class Registry(Generic[S]):
 
     def __iter__(self) -> Iterator[Entry[S]]:
         self.check()
+        return self.unchecked()
+
+    def unchecked(self) -> Iterator[Entry[S]]:
+        """The entries even when names conflict (for messages that must not fail)."""
         return iter(sorted(self._entries.values(), key=lambda e: e.spec.name))
 
     def __len__(self) -> int:

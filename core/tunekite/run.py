@@ -21,7 +21,7 @@ from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, preparse
-from tunekite.errors import ArgumentError, UnknownNameError, did_you_mean
+from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
 
@@ -80,15 +80,18 @@ def _component_key(spec: ComponentSpec) -> str:
 
 def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
     """A trainer or a task by name; the error lists both kinds."""
-    for kind in RUNNABLE_KINDS:
-        if name in host.registry(kind):
-            return host.registry(kind).get(name)
+    found = [host.registry(kind).entry(name) for kind in RUNNABLE_KINDS if name in host.registry(kind)]
+    if len(found) > 1:
+        owners = " and ".join(f"{e.spec.kind[:-1]} {name!r} of {e.distribution or e.plugin}" for e in found)
+        raise DuplicateNameError(f"`tk run {name}` is ambiguous: {owners}. Uninstall one of them.")
+    if found:
+        return found[0].spec
     known = sorted(n for kind in RUNNABLE_KINDS for n in host.registry(kind).names())
     hint = did_you_mean(name, known)
     raise UnknownNameError(f"Unknown trainer or task {name!r}.{hint} Available: {', '.join(known)}.")
 
 
-def _core_groups(spec: RunnableSpec) -> list[Group]:
+def _core_groups(spec: RunnableSpec, owner: str) -> list[Group]:
     keys = ["run", *(k for k in spec.groups if k != "run")]
     unknown = [k for k in keys if k not in CORE_GROUPS]
     if unknown:
@@ -98,7 +101,7 @@ def _core_groups(spec: RunnableSpec) -> list[Group]:
         )
     groups = [Group(k, GROUP_TITLES[k], CORE_GROUPS[k]) for k in keys]
     if spec.args is not None:
-        groups.append(_component_group(spec, "tunekite"))
+        groups.append(_component_group(spec, owner))
     return groups
 
 
@@ -135,7 +138,7 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]])
     def explain(name: str) -> str | None:
         owners = []
         for kind in _COMPONENT_KINDS:
-            for entry in host.registry(kind):
+            for entry in host.registry(kind).unchecked():
                 if entry.spec.args is None:
                     continue
                 if any(name in f.names for f in fields_of(entry.spec.args)):
@@ -158,7 +161,7 @@ def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> t
     for path in pre.custom_register_path or []:
         host.add_file(path)
     spec = find_runnable(host, name)
-    argset = ArgumentSet(_core_groups(spec))
+    argset = ArgumentSet(_core_groups(spec, _owner_of(host, spec)))
     seen: set[str] = set()
     while True:  # selected components may declare selectors of their own
         values = argset.parse(argv, layers)

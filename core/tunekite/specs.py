@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from tunekite.arguments.fields import fields_of
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
+_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,11 +35,11 @@ class ComponentSpec:
     def __post_init__(self) -> None:
         what = f"{self.kind[:-1]} {self.name!r}"
         for name in (self.name, *self.aliases):
-            if not isinstance(name, str) or not _NAME.match(name):
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
                 raise ValueError(f"{what}: name {name!r} must be lower-case [a-z0-9_.-]")
-        if not self.summary or "\n" in self.summary.strip():
+        if not isinstance(self.summary, str) or not self.summary.strip() or "\n" in self.summary.strip():
             raise ValueError(f"{what}: summary must be one non-empty line")
-        if isinstance(self.factory, str) and not _FACTORY.match(self.factory):
+        if isinstance(self.factory, str) and not _FACTORY.fullmatch(self.factory):
             raise ValueError(f"{what}: factory {self.factory!r} is not 'module:attribute'")
         if not isinstance(self.factory, str) and not callable(self.factory):
             raise ValueError(f"{what}: factory must be an import path or a callable")

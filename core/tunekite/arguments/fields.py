@@ -9,6 +9,7 @@ and list[X] of those scalars.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ def arg(
     name this argument holds (for example "tuners"), so the selected component's own
     argument group joins the run.
     """
-    if not help or "\n" in help.strip():
+    if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")
     metadata = {"help": help, "aliases": tuple(aliases), "selects": selects, "metavar": metavar}
     if default_factory is not _MISSING:
@@ -193,8 +194,13 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
 }
 
 
-def fields_of(group: type) -> Iterator[ArgField]:
-    """The declared arguments of a group dataclass, in declaration order."""
+@functools.cache
+def fields_of(group: type) -> tuple[ArgField, ...]:
+    """The declared arguments of a group dataclass, in declaration order (cached)."""
+    return tuple(_declared(group))
+
+
+def _declared(group: type) -> Iterator[ArgField]:
     if not dataclasses.is_dataclass(group):
         raise TypeError(f"{group.__qualname__} is not a dataclass")
     hints = typing.get_type_hints(group)

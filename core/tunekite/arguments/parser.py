@@ -8,8 +8,9 @@ the argument dataclasses and has no side effects.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ class Group:
     cls: type
     owner: str = "tunekite"
 
-    def fields(self) -> Iterator[ArgField]:
+    def fields(self) -> tuple[ArgField, ...]:
         return fields_of(self.cls)
 
 
@@ -140,17 +141,17 @@ class ArgumentSet:
             self.add(group)
 
     def add(self, group: Group) -> None:
+        added: dict[str, tuple[Group, ArgField]] = {}
         for f in group.fields():
             for name in f.names:
-                clash = self._by_name.get(name)
+                clash = self._by_name.get(name) or added.get(name)
                 if clash is not None:
                     raise ArgumentError(
                         f"argument --{name} is declared by both {clash[0].title} ({clash[0].owner}) "
                         f"and {group.title} ({group.owner})"
                     )
-        for f in group.fields():
-            for name in f.names:
-                self._by_name[name] = (group, f)
+                added[name] = (group, f)
+        self._by_name.update(added)
         self.groups.append(group)
 
     def field(self, name: str) -> ArgField | None:
@@ -177,7 +178,7 @@ class ArgumentSet:
         `on_unknown(option)` explains an option no group declares (may return None);
         when it is None, unknown options are left for a later, fuller parse.
         """
-        merged = {f.name: f.default for g in self.groups for f in g.fields()}
+        merged = {f.name: copy.deepcopy(f.default) for g in self.groups for f in g.fields()}
         for layer in layers:
             for key, value in layer.values.items():
                 f = self.field(key)
