@@ -14,14 +14,14 @@ class FullArguments:
     """Which parameters full fine-tuning leaves frozen."""
 
     freeze_parameters: list[str] = arg(
-        default_factory=list, help="Name prefixes of parameters to freeze"
+        default_factory=list, help="name prefixes of parameters to freeze"
     )
     freeze_parameters_ratio: float = arg(
-        0.0, help="Fraction of parameters (by element count, from the bottom up) to freeze; 1 freezes all"
+        0.0, help="fraction of parameters (by element count, from the bottom up) to freeze; 1 freezes all"
     )
     trainable_parameters: list[str] = arg(
         default_factory=list,
-        help="Name prefixes kept trainable; wins over the two freezing options",
+        help="name prefixes kept trainable; wins over the two freezing options",
     )
 
     def __post_init__(self) -> None:

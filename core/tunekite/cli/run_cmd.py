@@ -57,6 +57,7 @@ def _default_text(value: Any) -> str:
 def _print_help(run: Any, host: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
+    from rich.padding import Padding
 
     from tunekite.arguments.fields import fields_of
     from tunekite.arguments.parser import option_strings
@@ -79,4 +80,4 @@ def _print_help(run: Any, host: Any) -> None:
             help_text = escape(f.help)
             if f.selects:
                 help_text += f" (installed: {', '.join(host.registry(f.selects).names())})"
-            console.print(f"      {help_text}")
+            console.print(Padding(help_text, (0, 0, 0, 6)))

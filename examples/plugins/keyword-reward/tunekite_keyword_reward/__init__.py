@@ -16,8 +16,8 @@ from tunekite.api import RewardSpec, arg, hookimpl
 class KeywordArguments:
     """Which words earn the reward."""
 
-    reward_keywords: list[str] = arg(default_factory=lambda: ["answer"], help="Words to look for")
-    reward_keywords_ignore_case: bool = arg(True, help="Match regardless of case")
+    reward_keywords: list[str] = arg(default_factory=lambda: ["answer"], help="words to look for")
+    reward_keywords_ignore_case: bool = arg(True, help="match regardless of case")
 
 
 def build(args: KeywordArguments) -> Callable[..., list[float]]:

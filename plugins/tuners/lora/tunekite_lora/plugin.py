@@ -16,15 +16,15 @@ _INIT_WEIGHTS = re.compile(r"^(true|false|gaussian|pissa|pissa_niter_\d+|olora)$
 class LoraArguments:
     """LoRA's own arguments, with ms-swift 3.x names and defaults."""
 
-    lora_rank: int = arg(8, help="Rank of the low-rank update")
-    lora_alpha: int = arg(32, help="Scaling numerator: the update is scaled by alpha/rank")
-    lora_dropout: float = arg(0.05, help="Dropout on the LoRA branch input")
-    lora_bias: Literal["none", "all"] = arg("none", help="Train no biases, or all of them")
+    lora_rank: int = arg(8, help="rank of the low-rank update")
+    lora_alpha: int = arg(32, help="scaling numerator: the update is scaled by alpha/rank")
+    lora_dropout: float = arg(0.05, help="dropout on the LoRA branch input")
+    lora_bias: Literal["none", "all"] = arg("none", help="train no biases, or all of them")
     lora_dtype: Literal["float16", "bfloat16", "float32"] | None = arg(
         None, help="dtype of the LoRA weights; None keeps the model's"
     )
-    use_dora: bool = arg(False, help="Weight-decomposed LoRA (DoRA)")
-    use_rslora: bool = arg(False, help="Rank-stabilised scaling alpha/sqrt(rank)")
+    use_dora: bool = arg(False, help="weight-decomposed LoRA (DoRA)")
+    use_rslora: bool = arg(False, help="rank-stabilised scaling alpha/sqrt(rank)")
     init_weights: str = arg(
         "true", help="true, false, gaussian, pissa, pissa_niter_N (fast SVD) or olora"
     )
