@@ -302,6 +302,7 @@ def test_sft_with_lora_includes_lora_group(real_host) -> None:
     run, _ = resolve("sft", ["--tuner", "lora", "--lora-rank", "4", "--dataset", "a.jsonl"], real_host)
     assert run.component("tuners").name == "lora"
     assert run.groups["tuners:lora"].lora_rank == 4
+    assert run.component_args(run.component("tuners")) is run.groups["tuners:lora"]
     assert run.lora_rank == 4 and run.dataset == ["a.jsonl"]
     assert "lora_rank" in run.values()
 

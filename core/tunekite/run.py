@@ -63,6 +63,7 @@ class Run:
         return spec
 
     def component_args(self, spec: ComponentSpec) -> Any:
+        """The selected component's own argument group (None when it declares none)."""
         return self.groups.get(_component_key(spec))
 
     def manifest(self) -> dict[str, Any]:
