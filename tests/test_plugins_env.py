@@ -6,11 +6,11 @@ import subprocess
 import sys
 import textwrap
 import types
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+from tunekite import entry_points
 from tunekite.errors import PluginError, UnknownNameError
 from tunekite.plugins import CUSTOM_PATH_ENV, PluginHost
 
@@ -101,8 +101,8 @@ def fake_entry_points(monkeypatch: pytest.MonkeyPatch, **plugins: types.ModuleTy
         target = f"tk_test_ep_{name}"
         if module is not None:
             monkeypatch.setitem(sys.modules, target, module)
-        eps.append(metadata.EntryPoint(name=name, value=target, group="tunekite"))
-    monkeypatch.setattr(metadata, "entry_points", lambda group=None: eps)
+        eps.append(entry_points.InstalledEntryPoint(name, target, f"dist-{name}", "1.0"))
+    monkeypatch.setattr(entry_points, "installed", lambda: eps)
 
 
 def module_with(**attrs) -> types.ModuleType:
@@ -134,7 +134,7 @@ def test_entry_point_with_unknown_hook_is_reported(monkeypatch: pytest.MonkeyPat
 
 def test_strict_entry_point_failure_is_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_entry_points(monkeypatch, broken=None)
-    with pytest.raises(PluginError, match=r"Plugin 'broken' from tk_test_ep_broken failed to load"):
+    with pytest.raises(PluginError, match=r"Plugin 'broken' from dist-broken failed to load"):
         PluginHost(env={"TUNEKITE_STRICT_PLUGINS": "true"})
 
 
@@ -264,3 +264,44 @@ def test_loading_every_plugin_and_resolving_imports_no_torch() -> None:
 def test_empty_tunekite_plugins_means_no_filter() -> None:
     host = PluginHost(env={"TUNEKITE_PLUGINS": "  "})
     assert by_name(host) == {"builtins": "loaded", "keyword-reward": "loaded", "lora": "loaded"}
+
+
+# -- the entry-point cache ------------------------------------------------------------
+
+LISTING = (
+    "import json; from tunekite import entry_points; "
+    "print(json.dumps([e.name for e in entry_points.installed()]))"
+)
+
+
+def _listing(env: dict[str, str]) -> subprocess.CompletedProcess:
+    code = LISTING + "; import sys; print('importlib.metadata' in sys.modules)"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_entry_point_cache_is_used_and_follows_installs(tmp_path: Path) -> None:
+    import json
+    import os
+
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {**os.environ, "TUNEKITE_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(site)}
+    first = _listing(env)
+    assert first.returncode == 0, first.stderr
+    names, scanned = first.stdout.splitlines()
+    assert "lora" in json.loads(names) and scanned == "True"
+    again = _listing(env).stdout.splitlines()
+    assert again == [names, "False"], "the second start should not scan (or import importlib.metadata)"
+    info = site / "tunekite_late-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tunekite-late\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[tunekite]\nlate = tunekite_late\n")
+    after = _listing(env).stdout.splitlines()
+    assert "late" in json.loads(after[0]) and after[1] == "True"
+
+
+def test_entry_point_load_resolves_attributes() -> None:
+    ep = entry_points.InstalledEntryPoint("x", "os.path:join", None, None)
+    import os.path
+
+    assert ep.load() is os.path.join

@@ -22,19 +22,16 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
-from tunekite import catalog, hookspecs
+from tunekite import __version__, catalog, entry_points, hookspecs
 from tunekite.errors import PluginError, did_you_mean
 from tunekite.registry import Entry, Registry
 from tunekite.specs import SPEC_TYPES, ComponentSpec
 
-ENTRY_POINT_GROUP = "tunekite"
 CUSTOM_PATH_ENV = "TUNEKITE_CUSTOM_REGISTER_PATH"
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -92,7 +89,7 @@ class PluginHost:
             self.pm.enable_tracing()
         from tunekite import builtins
 
-        self.add_plugin(builtins, PluginInfo("builtins", "builtin", "tunekite", _version("tunekite")))
+        self.add_plugin(builtins, PluginInfo("builtins", "builtin", "tunekite", __version__))
         if autoload and not _flag(self.env, "TUNEKITE_DISABLE_PLUGIN_AUTOLOAD"):
             self._load_entry_points()
         for path in filter(None, self.env.get(CUSTOM_PATH_ENV, "").split(os.pathsep)):
@@ -104,21 +101,20 @@ class PluginHost:
         if self.trace:
             print(f"tunekite: {message}", file=sys.stderr)
 
-    def _selected(self, ep: metadata.EntryPoint, dist: str | None) -> bool:
+    def _selected(self, name: str, dist: str | None) -> bool:
         wanted = self.env.get("TUNEKITE_PLUGINS", "")
         if not wanted.strip():
             return True
         names = {_normalize(n) for n in wanted.split(",") if n.strip()}
-        own = {_normalize(ep.name)}
+        own = {_normalize(name)}
         if dist:
             own |= {_normalize(dist), _normalize(dist).removeprefix("tunekite-")}
         return bool(names & own)
 
     def _load_entry_points(self) -> None:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = ep.dist.name if ep.dist else None
-            info = PluginInfo(ep.name, "entry point", dist, ep.dist.version if ep.dist else None, ep.value)
-            if not self._selected(ep, dist):
+        for ep in entry_points.installed():
+            info = PluginInfo(ep.name, "entry point", ep.distribution, ep.version, ep.value)
+            if not self._selected(ep.name, ep.distribution):
                 info.status = "disabled"
                 info.error = "not in TUNEKITE_PLUGINS"
                 self.plugins.append(info)
@@ -185,6 +181,8 @@ class PluginHost:
         folder on `sys.path` only while it is imported. Failures are always errors:
         the user asked for this file by name.
         """
+        from pathlib import Path  # here, not at import: `tk --help` never needs it
+
         resolved = Path(path).expanduser().resolve()
         if str(resolved) in self.custom_paths:
             return
@@ -294,7 +292,7 @@ class PluginHost:
         return [cb for found in self.pm.hook.tk_train_callbacks(run=run) if found for cb in found]
 
 
-def _import_file(module_name: str, path: Path) -> ModuleType:
+def _import_file(module_name: str, path: Any) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise PluginError(f"--custom_register_path: cannot import {path}")
@@ -312,13 +310,6 @@ def _import_file(module_name: str, path: Path) -> ModuleType:
     finally:
         sys.path.remove(folder)
     return module
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 _host: PluginHost | None = None
