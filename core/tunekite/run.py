@@ -194,28 +194,31 @@ def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[C
         training.learning_rate = selected["tuners"][0].learning_rate
 
 
-def output_folder(run: Run, now: float | None = None) -> Path:
-    """`output_dir`, or `output/<model>`; with add_version, a fresh `v<N>-<timestamp>` inside."""
+def make_output_folder(run: Run) -> Path:
+    """`output_dir`, or `output/<model>`; with add_version, a new `v<N>-<timestamp>` inside,
+    created here so that two runs started together never share one."""
     base = run.groups["run"].output_dir
     if base is None:
         model = run.groups.get("model")
         stem = Path(str(model.model)).name if model is not None and model.model else run.command
         base = str(Path("output") / stem)
     folder = Path(base)
-    if run.groups["run"].add_version:
-        taken = [
-            int(m.group(1))
-            for p in (folder.iterdir() if folder.is_dir() else [])
-            if (m := re.match(r"v(\d+)-", p.name))
-        ]
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        folder = folder / f"v{max(taken, default=-1) + 1}-{stamp}"
-    return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    if not run.groups["run"].add_version:
+        return folder
+    taken = [int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"v(\d+)-", p.name))]
+    version = max(taken, default=-1) + 1
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    while True:
+        try:
+            (folder / f"v{version}-{stamp}").mkdir()
+            return folder / f"v{version}-{stamp}"
+        except FileExistsError:
+            version += 1
 
 
 def write_args(run: Run, folder: Path) -> Path:
     """Write `args.json` atomically: the flat values plus a manifest of the run."""
-    folder.mkdir(parents=True, exist_ok=True)
     data = run.values()
     data[META_KEY] = run.manifest()
     target = folder / ARGS_FILE
@@ -225,12 +228,17 @@ def write_args(run: Run, folder: Path) -> Path:
     return target
 
 
-def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
-    """Resolve and start a run (what `tk run` does after `--help` is ruled out)."""
-    host = host or get_host()
-    run, _ = resolve(name, argv, host)
-    folder = output_folder(run)
+def launch(run: Run, host: PluginHost) -> Any:
+    """Start a resolved run: output folder, args.json, plugin environment, then the factory."""
+    folder = make_output_folder(run)
     run = Run(run.command, run.spec, run.groups, run.components, folder, run.plugins)
     write_args(run, folder)
     os.environ.update(host.worker_env())
     return run.spec.load()(run)
+
+
+def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+    """Resolve and launch a run in one call."""
+    host = host or get_host()
+    run, _ = resolve(name, argv, host)
+    return launch(run, host)

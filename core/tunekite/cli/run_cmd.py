@@ -20,7 +20,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     the other options select (e.g. `--tuner lora`).
     """
     from tunekite.plugins import get_host
-    from tunekite.run import RUNNABLE_KINDS, resolve, start
+    from tunekite.run import RUNNABLE_KINDS, launch, resolve
 
     host = get_host()
     if name is None or name.startswith("-"):
@@ -30,7 +30,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     if wants_help:
         _print_help(run_, host)
         return
-    start(name, argv, host)
+    launch(run_, host)
 
 
 def _print_runnables(host: Any, kinds: tuple[str, ...]) -> None:
