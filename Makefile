@@ -10,17 +10,18 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml examples/plugins/*/pyproject.toml)))
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): Makefile $(addsuffix /pyproject.toml,$(patsubst %/,%,$(DISTRIBUTIONS)))
+$(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$(DISTRIBUTIONS)))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet hatchling editables pytest ruff
-	$(BIN)/pip install --quiet --no-build-isolation $(TORCH) $(addprefix -e ,$(DISTRIBUTIONS))
+	$(PIP) $(TORCH)
+	$(PIP) hatchling editables pytest ruff
+	$(PIP) --no-build-isolation $(TORCH) $(addprefix -e ,$(DISTRIBUTIONS))
 	touch $(STAMP)
 
 demo: install
