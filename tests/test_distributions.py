@@ -62,3 +62,12 @@ def test_plugins_import_only_the_public_api() -> None:
                     own = _project(folder)["name"].replace("-", "_")
                     if module.startswith("tunekite_"):
                         assert module.split(".")[0] == own, f"{source}: imports another plugin {module}"
+
+
+def test_list_without_kind_counts_each_kind(tk) -> None:
+    result = tk("list")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.stdout.splitlines()
+            if line.count("│") == 3}
+    assert rows["tuners"] == "2" and rows["trainers"] == "2" and rows["rewards"] == "1"
+    assert set(rows) >= {"models", "templates", "engines", "datasets", "exporters", "loss_scales", "tasks"}

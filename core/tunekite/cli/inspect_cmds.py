@@ -60,14 +60,25 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
 
 
 @click.command(name="list")
-@click.argument("kind", metavar="KIND")
+@click.argument("kind", metavar="[KIND]", required=False)
 @CUSTOM_PATH_OPTION
-def list_components(kind: str, custom_register_path: tuple[str, ...]) -> None:
-    """Registered components of one KIND (tuners, templates, trainers, ...)."""
-    kind = kind if kind in KINDS else f"{kind}s" if f"{kind}s" in KINDS else kind
-    registry = _host(custom_register_path).registry(kind)
+def list_components(kind: str | None, custom_register_path: tuple[str, ...]) -> None:
+    """Registered components of one KIND (tuners, templates, trainers, ...); without
+    KIND, how many of each kind are registered."""
     from rich.console import Console
     from rich.table import Table
+
+    host = _host(custom_register_path)
+    if kind is None:
+        table = Table(title="kinds: tk list KIND")
+        table.add_column("kind")
+        table.add_column("registered", justify="right")
+        for name in KINDS:
+            table.add_row(name, str(len(host.registry(name))))
+        Console().print(table)
+        return
+    kind = kind if kind in KINDS else f"{kind}s" if f"{kind}s" in KINDS else kind
+    registry = host.registry(kind)
 
     table = Table(title=f"{kind.replace('_', ' ')} ({len(registry)})")
     for column in ("name", "summary", "provided by"):
