@@ -82,6 +82,7 @@ class PluginHost:
         self.pm = _Manager("tunekite")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
+        self._infos: dict[str, PluginInfo] = {}  # by pluggy registration name
         self.custom_paths: list[str] = []
         self._registries: dict[str, Registry] | None = None
         if self.trace:
@@ -155,8 +156,9 @@ class PluginHost:
             ) from None
         if self.pm.is_registered(plugin):
             return
+        key = f"{info.source}:{info.name}:{info.location}"
         try:
-            self.pm.register(plugin, name=f"{info.source}:{info.name}:{info.location}")
+            self.pm.register(plugin, name=key)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"Plugin {info.name!r} ({info.location}): {exc}") from None
         unknown = [
@@ -171,6 +173,7 @@ class PluginHost:
                 f"{' '.join(hints)} Known hooks: {', '.join(known)}."
             )
         self.plugins.append(info)
+        self._infos[key] = info
         self._registries = None
         self._trace(f"loaded plugin {info.name} ({info.distribution or info.location})")
 
@@ -230,16 +233,9 @@ class PluginHost:
             reg.hints, reg.note = hints.get(kind, {}), note
         return registries
 
-    def _info(self, plugin_name: str) -> PluginInfo | None:
-        source, name, location = plugin_name.split(":", 2)
-        for info in self.plugins:
-            if (info.source, info.name, str(info.location)) == (source, name, location):
-                return info
-        return None
-
     def _loaded(self) -> list[tuple[Any, PluginInfo]]:
-        pairs = [(plugin, self._info(name)) for name, plugin in self.pm.list_name_plugin()]
-        return [(plugin, info) for plugin, info in pairs if info is not None and info.status == "loaded"]
+        pairs = [(plugin, self._infos[name]) for name, plugin in self.pm.list_name_plugin()]
+        return [(plugin, info) for plugin, info in pairs if info.status == "loaded"]
 
     def _call_one(self, plugin: Any, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call one hook of one plugin only, through pluggy (so tracing sees it)."""

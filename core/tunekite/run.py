@@ -8,6 +8,7 @@ and only then touch the disk: the output folder and `args.json`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -179,7 +180,7 @@ def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> t
     groups = argset.build(values)
     _apply_component_defaults(groups, selected)
     plugins = [
-        {k: p.as_dict()[k] for k in ("name", "distribution", "version", "source", "location")}
+        {k: getattr(p, k) for k in ("name", "distribution", "version", "source", "location")}
         for p in host.plugins
         if p.status == "loaded"
     ]
@@ -231,7 +232,7 @@ def write_args(run: Run, folder: Path) -> Path:
 def launch(run: Run, host: PluginHost) -> Any:
     """Start a resolved run: output folder, args.json, plugin environment, then the factory."""
     folder = make_output_folder(run)
-    run = Run(run.command, run.spec, run.groups, run.components, folder, run.plugins)
+    run = dataclasses.replace(run, output_dir=folder)
     write_args(run, folder)
     os.environ.update(host.worker_env())
     return run.spec.load()(run)
