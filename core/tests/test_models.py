@@ -1,0 +1,255 @@
+"""Model loading: which spec handles `--model`, and the Hugging Face loader on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunekite import hookimpl
+from tunekite.arguments.groups import ModelArguments
+from tunekite.errors import ArgumentError, DuplicateNameError, TunekiteError
+from tunekite.models import (
+    declared_template,
+    load_model,
+    load_tokenizer,
+    model_folder,
+    resolve_model_spec,
+)
+from tunekite.run import resolve
+from tunekite.specs import ModelSpec
+from tunekite.testing import tiny_causal_lm
+
+WORDS = ["hello", "world", "the", "kite", "flies", "high", "over", "hill", "a", "is"]
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama saved in bfloat16, with a word-level tokenizer that has no pad token."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    vocab = {t: i for i, t in enumerate(["<unk>", "<s>", "</s>", *WORDS])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+    tokenizer.save_pretrained(folder)
+    tiny_causal_lm().to(torch.bfloat16).save_pretrained(folder)
+    return folder
+
+
+def plugin(**hooks):
+    return type("FakePlugin", (), {name: staticmethod(fn) for name, fn in hooks.items()})
+
+
+def models_plugin(*specs: ModelSpec):
+    @hookimpl
+    def tk_register_models(register):
+        for spec in specs:
+            register(spec)
+
+    return plugin(tk_register_models=tk_register_models)
+
+
+def ids(tokenizer, text: str = "hello the kite flies"):
+    return tokenizer(text, return_tensors="pt").input_ids
+
+
+# -- the Hugging Face loader ---------------------------------------------------------
+
+
+def test_loads_folder_with_config_dtype_sdpa_and_pad(tk_plugins, tiny_folder) -> None:
+    model, tokenizer = load_model(ModelArguments(model=str(tiny_folder)))
+    assert type(model).__name__ == "LlamaForCausalLM"
+    assert str(model.dtype) == "torch.bfloat16"  # torch_dtype None keeps config.json's
+    assert model.config._attn_implementation == "sdpa"
+    assert tokenizer.pad_token == tokenizer.eos_token == "</s>"
+    assert model(ids(tokenizer)).logits.shape == (1, 4, 128)
+
+
+def test_dtype_attention_and_model_kwargs_are_honoured(tk_plugins, tiny_folder) -> None:
+    args = ModelArguments(
+        model=str(tiny_folder), torch_dtype="float32", attn_impl="eager", model_kwargs={"use_cache": False}
+    )
+    model, _ = load_model(args)
+    assert str(model.dtype) == "torch.float32"
+    assert model.config._attn_implementation == "eager"
+    assert model.config.use_cache is False
+
+
+def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
+    args = ModelArguments(model=str(tiny_folder), device_map="cpu", max_memory={"cpu": "1GB"})
+    model, _ = load_model(args)
+    assert model.device.type == "cpu"
+
+
+def test_seq_cls_with_num_labels(tk_plugins, tiny_folder) -> None:
+    model, tokenizer = load_model(ModelArguments(model=str(tiny_folder), task_type="seq_cls", num_labels=3))
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+    assert model(ids(tokenizer)).logits.shape == (1, 3)
+
+
+def test_seq_cls_without_num_labels_is_an_error(tk_plugins, tiny_folder) -> None:
+    with pytest.raises(ArgumentError, match="num_labels"):
+        load_model(ModelArguments(model=str(tiny_folder), task_type="seq_cls"))
+
+
+def test_rope_scaling_types_and_json(tk_plugins, tiny_folder) -> None:
+    model, _ = load_model(ModelArguments(model=str(tiny_folder), rope_scaling="linear"), max_length=128)
+    assert model.config.rope_parameters["rope_type"] == "linear"
+    assert model.config.rope_parameters["factor"] == 2.0  # 128 / max_position_embeddings 64
+    rope = json.dumps({"type": "dynamic", "factor": 3.0})
+    model, _ = load_model(ModelArguments(model=str(tiny_folder), rope_scaling=rope))
+    rope_parameters = model.config.rope_parameters
+    assert (rope_parameters["rope_type"], rope_parameters["factor"]) == ("dynamic", 3.0)
+    with pytest.raises(ArgumentError, match="needs --max_length"):
+        load_model(ModelArguments(model=str(tiny_folder), rope_scaling="linear"))
+
+
+def test_run_is_accepted_and_its_max_length_used(tk_plugins, tiny_folder) -> None:
+    argv = ["--model", str(tiny_folder), "--tuner", "full", "--rope_scaling", "linear", "--max_length", "256"]
+    run, _ = resolve("sft", argv)
+    model, _ = load_model(run)
+    assert model.config.rope_parameters["factor"] == 4.0
+
+
+def test_tokenizer_only_does_not_load_weights(tk_plugins, tiny_folder, monkeypatch) -> None:
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
+    tokenizer = load_tokenizer(ModelArguments(model=str(tiny_folder)))
+    assert tokenizer.convert_ids_to_tokens(ids(tokenizer)[0].tolist()) == ["hello", "the", "kite", "flies"]
+
+
+# -- bad --model values --------------------------------------------------------------
+
+
+def test_missing_local_path_is_named(tk_plugins, tmp_path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(TunekiteError, match="does not exist") as info:
+        load_model(ModelArguments(model=str(missing)))
+    assert str(missing) in str(info.value)
+
+
+def test_folder_without_config_is_not_a_model(tk_plugins, tmp_path) -> None:
+    with pytest.raises(TunekiteError, match=r"no config\.json"):
+        load_model(ModelArguments(model=str(tmp_path)))
+
+
+def test_unclaimed_file_says_no_loader_claims_it(tk_plugins, tmp_path) -> None:
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"\0")
+    with pytest.raises(TunekiteError, match=r"is a file.*no installed model loader claims \.bin files"):
+        load_model(ModelArguments(model=str(weights)))
+
+
+def test_hub_id_offline_names_it_and_suggests_a_local_path(tk_plugins, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TunekiteError, match="HF_HUB_OFFLINE") as info:
+        load_model(ModelArguments(model="no-org/no-such-model-xyz"))
+    assert "'no-org/no-such-model-xyz'" in str(info.value)
+    assert "--model /path/to/no-such-model-xyz" in str(info.value)
+
+
+def test_hub_id_unreachable_is_a_clear_error(tk_plugins, monkeypatch) -> None:
+    import huggingface_hub
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    with pytest.raises(TunekiteError, match="downloading it from the Hugging Face hub failed: Name or"):
+        load_model(ModelArguments(model="some-org/some-model"))
+
+
+def test_no_model_is_an_error(tk_plugins) -> None:
+    with pytest.raises(ArgumentError, match="No model given"):
+        load_model(ModelArguments())
+
+
+# -- which spec handles --model ------------------------------------------------------
+
+
+def test_paths_and_hub_ids_go_to_the_hf_loader(tk_plugins) -> None:
+    assert resolve_model_spec("/some/folder").name == "hf"
+    assert resolve_model_spec("org/model").name == "hf"
+    assert declared_template("org/model") is None
+
+
+def test_named_model_uses_its_spec_and_declares_a_template(tk_plugins, tiny_folder) -> None:
+    calls = []
+
+    def folder(model: str) -> Path:
+        calls.append(model)
+        return tiny_folder
+
+    spec = ModelSpec(name="tiny-named", summary="a named tiny model", template="chatml", folder=folder)
+    tk_plugins.add(models_plugin(spec))
+    assert declared_template("tiny-named") == "chatml"
+    assert calls == []  # the template is known without resolving any folder
+    model, _ = load_model(ModelArguments(model="tiny-named"))
+    assert type(model).__name__ == "LlamaForCausalLM" and calls == ["tiny-named"]
+    assert model_folder(ModelArguments(model="tiny-named")) == tiny_folder
+    assert load_tokenizer(ModelArguments(model="tiny-named")).eos_token == "</s>"
+
+
+def test_file_suffix_claims_paths_and_model_type_forces_a_spec(tk_plugins, tiny_folder) -> None:
+    seen = []
+    spec = ModelSpec(
+        name="fakefmt",
+        summary="files in a fake format",
+        file_suffixes=(".fake",),
+        folder=lambda model: seen.append(model) or tiny_folder,
+    )
+    tk_plugins.add(models_plugin(spec))
+    assert resolve_model_spec("weights/X.FAKE").name == "fakefmt"
+    assert resolve_model_spec(str(tiny_folder), model_type="fakefmt").name == "fakefmt"
+    assert resolve_model_spec("./fakefmt").name == "hf"  # a path is never a registered name
+    load_model(ModelArguments(model="weights/x.fake"))
+    assert seen == ["weights/x.fake"]
+
+
+def test_two_specs_claiming_a_suffix_is_an_error(tk_plugins) -> None:
+    a = ModelSpec(name="a", summary="a", file_suffixes=(".fake",), folder="x.y:z")
+    b = ModelSpec(name="b", summary="b", file_suffixes=(".fake",), folder="x.y:z")
+    tk_plugins.add(models_plugin(a, b))
+    with pytest.raises(DuplicateNameError, match=r"claimed by the model loaders 'a' .* and 'b'"):
+        resolve_model_spec("m.fake")
+
+
+def test_unknown_model_type_lists_what_is_installed(tk_plugins) -> None:
+    with pytest.raises(ArgumentError, match=r"--model_type: Unknown model 'hff'\. Did you mean 'hf'"):
+        resolve_model_spec("org/model", model_type="hff")
+
+
+def test_spec_with_own_factory_loads_tokenizer_through_it(tk_plugins) -> None:
+    spec = ModelSpec(name="custom", summary="built in code", factory=lambda args, **kw: ("model", "tok"))
+    tk_plugins.add(models_plugin(spec))
+    assert model_folder(ModelArguments(model="custom")) is None
+    assert load_tokenizer(ModelArguments(model="custom")) == "tok"
+
+
+def test_model_spec_checks_suffixes_and_folder() -> None:
+    with pytest.raises(ValueError, match=r"must look like '\.gguf'"):
+        ModelSpec(name="x", summary="x", file_suffixes=("GGUF",))
+    with pytest.raises(ValueError, match="folder 'nope' is not 'module:attribute'"):
+        ModelSpec(name="x", summary="x", folder="nope")
+    assert ModelSpec(name="x", summary="x").factory == "tunekite.models.loader:load_hf"
+
+
+def test_importing_the_models_package_is_light() -> None:
+    code = "import sys, tunekite.models; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
