@@ -254,7 +254,11 @@ def test_selected_component_can_select_further_components(tk_plugins) -> None:
     run, _ = resolve("sft", ["--tuner", "chain", "--keywordish_weight", "0.5"], host)
     assert run.component("rewards").name == "keywordish"
     assert run.groups["rewards:keywordish"].keywordish_weight == 0.5
-    assert run.manifest()["components"] == {"tuners": ["chain"], "rewards": ["keywordish"]}
+    assert run.manifest()["components"] == {
+        "tuners": ["chain"],
+        "rewards": ["keywordish"],
+        "loss_scales": ["default"],
+    }
 
 
 def test_missing_default_tuner_says_what_to_install(tk_plugins) -> None:
@@ -350,15 +354,24 @@ def test_tuner_validation_error_names_the_group(real_host) -> None:
         resolve("sft", ["--tuner", "lora", "--lora_rank", "0"], real_host)
 
 
-def test_sft_recipe_is_an_honest_stub(real_host, tmp_path, monkeypatch) -> None:
+def test_sft_writes_args_before_failing_on_a_missing_model(real_host, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(TunekiteError, match="not implemented") as info:
+    with pytest.raises(ArgumentError, match="No model given: pass --model"):
         start("sft", ["--tuner", "lora", "--output_dir", "o", "--add_version", "false"], real_host)
-    assert "args.json" in str(info.value)
     saved = read_args(tmp_path / "o")
     assert (saved["tuner"], saved["lora_rank"], saved["learning_rate"]) == ("lora", 8, 1e-4)
-    assert saved["tunekite"]["components"] == {"tuners": ["lora"]}
+    assert saved["tunekite"]["components"] == {"tuners": ["lora"], "loss_scales": ["default"]}
     assert "tunekite-lora" in [p["distribution"] for p in saved["tunekite"]["plugins"]]
+
+
+def test_pt_defaults_train_every_token_and_can_be_overridden(real_host) -> None:
+    pt, _ = resolve("pt", [], real_host)
+    assert (pt.loss_scale, pt.use_chat_template) == ("all", False)
+    assert pt.component("loss_scales").name == "all"
+    chat, _ = resolve("pt", ["--use_chat_template", "true", "--loss_scale", "default"], real_host)
+    assert (chat.loss_scale, chat.use_chat_template) == ("default", True)
+    sft, _ = resolve("sft", [], real_host)
+    assert (sft.loss_scale, sft.use_chat_template) == ("default", True)
 
 
 def test_unknown_runnable_in_real_host(real_host) -> None:

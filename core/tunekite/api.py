@@ -30,24 +30,37 @@ from tunekite.specs import (
 )
 
 if TYPE_CHECKING:
-    from tunekite.arguments.groups import TunerArguments
+    from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
+    from tunekite.data.loading import load_datasets
+    from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
     from tunekite.run import Run
+    from tunekite.templates.engine import Template
+    from tunekite.templates.format import ChatFormat
+    from tunekite.templates.loss_scale import LossScale, Piece
+    from tunekite.templates.resolve import build_template
 
 __all__ = [
     "ArgumentError",
+    "ChatFormat",
     "ComponentSpec",
+    "DataArguments",
     "DatasetSpec",
     "DuplicateNameError",
     "EngineSpec",
     "ExporterSpec",
+    "LossScale",
     "LossScaleSpec",
+    "ModelArguments",
     "ModelSpec",
+    "Piece",
     "PluginError",
     "PluginHost",
     "RewardSpec",
     "Run",
     "TaskSpec",
+    "Template",
+    "TemplateArguments",
     "TemplateSpec",
     "TrainerSpec",
     "TunekiteError",
@@ -56,12 +69,29 @@ __all__ = [
     "UnknownNameError",
     "__version__",
     "arg",
+    "build_template",
     "get_host",
     "hookimpl",
+    "load_datasets",
+    "load_model",
+    "load_tokenizer",
+    "model_folder",
     "registry",
 ]
 
 _LAZY = {
+    "DataArguments": "tunekite.arguments.groups",
+    "ModelArguments": "tunekite.arguments.groups",
+    "Template": "tunekite.templates.engine",
+    "TemplateArguments": "tunekite.arguments.groups",
+    "build_template": "tunekite.templates.resolve",
+    "load_datasets": "tunekite.data.loading",
+    "load_model": "tunekite.models.loader",
+    "load_tokenizer": "tunekite.models.loader",
+    "model_folder": "tunekite.models.loader",
+    "ChatFormat": "tunekite.templates.format",
+    "LossScale": "tunekite.templates.loss_scale",
+    "Piece": "tunekite.templates.loss_scale",
     "PluginHost": "tunekite.plugins",
     "Run": "tunekite.run",
     "TunerArguments": "tunekite.arguments.groups",

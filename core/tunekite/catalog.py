@@ -14,6 +14,24 @@ if TYPE_CHECKING:
 
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
+    "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
+    "datasets": {"self-cognition": "tunekite-self-cognition"},
+    "templates": {
+        "chatml": "tunekite-chatml",
+        "smollm2": "tunekite-chatml",
+        "deepseek": "tunekite-deepseek",
+        "deepseek_r1": "tunekite-deepseek",
+        "gemma": "tunekite-gemma",
+        "glm4": "tunekite-glm",
+        "llama": "tunekite-llama",
+        "llama3": "tunekite-llama",
+        "llama3_1": "tunekite-llama",
+        "mistral": "tunekite-mistral",
+        "phi3": "tunekite-phi3",
+        "qwen": "tunekite-qwen",
+        "qwen2_5": "tunekite-qwen",
+        "qwen3": "tunekite-qwen",
+    },
 }
 
 

@@ -36,18 +36,23 @@ hookspec = pluggy.HookspecMarker("tunekite")
 
 @hookspec
 def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
-    """Register model loaders and named models.
+    """Register model loaders and named models (`--model NAME_OR_PATH`, `--model_type NAME`).
 
     When: once per process, when the `models` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.ModelSpec` per call.
+    Gets: `register`, which takes one `tunekite.api.ModelSpec` per call. A spec that
+    gives `folder` (a function turning `--model` into a Hugging Face folder) keeps
+    core's loader as its factory, so every model argument applies; `file_suffixes`
+    claims `--model` paths by extension.
     Returns: nothing; registrations go through `register`.
 
     Example::
 
         @hookimpl
         def tk_register_models(register):
+            register(ModelSpec(name="gguf", summary="GGUF files, cached as HF folders",
+                               file_suffixes=(".gguf",), folder="tunekite_gguf.convert:hf_folder"))
             register(ModelSpec(name="smollm2-135m-instruct", summary="SmolLM2 135M chat",
-                               factory="tunekite_gguf.named:load_smollm2", template="chatml"))
+                               template="smollm2", folder="tunekite_gguf.named:smollm2_folder"))
     """
 
 
@@ -56,15 +61,24 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     """Register chat-template families (`--template NAME`).
 
     When: once per process, when the `templates` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.TemplateSpec` per call.
+    Gets: `register`, which takes one `tunekite.api.TemplateSpec` per call. The factory,
+    `(tokenizer, template_args) -> Template`, is usually the `build` of a
+    `tunekite.api.ChatFormat` (the literal text around each message); core's engine does
+    the tokenizing, labels, loss scales, tools and truncation.
     Returns: nothing; registrations go through `register`.
 
     Example::
 
+        CHATML = ChatFormat(name="chatml", system="<|im_start|>system\\n{content}<|im_end|>\\n",
+                            user="<|im_start|>user\\n{content}<|im_end|>\\n",
+                            assistant_header="<|im_start|>assistant\\n",
+                            assistant_end="<|im_end|>", turn_sep="\\n")
+
         @hookimpl
         def tk_register_templates(register):
             register(TemplateSpec(name="chatml", summary="<|im_start|> chat format",
-                                  factory="tunekite_chatml.template:build"))
+                                  factory=CHATML.build,
+                                  chat_template_markers=("<|im_start|>", "<|im_end|>")))
     """
 
 
@@ -168,15 +182,22 @@ def tk_register_loss_scales(register: Callable[[LossScaleSpec], None]) -> None:
     """Register per-token loss weighting strategies (`--loss_scale NAME`).
 
     When: once per process, when the `loss_scales` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.LossScaleSpec` per call.
+    Gets: `register`, which takes one `tunekite.api.LossScaleSpec` per call. The factory,
+    `(loss_scale_args) -> LossScale`, returns a callable that maps each rendered
+    `tunekite.api.Piece` (kind, text, round, last_round) to weighted sub-strings; a
+    weight of 0 leaves those tokens untrained.
     Returns: nothing; registrations go through `register`.
 
     Example::
 
+        class RepliesTwice(LossScale):
+            def __call__(self, piece):
+                return [(piece.text, 2.0 if self.trains(piece) else 0.0)]
+
         @hookimpl
         def tk_register_loss_scales(register):
-            register(LossScaleSpec(name="last_round", summary="Train only the last reply",
-                                   factory="tunekite.loss_scale:LastRound"))
+            register(LossScaleSpec(name="double", summary="Replies weigh 2",
+                                   factory=lambda args: RepliesTwice()))
     """
 
 
@@ -185,7 +206,10 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Register named datasets (`--dataset NAME[:subset][#N]`).
 
     When: once per process, when the `datasets` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.DatasetSpec` per call.
+    Gets: `register`, which takes one `tunekite.api.DatasetSpec` per call; its factory
+    is called as `factory(subsets, data_args)` with the chosen subsets (a tuple) and
+    core's `DataArguments`, and returns a `datasets.Dataset`, an `IterableDataset` or a
+    list of row dicts in any format `tunekite.data` recognises.
     Returns: nothing; registrations go through `register`.
 
     Example::
@@ -193,7 +217,7 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
         @hookimpl
         def tk_register_datasets(register):
             register(DatasetSpec(name="self-cognition", summary="Who-are-you rows",
-                                 subsets=("zh", "en"), factory="tunekite_selfcog.data:load"))
+                                 subsets=("zh", "en"), factory="tunekite_self_cognition.data:load"))
     """
 
 

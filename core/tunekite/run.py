@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
-from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, preparse
+from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
@@ -112,6 +112,8 @@ def _component_group(spec: ComponentSpec, owner: str) -> Group:
 
 
 def _owner_of(host: PluginHost, spec: ComponentSpec) -> str:
+    if spec.name not in host.registry(spec.kind):
+        return "tunekite"  # a core command's own spec, not registered
     entry = host.registry(spec.kind).entry(spec.name)
     return entry.distribution or entry.plugin
 
@@ -158,11 +160,22 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]])
 
 def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
     """Parse a run's arguments; returns the run and whether `--help` was asked for."""
+    return resolve_spec(lambda h: find_runnable(h, name), argv, host)
+
+
+def resolve_spec(
+    find: Callable[[PluginHost], RunnableSpec], argv: Sequence[str], host: PluginHost | None = None
+) -> tuple[Run, bool]:
+    """`resolve` for a runnable found by `find` once local plugins are loaded; commands
+    such as `tk data preview` pass their own unregistered spec."""
     host = host or get_host()
     pre, layers = preparse(argv)
     for path in pre.custom_register_path or []:
         host.add_file(path)
-    spec = find_runnable(host, name)
+    spec = find(host)
+    name = spec.name
+    if spec.defaults:
+        layers = [Layer(f"{spec.kind[:-1]} {name}", dict(spec.defaults), strict=False), *layers]
     argset = ArgumentSet(_core_groups(spec, _owner_of(host, spec)))
     seen: set[str] = set()
     while True:  # selected components may declare selectors of their own

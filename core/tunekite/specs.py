@@ -20,6 +20,17 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
+def _resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A callable, or the object an import path 'module:attribute' names."""
+    if callable(target):
+        return target
+    module_name, _, attr = target.partition(":")
+    found: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        found = getattr(found, part)
+    return found
+
+
 @dataclass(frozen=True, kw_only=True)
 class ComponentSpec:
     """What every registered component has: a name, a summary, arguments, a factory."""
@@ -51,13 +62,7 @@ class ComponentSpec:
 
     def load(self) -> Callable[..., Any]:
         """Resolve the factory, importing its module on first use."""
-        if callable(self.factory):
-            return self.factory
-        module_name, _, attr = self.factory.partition(":")
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-        return target
+        return _resolve(self.factory)
 
     def default_args(self) -> Any:
         """The component's argument dataclass filled with its defaults (None without one)."""
@@ -66,16 +71,54 @@ class ComponentSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec(ComponentSpec):
-    """A model loader or a named model. Factory: `(run) -> (model, tokenizer)`."""
+    """A model loader or a named model, picked for `--model` by `tunekite.models`.
+
+    Factory: `(model_args, *, max_length=None, **from_pretrained_kwargs) -> (model,
+    tokenizer)`, where `model_args` is core's `ModelArguments` and `max_length` the
+    run's `--max_length` (for RoPE scaling). The default factory is core's Hugging Face
+    loader, which applies every model argument (dtype, attention, device map, ...).
+
+    - `template`: the chat template this model declares, used when `--template` is unset.
+    - `file_suffixes`: `--model` paths ending in one of these (case-insensitive, e.g.
+      `(".gguf",)`) are claimed by this spec instead of the Hugging Face loader.
+    - `folder`: `(model) -> path of a standard Hugging Face model folder`, an import
+      path or a callable. Set it when the weights can be turned into such a folder (a
+      named model's bundled file, a converted GGUF): the factory then receives that
+      folder as `model_args.model`, and a tokenizer-only load reads just the folder's
+      tokenizer files instead of calling the factory.
+    """
 
     kind: ClassVar[str] = "models"
+    factory: str | Callable[..., Any] = "tunekite.models.loader:load_hf"
     template: str | None = None
+    file_suffixes: tuple[str, ...] = ()
+    folder: str | Callable[[str], Any] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for suffix in self.file_suffixes:
+            if not suffix.startswith(".") or suffix != suffix.lower():
+                raise ValueError(f"model {self.name!r}: file suffix {suffix!r} must look like '.gguf'")
+        if isinstance(self.folder, str) and not _FACTORY.fullmatch(self.folder):
+            raise ValueError(f"model {self.name!r}: folder {self.folder!r} is not 'module:attribute'")
+
+    def load_folder(self) -> Callable[[str], Any] | None:
+        """Resolve `folder`, importing its module on first use (None when unset)."""
+        return None if self.folder is None else _resolve(self.folder)
 
 
+@dataclass(frozen=True, kw_only=True)
 class TemplateSpec(ComponentSpec):
-    """A chat template family. Factory: `(tokenizer, args) -> Template`."""
+    """A chat template family. Factory: `(tokenizer, template_args) -> Template`, usually
+    `SomeChatFormat.build` (see `tunekite.api.ChatFormat`).
+
+    `chat_template_markers` are substrings of a tokenizer's own Jinja chat template that
+    identify this family; when `--template` is not given, the template whose markers
+    all appear (the most of them, on a tie) is chosen.
+    """
 
     kind: ClassVar[str] = "templates"
+    chat_template_markers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +132,15 @@ class TunerSpec(ComponentSpec):
 
     kind: ClassVar[str] = "tuners"
     learning_rate: float = 1e-4
+    optimizer: str | Callable[..., Any] | None = None
+    """`(model, *, args, run) -> torch.optim.Optimizer | None`: the tuner's own optimizer
+    (LoRA+ gives its B matrices a larger learning rate); None, or a None result, keeps
+    the trainer's `--optim`."""
+
+    def load_optimizer(self) -> Callable[..., Any]:
+        if self.optimizer is None:
+            raise ValueError(f"tuner {self.name!r} has no optimizer factory")
+        return _resolve(self.optimizer)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +152,10 @@ class RunnableSpec(ComponentSpec):
     """
 
     groups: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, Any], ...] = ()
+    """Argument defaults of this runnable that differ from core's, as (name, value) pairs
+    (`pt` trains every token: `(("loss_scale", "all"), ("use_chat_template", False))`);
+    args.json, YAML and the command line still override them."""
 
 
 class TrainerSpec(RunnableSpec):
@@ -127,14 +183,23 @@ class RewardSpec(ComponentSpec):
 
 
 class LossScaleSpec(ComponentSpec):
-    """A per-token loss weighting strategy. Factory: `(loss_scale_args) -> LossScale`."""
+    """A per-token loss weighting strategy. Factory: `(loss_scale_args) -> LossScale`
+    (see `tunekite.api.LossScale`: a callable from a rendered `Piece` to weighted text)."""
 
     kind: ClassVar[str] = "loss_scales"
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec(ComponentSpec):
-    """A named dataset. Factory: `(dataset_args, run) -> datasets.Dataset`."""
+    """A named dataset (`--dataset NAME[:subset1/subset2|all][#N]`).
+
+    Factory: `(subsets: tuple[str, ...], data_args: DataArguments) -> rows`, where
+    `subsets` are the chosen ones (all of `subsets` when none or `all` is given) and
+    `data_args` is core's `DataArguments` (e.g. `model_name` for self-cognition).
+    `rows` is a `datasets.Dataset`, a `datasets.IterableDataset` or a list of dicts,
+    in any row format `tunekite.data` recognises; core converts them to canonical
+    conversations, then samples `#N` and splits.
+    """
 
     kind: ClassVar[str] = "datasets"
     subsets: tuple[str, ...] = ()

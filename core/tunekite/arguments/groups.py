@@ -41,18 +41,20 @@ class RunArguments:
 class ModelArguments:
     """Which model to load and how: dtype, attention, placement, hub."""
 
-    model: str | None = arg(None, help="model id on the hub or a local model folder")
+    model: str | None = arg(
+        None, help="a local model folder, a hub id, a registered model name or a file such as x.gguf"
+    )
     model_type: str | None = arg(
         None,
         selects="models",
-        help="registered model type; None picks it from the model name and config.json",
+        help="registered model loader to use (`tk list models`); None picks it from --model",
     )
     model_revision: str | None = arg(None, help="hub revision (branch, tag or commit) to load")
     task_type: Literal["causal_lm", "seq_cls"] = arg(
         "causal_lm", help="causal_lm for generation; seq_cls for classification (set num_labels)"
     )
     torch_dtype: Literal["float16", "bfloat16", "float32"] | None = arg(
-        None, help="dtype of the model weights; None reads it from config.json"
+        None, help="dtype of the model weights; None reads config.json (on CPU prefer bfloat16 to float16)"
     )
     attn_impl: str | None = arg(
         None, help="attention implementation: flash_attn, sdpa or eager; None uses sdpa if able"
@@ -155,6 +157,7 @@ class TemplateArguments:
     )
     loss_scale: str = arg(
         "default",
+        selects="loss_scales",
         help="per-token loss weighting, e.g. default, last_round, all or an agent scheme",
     )
     sequence_parallel_size: int = arg(1, help="number of devices to split each sequence across")
@@ -296,6 +299,9 @@ class TrainingArguments:
         False, help="let the trainer drop batch columns the model's forward does not take"
     )
     group_by_length: bool = arg(False, help="batch samples of similar length together")
+    padding_free: bool = arg(
+        False, help="concatenate each batch into one row without padding (packing implies it)"
+    )
     # Logging
     logging_steps: int = arg(5, help="log every N steps")
     logging_first_step: bool = arg(True, help="also log the first step")

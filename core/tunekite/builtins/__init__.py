@@ -5,20 +5,34 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tunekite import hookimpl
+from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
-from tunekite.specs import TrainerSpec, TunerSpec
+from tunekite.specs import LossScaleSpec, ModelSpec, TemplateSpec, TrainerSpec, TunerSpec
+from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
 
 
 @hookimpl
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    for name, summary in (
-        ("sft", "Supervised fine-tuning on conversations"),
-        ("pt", "Continued pre-training on plain text"),
-    ):
-        recipe = "tunekite.recipes.sft:run"
-        register(TrainerSpec(name=name, summary=summary, groups=TRAINING_GROUPS, factory=recipe))
+    recipe = "tunekite.recipes.sft:run"
+    register(
+        TrainerSpec(
+            name="sft",
+            summary="Supervised fine-tuning on conversations",
+            groups=TRAINING_GROUPS,
+            factory=recipe,
+        )
+    )
+    register(
+        TrainerSpec(
+            name="pt",
+            summary="Continued pre-training on plain text, every token trained",
+            groups=TRAINING_GROUPS,
+            factory=recipe,
+            defaults=(("use_chat_template", False), ("loss_scale", "all")),
+        )
+    )
 
 
 @hookimpl
@@ -30,5 +44,44 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             args=FullArguments,
             factory="tunekite.builtins.full:prepare",
             learning_rate=1e-5,
+        )
+    )
+
+
+@hookimpl
+def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
+    register(
+        TemplateSpec(
+            name="default",
+            summary="Plain '### Human: / ### Assistant:' turns, for models without a chat template",
+            factory=DEFAULT.build,
+        )
+    )
+
+
+_LOSS_SCALES = {
+    "default": (loss_scale.LossScale(), "Every assistant reply and its end-of-turn token"),
+    "last_round": (loss_scale.LastRound(), "Only the final assistant reply"),
+    "all": (loss_scale.AllTokens(), "Every token, prompts included"),
+    "react": (loss_scale.REACT, "ReAct agents: Action/Action Input weigh 2, observations 0"),
+    "alpha_umi": (loss_scale.ALPHA_UMI, "Alpha-UMI agents: like react, plus Next: steps"),
+    "agentflan": (loss_scale.AGENTFLAN, "Agent-FLAN: tool names and arguments weigh 3"),
+    "qwen": (loss_scale.QWEN, "Qwen function calls: function name and arguments weigh 2"),
+}
+
+
+@hookimpl
+def tk_register_loss_scales(register: Callable[[LossScaleSpec], None]) -> None:
+    for name, (scale, summary) in _LOSS_SCALES.items():
+        register(LossScaleSpec(name=name, summary=summary, factory=lambda _args, s=scale: s))
+
+
+@hookimpl
+def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
+    register(
+        ModelSpec(
+            name="hf",
+            summary="A Hugging Face model folder or hub id (the default for --model PATH)",
+            factory="tunekite.models.loader:load_hf",
         )
     )

@@ -57,9 +57,11 @@ def cli() -> None:
 
 
 def _register_builtin_commands() -> None:
-    from tunekite.cli import inspect_cmds, run_cmd
+    from tunekite.cli import data_cmds, inspect_cmds, run_cmd
 
     cli.add_command(run_cmd.run)
+    for command in data_cmds.commands():
+        cli.add_command(command)
     cli.add_command(inspect_cmds.plugins)
     cli.add_command(inspect_cmds.list_components)
 

@@ -34,6 +34,7 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="TuneKite plugins", show_lines=True)
@@ -42,14 +43,14 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
     for column in ("registered", "status"):
         table.add_column(column, overflow="fold")
     for p in host.plugins:
-        status = "[green]ok[/]" if p.status == "loaded" else f"[red]{p.status}[/]: {p.error}"
+        status = "[green]ok[/]" if p.status == "loaded" else f"[red]{p.status}[/]: {escape(str(p.error))}"
         if p.status == "disabled":
-            status = f"[yellow]disabled[/]: {p.error}"
+            status = f"[yellow]disabled[/]: {escape(str(p.error))}"
         table.add_row(
             p.name if p.source != "file" else f"{p.name}\n({p.location})",
             p.distribution or f"({p.source})",
             p.version or "",
-            _registered_text(p.registered),
+            escape(_registered_text(p.registered)),
             status,
         )
     console = Console()
@@ -65,6 +66,7 @@ def list_components(kind: str | None, custom_register_path: tuple[str, ...]) -> 
     """Registered components of one KIND (tuners, templates, trainers, ...); without
     KIND, how many of each kind are registered."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     host = _host(custom_register_path)
@@ -84,5 +86,6 @@ def list_components(kind: str | None, custom_register_path: tuple[str, ...]) -> 
         table.add_column(column, overflow="fold")
     for entry in registry:
         aliases = f" ({', '.join(entry.spec.aliases)})" if entry.spec.aliases else ""
-        table.add_row(entry.spec.name + aliases, entry.spec.summary, entry.distribution or entry.plugin)
+        owner = entry.distribution or entry.plugin
+        table.add_row(escape(entry.spec.name + aliases), escape(entry.spec.summary), owner)
     Console().print(table)

@@ -28,13 +28,14 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
         return
     run_, wants_help = resolve(name, argv, host)
     if wants_help:
-        _print_help(run_, host)
+        print_help(run_, host)
         return
     launch(run_, host)
 
 
 def _print_runnables(host: Any, kinds: tuple[str, ...]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="tk run NAME [--help] [ARGS]")
@@ -42,7 +43,8 @@ def _print_runnables(host: Any, kinds: tuple[str, ...]) -> None:
         table.add_column(column)
     for kind in kinds:
         for entry in host.registry(kind):
-            table.add_row(entry.spec.name, kind[:-1], entry.spec.summary, entry.distribution or entry.plugin)
+            owner = entry.distribution or entry.plugin
+            table.add_row(entry.spec.name, kind[:-1], escape(entry.spec.summary), owner)
     Console().print(table)
 
 
@@ -54,7 +56,7 @@ def _default_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _print_help(run: Any, host: Any) -> None:
+def print_help(run: Any, host: Any, title: str | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.padding import Padding
@@ -63,7 +65,7 @@ def _print_help(run: Any, host: Any) -> None:
     from tunekite.arguments.parser import option_strings
 
     console = Console(highlight=False)
-    console.print(f"[bold]tk run {run.command}[/] — {escape(run.spec.summary)}")
+    console.print(f"[bold]{escape(title or f'tk run {run.command}')}[/] — {escape(run.spec.summary)}")
     console.print(
         "Options take ms-swift spellings (--lora_rank) or dashed ones (--lora-rank); "
         "-c FILE.yaml loads a config that the command line overrides; "

@@ -20,9 +20,11 @@ from tunekite.testing.conformance import (
     TunerConformance,
 )
 from tunekite.testing.fakes import FakePlugins
-from tunekite.testing.models import tiny_causal_lm
+from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, tiny_causal_lm
+from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
+    "CHATML_JINJA",
     "ComponentConformance",
     "DatasetConformance",
     "EngineConformance",
@@ -30,5 +32,7 @@ __all__ = [
     "RewardConformance",
     "TemplateConformance",
     "TunerConformance",
+    "save_tiny_chat_model",
     "tiny_causal_lm",
+    "tiny_tokenizer",
 ]

@@ -2,8 +2,8 @@
 
 Each suite checks the contract of its kind against the component as installed (the
 real plugin host), so a plugin that passes works with every TuneKite command that
-uses that kind. Suites for templates, engines and datasets check the registration
-contract today; the kind-specific checks join them as those contracts are built.
+uses that kind. The engine and dataset suites check the registration contract today;
+their kind-specific checks join them as those contracts are built.
 """
 
 from __future__ import annotations
@@ -118,9 +118,103 @@ class RewardConformance(ComponentConformance):
 
 
 class TemplateConformance(ComponentConformance):
-    """Chat templates (registration contract; encoding parity checks arrive with templates)."""
+    """A template encodes like its family's own chat template and trains only the replies.
+
+    Set `chat_template` (the family's official Jinja template) and `special_tokens`
+    (plus `bos_token`/`eos_token`), or override `tokenizer()` to test against a real
+    tokenizer. Templates that declare `jinja_parity=False` skip the id-parity checks
+    but still pass the label checks.
+    """
 
     kind = "templates"
+    chat_template: ClassVar[str | None] = None
+    special_tokens: ClassVar[tuple[str, ...]] = ()
+    bos_token: ClassVar[str | None] = None
+    eos_token: ClassVar[str] = "<|endoftext|>"
+
+    def tokenizer(self) -> Any:
+        from tunekite.testing.tokenizers import tiny_tokenizer
+
+        return tiny_tokenizer(
+            self.chat_template, self.special_tokens, bos_token=self.bos_token, eos_token=self.eos_token
+        )
+
+    def template(self, tokenizer: Any = None) -> Any:
+        return self.spec().load()(tokenizer if tokenizer is not None else self.tokenizer(), None)
+
+    def conversations(self) -> dict[str, list[dict[str, str]]]:
+        from tunekite.templates.samples import CONVERSATIONS
+
+        return CONVERSATIONS
+
+    def _parity(self, template: Any, tokenizer: Any) -> None:
+        if not template.format.jinja_parity:
+            pytest.skip(f"template {self.name!r} does not claim parity with a Jinja chat template")
+        if not tokenizer.chat_template:
+            pytest.skip("the test tokenizer has no chat template to compare with")
+
+    def test_ids_and_generation_prompts_equal_the_tokenizers_chat_template(self) -> None:
+        from tunekite.templates.check import compare
+
+        tokenizer = self.tokenizer()
+        template = self.template(tokenizer)
+        self._parity(template, tokenizer)
+        differences = compare(template, tokenizer, self.conversations())
+        assert not differences, "\n".join(map(str, differences))
+
+    def test_labels_cover_exactly_the_replies_and_their_end_of_turn(self) -> None:
+        tokenizer = self.tokenizer()
+        template = self.template(tokenizer)
+        fmt = template.format
+        for title, conversation in self.conversations().items():
+            encoded = template.encode({"messages": conversation})
+            pairs = zip(encoded["input_ids"], encoded["labels"], strict=True)
+            trained = [token for token, label in pairs if label != -100]
+            replies = [m for m in conversation if m["role"] == "assistant"]
+            expected = "".join(
+                _reply_text(fmt, m["content"], last=i == len(replies) - 1)
+                + fmt.assistant_end
+                for i, m in enumerate(replies)
+            )
+            decoded = tokenizer.decode(trained, skip_special_tokens=False)
+            assert "".join(decoded.split()) == "".join(expected.split()), f"{title}: trained {decoded!r}"
+
+    def test_end_of_turn_is_trained_after_every_reply(self) -> None:
+        tokenizer = self.tokenizer()
+        template = self.template(tokenizer)
+        end_ids = tokenizer(template.format.assistant_end, add_special_tokens=False)["input_ids"]
+        assert end_ids, f"template {self.name!r} has no end-of-turn text: the model would never stop"
+        for title, conversation in self.conversations().items():
+            encoded = template.encode({"messages": conversation})
+            labels = encoded["labels"]
+            replies = sum(m["role"] == "assistant" for m in conversation)
+            found = sum(labels[i : i + len(end_ids)] == end_ids for i in range(len(labels)))
+            assert found == replies, f"{title}: end-of-turn trained {found} times for {replies} replies"
+
+    def test_building_mutates_neither_tokenizer_nor_registry(self) -> None:
+        tokenizer = self.tokenizer()
+        before = _tokenizer_state(tokenizer)
+        spec = self.spec()
+        template = self.template(tokenizer)
+        template.encode({"messages": next(iter(self.conversations().values()))})
+        assert _tokenizer_state(tokenizer) == before
+        assert self.spec() is spec
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            template.max_length = 1
+
+
+def _reply_text(fmt: Any, content: str, *, last: bool) -> str:
+    return fmt.assistant.replace("{content}", fmt.assistant_text(content, last_round=last))
+
+
+def _tokenizer_state(tokenizer: Any) -> tuple[Any, ...]:
+    return (
+        len(tokenizer),
+        json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str),
+        tokenizer.chat_template,
+        tokenizer.padding_side,
+        tokenizer.truncation_side,
+    )
 
 
 class EngineConformance(ComponentConformance):
@@ -130,6 +224,39 @@ class EngineConformance(ComponentConformance):
 
 
 class DatasetConformance(ComponentConformance):
-    """Named datasets (registration contract; row-format checks arrive with datasets)."""
+    """A named dataset loads, subset by subset, into valid canonical conversations.
+
+    `data_overrides` sets core `DataArguments` fields the dataset needs (e.g.
+    `model_name` for self-cognition).
+    """
 
     kind = "datasets"
+    data_overrides: ClassVar[dict[str, Any]] = {}
+
+    def load_rows(self, dataset: str | None = None, **data_overrides: Any) -> list[dict]:
+        """The rows `--dataset DATASET` (default: the name) loads, strictly, without a split;
+        `data_overrides` replace `data_overrides` of the class for this call."""
+        from tunekite.arguments.groups import DataArguments
+        from tunekite.data import load_datasets
+
+        overrides = {"split_dataset_ratio": 0.0, "strict": True, **self.data_overrides, **data_overrides}
+        args = DataArguments(dataset=[dataset or self.name], **overrides)
+        train, val, dropped = load_datasets(args)
+        assert val is None and dropped.total == 0
+        return list(train)
+
+    def test_every_row_is_a_canonical_conversation(self) -> None:
+        from tunekite.data import validate_conversation
+
+        rows = self.load_rows()
+        assert rows, f"{self.name} loaded no rows"
+        for row in rows:
+            validate_conversation(row)
+
+    def test_each_subset_loads_on_its_own(self) -> None:
+        subsets = self.spec().subsets
+        if not subsets:
+            pytest.skip(f"{self.name} declares no subsets")
+        sizes = {s: len(self.load_rows(f"{self.name}:{s}")) for s in subsets}
+        assert all(sizes.values()), f"empty subsets: {sizes}"
+        assert sum(sizes.values()) == len(self.load_rows(f"{self.name}:all"))

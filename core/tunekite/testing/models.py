@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+CHATML_JINJA = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 
-def tiny_causal_lm(seed: int = 0) -> Any:
-    """A two-layer Llama with a 128-token vocabulary, deterministic for a seed."""
+
+def tiny_causal_lm(seed: int = 0, vocab_size: int = 128) -> Any:
+    """A two-layer Llama, deterministic for a seed."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=128,
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -21,3 +29,17 @@ def tiny_causal_lm(seed: int = 0) -> Any:
         max_position_embeddings=64,
     )
     return LlamaForCausalLM(config)
+
+
+def save_tiny_chat_model(folder: Path, seed: int = 0) -> Path:
+    """A tiny Llama and a ChatML tokenizer saved as a Hugging Face folder (what `--model` takes)."""
+    from tunekite.testing.tokenizers import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer(CHATML_JINJA, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+    model = tiny_causal_lm(seed, vocab_size=len(tokenizer))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,204 @@
+"""The template engine: rendering, labels, loss scales, agents, truncation, resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tunekite import hookimpl
+from tunekite.arguments.groups import TemplateArguments
+from tunekite.errors import ArgumentError
+from tunekite.specs import TemplateSpec
+from tunekite.templates.engine import IGNORE_INDEX, TemplateError
+from tunekite.templates.format import ChatFormat
+from tunekite.templates.resolve import choose_template, detect_template
+from tunekite.testing import tiny_tokenizer
+
+CHAT = ChatFormat(
+    name="test-chat",
+    system="<|im_start|>system\n{content}<|im_end|>\n",
+    user="<|im_start|>user\n{content}<|im_end|>\n",
+    assistant_header="<|im_start|>assistant\n",
+    assistant_end="<|im_end|>",
+    turn_sep="\n",
+)
+TWO_ROUNDS = [
+    {"role": "user", "content": "one"},
+    {"role": "assistant", "content": "first answer"},
+    {"role": "user", "content": "two"},
+    {"role": "assistant", "content": "second answer"},
+]
+TOOLS = json.dumps(
+    [{"type": "function", "function": {"name": "weather", "description": "Get weather", "parameters": {}}}]
+)
+AGENT_ROW = {
+    "tools": TOOLS,
+    "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Thought: I should look it up."},
+        {"role": "tool_call", "content": json.dumps({"name": "weather", "arguments": {"city": "Paris"}})},
+        {"role": "tool_response", "content": "SUNNY-22C"},
+        {"role": "assistant", "content": "Final Answer: sunny"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+
+
+def trained_text(tokenizer, sample) -> str:
+    ids = [t for t, label in zip(sample["input_ids"], sample["labels"], strict=True) if label != IGNORE_INDEX]
+    return tokenizer.decode(ids)
+
+
+def template_args(**values) -> TemplateArguments:
+    return TemplateArguments(**values)
+
+
+def test_default_loss_scale_trains_every_reply(tokenizer):
+    sample = CHAT.build(tokenizer).encode({"messages": TWO_ROUNDS})
+    assert trained_text(tokenizer, sample) == "first answer<|im_end|>second answer<|im_end|>"
+    assert sample["length"] == len(sample["input_ids"]) == len(sample["loss_scale"])
+
+
+def test_last_round_trains_only_the_final_reply(tokenizer):
+    sample = CHAT.build(tokenizer, template_args(loss_scale="last_round")).encode({"messages": TWO_ROUNDS})
+    assert trained_text(tokenizer, sample) == "second answer<|im_end|>"
+
+
+def test_all_trains_prompts_too(tokenizer):
+    sample = CHAT.build(tokenizer, template_args(loss_scale="all")).encode({"messages": TWO_ROUNDS})
+    assert IGNORE_INDEX not in sample["labels"]
+
+
+def test_unknown_loss_scale_is_an_argument_error(tokenizer):
+    with pytest.raises(ArgumentError, match=r"--loss_scale.*last_round"):
+        CHAT.build(tokenizer, template_args(loss_scale="last_rnd"))
+
+
+def test_system_argument_file_and_default(tokenizer, tmp_path):
+    prompt = tmp_path / "system.txt"
+    prompt.write_text("From a file.", encoding="utf-8")
+    rendered = CHAT.build(tokenizer, template_args(system=str(prompt))).render(TWO_ROUNDS)
+    assert rendered.startswith("<|im_start|>system\nFrom a file.<|im_end|>\n")
+    explicit = [{"role": "system", "content": "Row system."}, *TWO_ROUNDS]
+    assert "Row system." in CHAT.build(tokenizer, template_args(system="Arg system.")).render(explicit)
+    with pytest.raises(ArgumentError, match=r"missing\.txt"):
+        CHAT.build(tokenizer, template_args(system=str(tmp_path / "missing.txt")))
+
+
+def test_system_merges_into_first_user_turn_without_a_system_role(tokenizer):
+    from dataclasses import replace
+
+    no_system = replace(CHAT, system=None, system_in_user="[{system}] {content}")
+    rendered = no_system.build(tokenizer).render([{"role": "system", "content": "S"}, *TWO_ROUNDS])
+    assert rendered.startswith("<|im_start|>user\n[S] one<|im_end|>")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "keep"),
+    [("left", slice(-12, None)), ("right", slice(0, 12))],
+)
+def test_truncation_cuts_ids_labels_and_scales_together(tokenizer, strategy, keep):
+    full = CHAT.build(tokenizer).encode({"messages": TWO_ROUNDS})
+    cut = CHAT.build(tokenizer, template_args(max_length=12, truncation_strategy=strategy)).encode(
+        {"messages": TWO_ROUNDS}
+    )
+    for column in ("input_ids", "labels", "loss_scale"):
+        assert cut[column] == full[column][keep]
+    assert cut["length"] == 12
+
+
+def test_delete_truncation_drops_overlong_rows(tokenizer):
+    template = CHAT.build(tokenizer, template_args(max_length=12))
+    assert template.encode({"messages": TWO_ROUNDS}) is None
+    short = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert CHAT.build(tokenizer, template_args(max_length=40)).encode({"messages": short}) is not None
+
+
+def test_react_agent_renders_tools_and_leaves_observations_untrained(tokenizer):
+    template = CHAT.build(tokenizer, template_args(tools_prompt="react_en"))
+    text = template.render(AGENT_ROW["messages"], AGENT_ROW["tools"])
+    assert "weather: Call this tool" in text and "Begin!" in text
+    assert 'Action: weather\nAction Input: {"city": "Paris"}\nObservation: SUNNY-22C\n' in text
+    trained = trained_text(tokenizer, template.encode(AGENT_ROW))
+    assert "Action: weather" in trained and "Final Answer: sunny<|im_end|>" in trained
+    assert "SUNNY" not in trained
+    assert text.count("<|im_start|>assistant") == 1, "the whole ReAct exchange is one assistant turn"
+    assert "Observation:" in template.stop_words
+
+
+def test_react_loss_scale_weights_keywords(tokenizer):
+    sample = CHAT.build(tokenizer, template_args(loss_scale="react")).encode(AGENT_ROW)
+    weights = {w for w in sample["loss_scale"]}
+    assert {0.0, 1.0, 2.0} <= weights
+    heavy = [t for t, w in zip(sample["input_ids"], sample["loss_scale"], strict=True) if w == 2.0]
+    assert "Action" in tokenizer.decode(heavy)
+
+
+def test_qwen_agent_puts_results_in_a_turn_of_their_own(tokenizer):
+    template = CHAT.build(tokenizer, template_args(tools_prompt="qwen"))
+    text = template.render(AGENT_ROW["messages"], AGENT_ROW["tools"])
+    assert "<tools>\n" in text and '"name": "weather"' in text
+    assert '<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in text
+    assert "<|im_start|>user\n<tool_response>\nSUNNY-22C\n</tool_response><|im_end|>" in text
+    assert "SUNNY" not in trained_text(tokenizer, template.encode(AGENT_ROW))
+
+
+def test_bad_tool_call_and_bad_role_are_errors(tokenizer):
+    template = CHAT.build(tokenizer)
+    bad_call = [{"role": "user", "content": "x"}, {"role": "tool_call", "content": "not json"}]
+    with pytest.raises(TemplateError, match="tool_call content must be JSON"):
+        template.encode({"messages": bad_call})
+    late_system = [*TWO_ROUNDS[:2], {"role": "system", "content": "late"}]
+    with pytest.raises(TemplateError, match="system must come first"):
+        template.encode({"messages": late_system})
+    with pytest.raises(ArgumentError, match="--tools_prompt"):
+        CHAT.build(tokenizer, template_args(tools_prompt="nope"))
+
+
+def test_generation_template_when_chat_template_is_off(tokenizer):
+    template = CHAT.build(tokenizer, template_args(use_chat_template=False))
+    assert template.render(TWO_ROUNDS) == "onefirst answer<|im_end|>twosecond answer<|im_end|>"
+
+
+def test_jinja_backend_renders_prompts_with_the_tokenizer_and_refuses_training():
+    jinja = (
+        "{% for m in messages %}<<{{ m.role }}>>{{ m.content }}{% endfor %}"
+        "{% if add_generation_prompt %}<<a>>{% endif %}"
+    )
+    tok = tiny_tokenizer(jinja, ("<|im_start|>", "<|im_end|>"))
+    template = CHAT.build(tok, template_args(template_backend="jinja"))
+    assert template.render(TWO_ROUNDS[:1], generation=True) == "<<user>>one<<a>>"
+    with pytest.raises(ArgumentError, match="inference only"):
+        template.encode({"messages": TWO_ROUNDS})
+
+
+def test_template_spec_factory_is_the_format_build(tk_plugins, tokenizer):
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def tk_register_templates(register):
+            register(
+                TemplateSpec(
+                    name="test-chat", summary="t", factory=CHAT.build, chat_template_markers=("<<x>>",)
+                )
+            )
+
+    host = tk_plugins.add(Plugin)
+    built = host.registry("templates").get("test-chat").load()(tokenizer, None)
+    assert built.render(TWO_ROUNDS[:1], generation=True).endswith("<|im_start|>assistant\n")
+    assert detect_template("... <<x>> ...", host) == "test-chat"
+    assert detect_template("nothing known", host) is None
+
+
+def test_choose_template_order(tk_plugins, tokenizer):
+    host = tk_plugins.host
+    assert choose_template(tokenizer, "default", host=host) == ("default", "--template")
+    assert choose_template(tokenizer, host=host)[0] == "default"  # no chat template at all
+    jinja_tok = tiny_tokenizer("{{ messages }}")
+    with pytest.raises(ArgumentError, match="pass --template"):
+        choose_template(jinja_tok, host=host)

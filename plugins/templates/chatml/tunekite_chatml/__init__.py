@@ -1,0 +1,1 @@
+"""ChatML templates for TuneKite (`<|im_start|>role ... <|im_end|>`)."""

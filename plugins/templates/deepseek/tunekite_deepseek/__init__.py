@@ -1,0 +1,1 @@
+"""DeepSeek chat templates for TuneKite (`<｜User｜> ... <｜Assistant｜>`)."""

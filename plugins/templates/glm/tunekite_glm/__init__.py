@@ -1,0 +1,1 @@
+"""The GLM-4 chat template for TuneKite (`[gMASK]<sop><|user|> ... <|assistant|>`)."""

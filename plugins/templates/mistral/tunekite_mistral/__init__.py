@@ -1,0 +1,1 @@
+"""The Mistral-7B-Instruct chat template for TuneKite (`[INST] ... [/INST]`)."""
