@@ -1,0 +1,126 @@
+"""Template throughput: conversations encoded per second through `datasets.map`, and packing.
+
+Target (issue 3): >= 2,000 rows/s with one process (`--dataset_num_proc 1`), on 20,000
+generated multi-turn conversations (1-4 rounds, some with a system prompt, some Chinese)
+through the smollm2 (ChatML) template and the real SmolLM2 tokenizer. Packing
+efficiency is the share of real tokens in the packed rows at each max_length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "the model learns to answer questions about data science , python code and history with short "
+    "clear sentences while keeping every detail exact ; numbers like 42 3.14 and 2026 appear too ?"
+)
+CHINESE = "我们今天讨论机器学习模型的训练方法以及数据处理的步骤请详细说明每一个环节为什么重要"
+
+
+def _text(rng: random.Random, chinese: bool, low: int, high: int) -> str:
+    size = rng.randint(low, high)
+    if chinese:
+        return "".join(rng.choice(CHINESE) for _ in range(size * 2))
+    words = WORDS.split(" ")
+    return " ".join(rng.choice(words) for _ in range(size)).capitalize() + "."
+
+
+def conversations(count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Deterministic multi-turn rows in the canonical `messages` format."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        chinese = rng.random() < 0.25
+        messages = []
+        if rng.random() < 0.3:
+            messages.append({"role": "system", "content": _text(rng, chinese, 5, 20)})
+        for _ in range(rng.randint(1, 4)):
+            messages.append({"role": "user", "content": _text(rng, chinese, 5, 60)})
+            messages.append({"role": "assistant", "content": _text(rng, chinese, 10, 150)})
+        rows.append({"messages": messages})
+    return rows
+
+
+def smollm2_tokenizer() -> Any:
+    """The real SmolLM2 tokenizer, from the GGUF plugin's cached Hugging Face folder."""
+    from transformers import AutoTokenizer
+
+    from tunekite_gguf.named import smollm2_folder
+
+    return AutoTokenizer.from_pretrained(smollm2_folder())
+
+
+def main() -> None:
+    import datasets
+    import numpy as np
+
+    from tunekite.data.encode import encode_dataset
+    from tunekite.data.packing import pack_dataset
+    from tunekite.plugins import get_host
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--num_proc", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--max_lengths", type=int, nargs="+", default=[512, 2048])
+    parser.add_argument("--output", default="bench/results/templates.json")
+    opts = parser.parse_args()
+
+    datasets.disable_progress_bars()
+    start = time.perf_counter()
+    tokenizer = smollm2_tokenizer()
+    load_s = time.perf_counter() - start
+    template = get_host().registry("templates").get("smollm2").load()(tokenizer, None)
+    rows = datasets.Dataset.from_list(conversations(opts.rows))
+    results: dict[str, Any] = {
+        "rows": opts.rows,
+        "tokenizer_load_s": round(load_s, 2),
+        "target_rows_per_s_one_process": 2000,
+        "encode": {},
+        "packing": {},
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+    }
+    encoded = None
+    for num_proc in opts.num_proc:
+        start = time.perf_counter()
+        encoded, _ = encode_dataset(rows, template, num_proc=num_proc)
+        seconds = time.perf_counter() - start
+        rate = opts.rows / seconds
+        results["encode"][f"num_proc={num_proc}"] = {"seconds": round(seconds, 2), "rows_per_s": round(rate)}
+        print(f"encode  --dataset_num_proc {num_proc}: {seconds:6.2f} s  {rate:7.0f} rows/s")
+    lengths = np.asarray(encoded.with_format("numpy")["length"])
+    results["tokens_per_row"] = {"mean": round(float(lengths.mean()), 1), "max": int(lengths.max())}
+    one = results["encode"].get("num_proc=1")
+    results["meets_target"] = None if one is None else one["rows_per_s"] >= 2000
+    for max_length in opts.max_lengths:
+        fitting = encoded.select(np.flatnonzero(lengths <= max_length))
+        start = time.perf_counter()
+        _, report = pack_dataset(fitting, max_length)
+        seconds = time.perf_counter() - start
+        results["packing"][f"max_length={max_length}"] = {
+            "samples": report.samples,
+            "longer_than_max_length_left_out": len(encoded) - report.samples,
+            "rows": report.rows,
+            "efficiency": round(report.efficiency, 4),
+            "seconds": round(seconds, 2),
+        }
+        print(f"{report} in {seconds:.2f} s")
+    out = Path(opts.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Datasets through a template: eager (1 and 2 processes), streaming and lazy encoding."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tunekite.arguments.groups import TemplateArguments
+from tunekite.data.encode import SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
+from tunekite.templates.engine import TemplateError
+from tunekite.templates.format import ChatFormat
+from tunekite.testing import tiny_tokenizer
+
+datasets = pytest.importorskip("datasets")
+
+CHAT = ChatFormat(
+    name="test-chat",
+    user="<|im_start|>user\n{content}<|im_end|>\n",
+    assistant_header="<|im_start|>assistant\n",
+    assistant_end="<|im_end|>",
+    turn_sep="\n",
+)
+
+
+def row(question: str, answer: str) -> dict:
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return {"messages": messages, "tools": None, "rejected_response": None, "label": None}
+
+
+ROWS = [row(f"question {i}", "short" if i % 3 else "a much longer answer " * 6) for i in range(30)]
+
+
+@pytest.fixture(scope="module")
+def template():
+    tokenizer = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+    return CHAT.build(tokenizer, TemplateArguments(max_length=60))
+
+
+def test_eager_encoding_drops_overlong_rows_and_counts_them(template):
+    encoded, dropped = encode_dataset(datasets.Dataset.from_list(ROWS), template)
+    expected = [template.encode(r) for r in ROWS]
+    assert dropped == sum(e is None for e in expected) == 10
+    assert encoded.column_names == list(SAMPLE_COLUMNS)
+    assert encoded["input_ids"] == [e["input_ids"] for e in expected if e is not None]
+
+
+def test_two_processes_give_the_same_samples(template):
+    one, _ = encode_dataset(datasets.Dataset.from_list(ROWS), template, num_proc=1)
+    two, _ = encode_dataset(datasets.Dataset.from_list(ROWS), template, num_proc=2, batch_size=4)
+    assert one["input_ids"] == two["input_ids"] and one["labels"] == two["labels"]
+
+
+def test_streaming_encodes_as_it_reads(template):
+    stream = datasets.Dataset.from_list(ROWS).to_iterable_dataset()
+    encoded, dropped = encode_dataset(stream, template)
+    assert isinstance(encoded, datasets.IterableDataset) and dropped == -1
+    samples = list(encoded)
+    assert len(samples) == 20 and set(samples[0]) == set(SAMPLE_COLUMNS)
+
+
+def test_a_bad_row_is_named_by_its_index(template):
+    bad = [
+        *ROWS[:5],
+        {**ROWS[5], "messages": [{"role": "user", "content": "x"}, {"role": "tool_call", "content": "?"}]},
+    ]
+    with pytest.raises(TemplateError, match="dataset row 5: tool_call content must be JSON"):
+        encode_dataset(datasets.Dataset.from_list(bad), template)
+
+
+def test_lazy_encoding_replaces_dropped_rows_and_logs(template, caplog):
+    lazy = LazyEncodedDataset(ROWS, template)
+    assert len(lazy) == len(ROWS)
+    with caplog.at_level(logging.WARNING):
+        sample = lazy[0]  # row 0 is over-long: row 1 stands in for it
+    assert sample == template.encode(ROWS[1])
+    assert lazy.dropped == {0} and "row 0 is longer than max_length=60" in caplog.text

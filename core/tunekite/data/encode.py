@@ -1,0 +1,103 @@
+"""Conversation rows through a template into training samples, eagerly or on access."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from tunekite.templates.engine import Template, TemplateError
+
+SAMPLE_COLUMNS = ("input_ids", "labels", "loss_scale", "length")
+log = logging.getLogger(__name__)
+
+
+class _Encoder:
+    """A picklable `datasets.map` function (worker processes get their own copy)."""
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        keys = list(batch)
+        rows = [dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+        try:
+            encoded = self.template.encode_batch(rows)
+        except TemplateError:
+            encoded = [self._one(row, index) for row, index in zip(rows, indices, strict=True)]
+        kept = [e for e in encoded if e is not None]
+        return {column: [e[column] for e in kept] for column in SAMPLE_COLUMNS}
+
+    def _one(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
+        try:
+            return self.template.encode(row)
+        except TemplateError as exc:
+            raise TemplateError(f"dataset row {index}: {exc}") from None
+
+
+def encode_dataset(
+    dataset: Any, template: Template, *, num_proc: int = 1, enable_cache: bool = False, batch_size: int = 256
+) -> tuple[Any, int]:
+    """Encode every row; returns the samples and how many rows `delete` truncation dropped.
+
+    A streaming (iterable) dataset is encoded as it is read, so its drop count is unknown
+    up front and reported as -1.
+    """
+    import datasets
+
+    if isinstance(dataset, datasets.IterableDataset):
+        encoded = dataset.map(
+            _Encoder(template),
+            batched=True,
+            batch_size=batch_size,
+            with_indices=True,
+            remove_columns=list(dataset.column_names or []),
+        )
+        return encoded, -1
+    encoded = dataset.map(
+        _Encoder(template),
+        batched=True,
+        batch_size=batch_size,
+        with_indices=True,
+        num_proc=num_proc if num_proc > 1 else None,
+        remove_columns=dataset.column_names,
+        load_from_cache_file=enable_cache,
+        desc="Encoding",
+    )
+    return encoded, len(dataset) - len(encoded)
+
+
+class LazyEncodedDataset:
+    """`--lazy_tokenize`: rows are encoded when the trainer asks for them.
+
+    A row that `delete` truncation drops is replaced by the next one (and logged), as
+    ms-swift does, because the trainer has already counted the dataset's length.
+    """
+
+    def __init__(self, rows: Sequence[Any], template: Template) -> None:
+        self.rows = rows
+        self.template = template
+        self.dropped: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        for offset in range(len(self.rows)):
+            position = (index + offset) % len(self.rows)
+            try:
+                sample = self.template.encode(self.rows[position])
+            except TemplateError as exc:
+                raise TemplateError(f"dataset row {position}: {exc}") from None
+            if sample is not None:
+                return sample
+            if position not in self.dropped:
+                self.dropped.add(position)
+                log.warning(
+                    "row %d is longer than max_length=%s and was replaced by the next row "
+                    "(%d dropped so far; see --truncation_strategy)",
+                    position,
+                    self.template.max_length,
+                    len(self.dropped),
+                )
+        raise TemplateError(f"every row is longer than max_length={self.template.max_length}")

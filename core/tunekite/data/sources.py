@@ -1,0 +1,199 @@
+"""Where a `--dataset` value's raw rows come from: local files, registered names, the hub.
+
+Parsing is left to the `datasets` library; this module only decides which loader a
+name goes to and turns its failures into messages that name the file or dataset.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunekite.data.dataset_info import DatasetInfo, SubsetInfo
+from tunekite.data.errors import DatasetError
+from tunekite.data.syntax import DatasetSyntax
+from tunekite.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from tunekite.arguments.groups import DataArguments
+
+BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+"""Local file suffixes and the `datasets` builder that reads them."""
+
+_TRUE = {"1", "on", "yes", "true"}
+
+
+@dataclass
+class RawPart:
+    """Rows of one file, hub split or registered dataset, before preprocessing.
+
+    `label` names it in messages; `unit` is "line" where row numbers are file lines.
+    """
+
+    label: str
+    dataset: Any
+    columns: dict[str, str] = field(default_factory=dict)
+    unit: str = "row"
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).suffix.lower() in BUILDERS
+
+
+def raw_parts(
+    syntax: DatasetSyntax, data_args: DataArguments, infos: dict[str, DatasetInfo]
+) -> list[RawPart]:
+    """The raw rows a parsed `--dataset` value names, one part per file/subset/split."""
+    info = infos.get(syntax.name)
+    if info is not None:
+        return _info_parts(info, syntax, data_args)
+    path = Path(syntax.name).expanduser()
+    if path.exists():
+        if syntax.subsets:
+            raise DatasetError(f"{syntax.name} is a local path, which has no subsets {list(syntax.subsets)}")
+        return local_parts(path, streaming=data_args.streaming)
+    if _looks_like_path(syntax.name):
+        raise DatasetError(f"dataset file not found: {path}")
+    if "/" in syntax.name:
+        subsets = None if syntax.all_subsets else [SubsetInfo(s) for s in syntax.subsets]
+        if syntax.subsets == ("all",):
+            subsets = [SubsetInfo(s) for s in _hub_config_names(syntax.name)]
+        return hub_parts(
+            syntax.name, subsets, streaming=data_args.streaming, download_mode=data_args.download_mode
+        )
+    return registered_parts(syntax, data_args)
+
+
+def local_parts(
+    path: Path, *, streaming: bool = False, columns: dict[str, str] | None = None
+) -> list[RawPart]:
+    """A file, or every supported file under a folder, read by `datasets` one file each
+    so that a bad row can be reported with its file."""
+    import datasets
+
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in BUILDERS)
+        if not files:
+            raise DatasetError(f"folder {path} holds no {', '.join(BUILDERS)} files")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise DatasetError(f"dataset file not found: {path}")
+    parts = []
+    for file in files:
+        builder = BUILDERS.get(file.suffix.lower())
+        if builder is None:
+            raise DatasetError(f"{file}: unsupported file type; use one of {', '.join(BUILDERS)}")
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(file), split="train", streaming=streaming)
+        except Exception as exc:
+            raise DatasetError(f"could not read {file}: {type(exc).__name__}: {exc}") from exc
+        parts.append(
+            RawPart(str(file), ds, dict(columns or {}), "line" if file.suffix == ".jsonl" else "row")
+        )
+    return parts
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is switched off by the environment."""
+    return any(os.environ.get(v, "").lower() in _TRUE for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _unreachable(repo_id: str, why: str) -> DatasetError:
+    return DatasetError(
+        f"dataset {repo_id!r} is a hub id, but the hub is unreachable ({why}). "
+        "Download it elsewhere and pass a local path (a .jsonl/.json/.csv/.parquet file or a folder)."
+    )
+
+
+def _hub_config_names(repo_id: str) -> list[str]:
+    if hub_offline():
+        raise _unreachable(repo_id, "offline mode is on: HF_HUB_OFFLINE/HF_DATASETS_OFFLINE")
+    import datasets
+
+    try:
+        return datasets.get_dataset_config_names(repo_id)
+    except Exception as exc:
+        raise _unreachable(repo_id, f"{type(exc).__name__}: {exc}") from exc
+
+
+def hub_parts(
+    repo_id: str,
+    subsets: list[SubsetInfo] | None,
+    *,
+    streaming: bool = False,
+    columns: dict[str, str] | None = None,
+    download_mode: str | None = None,
+) -> list[RawPart]:
+    """Each subset and split of a hub dataset; None means its default subset's train split."""
+    if hub_offline():
+        raise _unreachable(repo_id, "offline mode is on: HF_HUB_OFFLINE/HF_DATASETS_OFFLINE")
+    import datasets
+
+    parts = []
+    for subset in subsets or [SubsetInfo("")]:
+        for split in subset.split:
+            label = f"{repo_id}:{subset.name}[{split}]" if subset.name else f"{repo_id}[{split}]"
+            try:
+                ds = datasets.load_dataset(
+                    repo_id,
+                    subset.name or None,
+                    split=split,
+                    streaming=streaming,
+                    download_mode=download_mode,
+                )
+            except Exception as exc:
+                raise _unreachable(repo_id, f"{type(exc).__name__}: {exc}") from exc
+            parts.append(RawPart(label, ds, {**(columns or {}), **subset.columns}))
+    return parts
+
+
+def _info_parts(info: DatasetInfo, syntax: DatasetSyntax, data_args: DataArguments) -> list[RawPart]:
+    if info.dataset_path is not None:
+        if syntax.subsets:
+            raise DatasetError(f"{info.origin}: a dataset_path has no subsets {list(syntax.subsets)}")
+        return local_parts(Path(info.dataset_path), streaming=data_args.streaming, columns=info.columns)
+    if info.hf_dataset_id is None:
+        raise DatasetError(
+            f"{info.origin}: ModelScope datasets (ms_dataset_id) cannot be loaded; "
+            "add an hf_dataset_id or a dataset_path"
+        )
+    declared = {s.name: s for s in info.subsets}
+    if syntax.all_subsets:
+        subsets = list(info.subsets) or [SubsetInfo("", {}, info.split)]
+    else:
+        subsets = [declared.get(name, SubsetInfo(name, {}, info.split)) for name in syntax.subsets]
+    return hub_parts(
+        info.hf_dataset_id,
+        subsets,
+        streaming=data_args.streaming,
+        columns=info.columns,
+        download_mode=data_args.download_mode,
+    )
+
+
+def registered_parts(syntax: DatasetSyntax, data_args: DataArguments) -> list[RawPart]:
+    """Rows from a plugin's `DatasetSpec` factory, called with the chosen subsets."""
+    import datasets
+
+    from tunekite.plugins import get_host
+
+    try:
+        spec = get_host().registry("datasets").get(syntax.name)
+    except UnknownNameError as exc:
+        raise UnknownNameError(
+            f"{exc} There is no file or folder {syntax.name!r} either; give a .jsonl/.json/.csv/.parquet "
+            "file or folder, or a hub id (org/name)."
+        ) from None
+    chosen = spec.subsets if syntax.all_subsets else syntax.subsets
+    unknown = [s for s in chosen if s not in spec.subsets]
+    if unknown:
+        offered = ", ".join(spec.subsets) or "none"
+        raise DatasetError(f"dataset {spec.name!r} has no subset {unknown[0]!r}; its subsets: {offered}")
+    rows = spec.load()(tuple(chosen), data_args)
+    ds = datasets.Dataset.from_list(list(rows)) if isinstance(rows, (list, tuple)) else rows
+    if data_args.streaming and isinstance(ds, datasets.Dataset):
+        ds = ds.to_iterable_dataset()
+    return [RawPart(f"dataset {spec.name!r}", ds)]
