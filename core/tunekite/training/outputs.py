@@ -1,0 +1,167 @@
+"""What a training run leaves beside its checkpoints: manifest, logs, loss curve, links."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from tunekite.arguments.parser import ARGS_FILE
+from tunekite.data.syntax import parse_dataset_syntax
+
+MANIFEST_FILE = "run_manifest.json"
+CHECKPOINT_FILE = "tunekite.json"
+LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
+
+
+def write_manifest(run: Any, folder: Path) -> Path:
+    """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly."""
+    manifest = {
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "cwd": os.getcwd(),
+        "git_sha": _git_sha(),
+        "plugins": run.plugins,
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "datasets": _dataset_hashes([*run.dataset, *run.val_dataset]),
+    }
+    return _write_json(folder / MANIFEST_FILE, manifest)
+
+
+def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str) -> None:
+    """A checkpoint says what made it: the run's args.json plus which components, from
+    which distributions, with which arguments (resume, infer and export read it)."""
+    source = run.output_dir / ARGS_FILE
+    if source.exists():
+        (folder / ARGS_FILE).write_bytes(source.read_bytes())
+    tuner = run.component("tuners")
+    versions = {p["name"]: p for p in run.plugins}
+    described = {
+        "model": run.model,
+        "model_type": run.model_type,
+        "torch_dtype": model_dtype,
+        "template": template,
+        "loss_scale": run.loss_scale,
+        "tuner": {
+            "name": tuner.name,
+            "arguments": _plain(run.component_args(tuner)),
+            "distribution": next(
+                (p["distribution"] for p in versions.values() if tuner.name in str(p)), None
+            ),
+        },
+        "plugins": run.plugins,
+    }
+    _write_json(folder / CHECKPOINT_FILE, described)
+
+
+class JsonlLogger(TrainerCallback):
+    """Appends every log (loss, learning rate, token accuracy, eval) to `logging.jsonl`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        if logs is None or not state.is_world_process_zero:
+            return
+        record = {"step": state.global_step, "max_steps": state.max_steps, **logs}
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, default=float) + "\n")
+
+
+def plot_loss(log_history: list[dict[str, Any]], folder: Path) -> Path | None:
+    """`images/train_loss.png` (and eval loss when there is one), as ms-swift draws it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {
+        key: [(h["step"], h[key]) for h in log_history if key in h and "step" in h]
+        for key in ("loss", "eval_loss")
+    }
+    if not series["loss"]:
+        return None
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for key, points in series.items():
+        if points:
+            axis.plot(*zip(*points, strict=True), label=key, marker="." if len(points) < 50 else None)
+    axis.set_xlabel("step")
+    axis.set_ylabel("loss")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    target = folder / "images" / "train_loss.png"
+    target.parent.mkdir(exist_ok=True)
+    figure.savefig(target, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return target
+
+
+def link_checkpoints(folder: Path, last: str | None, best: str | None) -> None:
+    """`last` and `best` symlinks to checkpoints (`--create_checkpoint_symlink`)."""
+    for name, target in (("last", last), ("best", best)):
+        if not target:
+            continue
+        link = folder / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path(target).name, target_is_directory=True)
+
+
+def _plain(args: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(args) if args is not None else {}
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_sha() -> str | None:
+    """The checkout's commit when tunekite runs from one (editable installs)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _dataset_hashes(values: list[str]) -> dict[str, str]:
+    hashes = {}
+    for value in values:
+        path = Path(parse_dataset_syntax(value).name)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file():
+                digest = hashlib.sha256()
+                with file.open("rb") as handle:
+                    for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                        digest.update(block)
+                hashes[str(file)] = digest.hexdigest()
+    return hashes

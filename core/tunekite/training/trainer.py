@@ -1,0 +1,137 @@
+"""transformers' Trainer with TuneKite's loss: per-token weights, token accuracy, and
+checkpoints that appear whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Seq2SeqTrainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+IGNORE_INDEX = -100
+STAGING = ".staging"
+
+
+class TunekiteTrainer(Seq2SeqTrainer):
+    """Cross-entropy weighted by the template's `loss_scale`, averaged over trained tokens
+    of the whole accumulated batch; checkpoints are written aside and renamed into place.
+
+    `describe_checkpoint(folder)` adds the run's self-description to each checkpoint
+    before it becomes visible; `make_optimizer(model)` may supply the tuner's optimizer.
+    """
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(
+        self,
+        *args: Any,
+        acc_strategy: str = "token",
+        describe_checkpoint: Callable[[Path], None] | None = None,
+        make_optimizer: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = True  # so the trainer counts trained tokens per accumulated batch
+        self.acc_strategy = acc_strategy
+        self.describe_checkpoint = describe_checkpoint
+        self.make_optimizer = make_optimizer
+        self._accuracy = [0.0, 0.0]  # correct, total since the last log
+        self._staging_root: str | None = None
+
+    # Loss -------------------------------------------------------------------------
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        labels = inputs.pop("labels")
+        scale = inputs.pop("loss_scale", None)
+        outputs = model(**inputs)
+        logits = outputs.logits[:, :-1, :]
+        target = labels[:, 1:]
+        losses = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)),
+            target.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+        )
+        if scale is not None:
+            losses = losses * scale[:, 1:].reshape(-1).to(losses.dtype)
+        trained = target != IGNORE_INDEX
+        if num_items_in_batch is None:
+            num_items_in_batch = trained.sum() * self.current_gradient_accumulation_steps
+        loss = losses.sum() / torch.as_tensor(num_items_in_batch, device=losses.device).clamp(min=1)
+        if self.args.average_tokens_across_devices and self.model.training:
+            loss = loss * self.accelerator.num_processes
+        if self.model.training:
+            self._count_accuracy(logits.detach(), target, trained)
+        outputs.loss = loss
+        return (loss, outputs) if return_outputs else loss
+
+    def _count_accuracy(self, logits: Any, target: Any, trained: Any) -> None:
+        correct = (logits.argmax(-1) == target) & trained
+        if self.acc_strategy == "seq":
+            per_row = (correct | ~trained).all(-1) & trained.any(-1)
+            self._accuracy[0] += per_row.sum().item()
+            self._accuracy[1] += trained.any(-1).sum().item()
+        else:
+            self._accuracy[0] += correct.sum().item()
+            self._accuracy[1] += trained.sum().item()
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._accuracy[1]:
+            logs["token_acc" if self.acc_strategy == "token" else "seq_acc"] = round(
+                self._accuracy[0] / self._accuracy[1], 4
+            )
+            self._accuracy = [0.0, 0.0]
+        super().log(logs, start_time)
+
+    # Optimizer ----------------------------------------------------------------------
+
+    def create_optimizer(self, *args: Any, **kwargs: Any) -> Any:
+        if self.optimizer is None and self.make_optimizer is not None:
+            self.optimizer = self.make_optimizer(self.model)
+        return super().create_optimizer(*args, **kwargs)
+
+    # Checkpoints ----------------------------------------------------------------------
+
+    def _get_output_dir(self, trial: Any) -> str:
+        return self._staging_root or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Save into `<output>/.staging/checkpoint-N`, describe it, then rename it into place,
+        so resume never finds a half-written checkpoint after a kill."""
+        run_dir = Path(super()._get_output_dir(trial))
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = run_dir / STAGING
+        shutil.rmtree(staging / name, ignore_errors=True)
+        staging.mkdir(parents=True, exist_ok=True)
+        self._staging_root = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging_root = None
+        if not self.args.should_save:
+            return
+        if self.describe_checkpoint is not None:
+            self.describe_checkpoint(staging / name)
+        final = run_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging / name, final)
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # only when empty: another rank may still be writing
+        if self.state.best_global_step:
+            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+            self.state.best_model_checkpoint = str(best) if best.exists() else None
+        rotate_checkpoints(
+            output_dir=str(run_dir),
+            save_total_limit=self.args.save_total_limit,
+            best_model_checkpoint=self.state.best_model_checkpoint,
+            use_mtime=False,
+        )
