@@ -44,6 +44,7 @@ def hf_training_arguments(run: Any, output_dir: Path, *, has_eval: bool, model_d
     if has_eval:
         values["eval_strategy"] = training.eval_strategy or training.save_strategy
         values["eval_steps"] = training.eval_steps or training.save_steps
+        values["metric_for_best_model"] = training.metric_for_best_model or "loss"
     else:
         values["eval_strategy"] = "no"
         values["load_best_model_at_end"] = False

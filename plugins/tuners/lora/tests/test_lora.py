@@ -49,3 +49,33 @@ def test_target_regex_wins_over_target_modules() -> None:
 def test_bad_values_are_rejected(bad: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         LoraArguments(**bad)
+
+
+def test_lora_plus_gives_b_matrices_a_larger_learning_rate() -> None:
+    from types import SimpleNamespace
+
+    from tunekite_lora.tuner import loraplus_optimizer, prepare
+
+    model = prepare(tiny_causal_lm(), LoraArguments(), TunerArguments())
+    run = SimpleNamespace(learning_rate=1e-4, weight_decay=0.1, adam_epsilon=1e-8)
+    run.adam_beta1, run.adam_beta2 = 0.9, 0.999
+    assert loraplus_optimizer(model, args=LoraArguments(), run=run) is None
+    optimizer = loraplus_optimizer(model, args=LoraArguments(lorap_lr_ratio=16.0), run=run)
+    rates = {group["lr"] for group in optimizer.param_groups if group["params"]}
+    assert rates == {1e-4, 1.6e-3}
+
+
+def test_adapters_continue_training_from_a_saved_adapter(tmp_path) -> None:
+    import torch
+
+    from tunekite_lora.tuner import prepare
+
+    first = prepare(tiny_causal_lm(), LoraArguments(init_weights="gaussian"), TunerArguments())
+    first.save_pretrained(tmp_path / "adapter")
+    again = prepare(tiny_causal_lm(), LoraArguments(), TunerArguments(adapters=[str(tmp_path / "adapter")]))
+    trained = {n: p for n, p in again.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in n for n in trained)
+    saved = dict(first.named_parameters())
+    assert all(torch.equal(p, saved[n]) for n, p in trained.items())
+    with pytest.raises(ValueError, match="one adapter"):
+        prepare(tiny_causal_lm(), LoraArguments(), TunerArguments(adapters=["a", "b"]))

@@ -28,12 +28,17 @@ class LoraArguments:
     init_weights: str = arg(
         "true", help="true, false, gaussian, pissa, pissa_niter_N (fast SVD) or olora"
     )
+    lorap_lr_ratio: float | None = arg(
+        None, help="LoRA+: learning rate of the B matrices over A's (10 to 16 recommended); None is off"
+    )
 
     def __post_init__(self) -> None:
         if self.lora_rank < 1:
             raise ValueError(f"lora_rank must be at least 1, got {self.lora_rank}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.lorap_lr_ratio is not None and self.lorap_lr_ratio <= 0:
+            raise ValueError(f"lorap_lr_ratio must be positive, got {self.lorap_lr_ratio}")
         if not _INIT_WEIGHTS.match(self.init_weights):
             raise ValueError(
                 f"init_weights {self.init_weights!r} is not one of "
@@ -46,8 +51,9 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
     register(
         TunerSpec(
             name="lora",
-            summary="Low-rank adapters through peft (DoRA, rsLoRA, PiSSA, OLoRA)",
+            summary="Low-rank adapters through peft (DoRA, rsLoRA, PiSSA, OLoRA, LoRA+)",
             args=LoraArguments,
             factory="tunekite_lora.tuner:prepare",
+            optimizer="tunekite_lora.tuner:loraplus_optimizer",
         )
     )

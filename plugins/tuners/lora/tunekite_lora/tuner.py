@@ -36,14 +36,39 @@ def lora_config(args: LoraArguments, common: Any) -> Any:
 
 
 def prepare(model: Any, args: LoraArguments, common: Any) -> Any:
-    """Wrap `model` in a `peft.PeftModel` whose only trainable weights are the adapters."""
+    """Wrap `model` in a `peft.PeftModel` whose only trainable weights are the adapters;
+    with `--adapters DIR`, training continues from that adapter instead of a new one."""
     import torch
-    from peft import get_peft_model
+    from peft import PeftModel, get_peft_model
 
-    peft_model = get_peft_model(model, lora_config(args, common))
+    if len(common.adapters) > 1:
+        raise ValueError(f"--adapters: LoRA training continues from one adapter, got {len(common.adapters)}")
+    if common.adapters:
+        peft_model = PeftModel.from_pretrained(model, common.adapters[0], is_trainable=True)
+    else:
+        peft_model = get_peft_model(model, lora_config(args, common))
     if args.lora_dtype is not None:
         dtype = getattr(torch, args.lora_dtype)
         for name, param in peft_model.named_parameters():
             if "lora_" in name:
                 param.data = param.data.to(dtype)
     return peft_model
+
+
+def loraplus_optimizer(model: Any, *, args: LoraArguments, run: Any) -> Any:
+    """LoRA+ (`--lorap_lr_ratio`): AdamW whose B matrices learn `ratio` times faster; None
+    leaves the optimizer to the trainer."""
+    if args.lorap_lr_ratio is None:
+        return None
+    import torch
+    from peft.optimizers import create_loraplus_optimizer
+
+    return create_loraplus_optimizer(
+        model,
+        torch.optim.AdamW,
+        lr=run.learning_rate,
+        loraplus_lr_ratio=args.lorap_lr_ratio,
+        weight_decay=run.weight_decay,
+        betas=(run.adam_beta1, run.adam_beta2),
+        eps=run.adam_epsilon,
+    )

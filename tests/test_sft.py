@@ -1,0 +1,245 @@
+"""`tk run sft` / `pt` end to end on a tiny model: outputs, resume, atomic checkpoints.
+
+Cross-distribution: the LoRA tuner and the ChatML template are plugins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tunekite.run import start
+from tunekite.testing import save_tiny_chat_model
+
+pytest.importorskip("tunekite_lora")
+pytest.importorskip("tunekite_chatml")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"what is {i} plus {i}?"},
+                {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
+            ]
+        }
+        for i in range(48)
+    ]
+    path = tmp_path_factory.mktemp("data") / "sums.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:
+    argv = [
+        "--model",
+        str(model_dir),
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--add_version",
+        "false",
+        "--report_to",
+        "none",
+        "--gradient_checkpointing",
+        "false",
+        "--logging_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "4",
+        "--split_dataset_ratio",
+        "0",
+        *extra,
+    ]
+    return start("sft", argv)
+
+
+def losses(result: dict) -> dict[int, float]:
+    return {h["step"]: h["loss"] for h in result["log_history"] if "loss" in h}
+
+
+def test_lora_sft_learns_and_leaves_standard_artifacts(model_dir, data_file, tmp_path):
+    out = tmp_path / "run"
+    result = sft(
+        model_dir,
+        data_file,
+        out,
+        "--max_steps",
+        "12",
+        "--save_steps",
+        "6",
+        "--learning_rate",
+        "5e-3",
+        "--create_checkpoint_symlink",
+        "true",
+        "--split_dataset_ratio",
+        "0.1",
+    )
+    curve = losses(result)
+    assert curve[12] < curve[1] - 0.1, curve
+    for name in ("args.json", "run_manifest.json", "logging.jsonl", "images/train_loss.png"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-6"]
+    assert (out / "last").resolve() == (out / "checkpoint-12").resolve()
+    assert (out / "best").is_symlink()
+    logged = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
+    assert any("token_acc" in r for r in logged) and any("eval_loss" in r for r in logged)
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert manifest["datasets"][str(data_file)] == hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert manifest["libraries"]["transformers"] and "tunekite-lora" in json.dumps(manifest["plugins"])
+    described = json.loads((out / "checkpoint-12" / "tunekite.json").read_text())
+    assert described["tuner"]["name"] == "lora" and described["template"] == "chatml"
+    assert described["tuner"]["arguments"]["lora_rank"] == 8
+    assert (out / "checkpoint-12" / "args.json").is_file()
+    assert not (out / ".staging").exists()
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert isinstance(PeftModel.from_pretrained(base, out / "checkpoint-12"), PeftModel)
+
+
+def test_resume_continues_the_same_loss_curve(model_dir, data_file, tmp_path):
+    whole = sft(
+        model_dir,
+        data_file,
+        tmp_path / "whole",
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "4",
+        "--learning_rate",
+        "5e-3",
+    )
+    resumed = sft(
+        model_dir,
+        data_file,
+        tmp_path / "resumed",
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "4",
+        "--learning_rate",
+        "5e-3",
+        "--resume_from_checkpoint",
+        str(tmp_path / "whole" / "checkpoint-4"),
+    )
+    first, second = losses(whole), losses(resumed)
+    assert sorted(second) == list(range(1, 9))  # steps 1-4 come with the checkpoint's state
+    for step in (5, 6, 7, 8):
+        assert second[step] == pytest.approx(first[step], abs=1e-4), (step, first, second)
+
+
+def test_a_checkpoint_that_fails_half_way_never_appears(model_dir, data_file, tmp_path, monkeypatch):
+    import tunekite.training.outputs as outputs
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed while saving")
+
+    monkeypatch.setattr(outputs, "describe_checkpoint", crash)
+    out = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):
+        sft(model_dir, data_file, out, "--max_steps", "4", "--save_steps", "2")
+    assert not list(out.glob("checkpoint-*")), "a half-written checkpoint is visible"
+    from transformers.trainer_utils import get_last_checkpoint
+
+    assert get_last_checkpoint(str(out)) is None
+
+
+def test_swift_style_command_line_runs_unchanged(model_dir, data_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    start(
+        "sft",
+        [
+            "--model",
+            str(model_dir),
+            "--train_type",
+            "lora",
+            "--dataset",
+            f"{data_file}#20",
+            "--lora_rank",
+            "8",
+            "--num_train_epochs",
+            "1",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_length",
+            "512",
+            "--report_to",
+            "none",
+            "--gradient_checkpointing",
+            "false",
+        ],
+    )
+    (version,) = (tmp_path / "output" / "tiny-chat").glob("v0-*")
+    assert (version / "checkpoint-5" / "adapter_model.safetensors").is_file()  # 20 rows (19 after split) / 4
+
+
+def test_packing_full_tuning_and_save_total_limit(model_dir, data_file, tmp_path):
+    out = tmp_path / "packed"
+    result = sft(
+        model_dir,
+        data_file,
+        out,
+        "--tuner",
+        "full",
+        "--packing",
+        "true",
+        "--max_length",
+        "64",
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "1",
+        "--learning_rate",
+        "1e-3",
+    )
+    curve = losses(result)
+    assert curve[6] < curve[1], curve
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-6"]
+    assert (out / "checkpoint-6" / "model.safetensors").is_file()
+
+
+def test_pt_trains_on_plain_text(model_dir, tmp_path):
+    text = tmp_path / "text.jsonl"
+    text.write_text(
+        "\n".join(json.dumps({"text": f"the number {i} comes after {i - 1}."}) for i in range(40))
+    )
+    result = start(
+        "pt",
+        [
+            "--model",
+            str(model_dir),
+            "--dataset",
+            str(text),
+            "--output_dir",
+            str(tmp_path / "pt"),
+            "--report_to",
+            "none",
+            "--gradient_checkpointing",
+            "false",
+            "--max_steps",
+            "6",
+            "--per_device_train_batch_size",
+            "4",
+            "--learning_rate",
+            "5e-3",
+            "--logging_steps",
+            "1",
+        ],
+    )
+    curve = losses(result)
+    assert curve[6] < curve[1], curve
