@@ -12,7 +12,7 @@ import pytest
 
 from tunekite import hookimpl
 from tunekite.arguments.fields import arg
-from tunekite.errors import ArgumentError, DuplicateNameError, TunekiteError, UnknownNameError
+from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
 from tunekite.plugins import CUSTOM_PATH_ENV, PluginHost
 from tunekite.run import Run, resolve, start
 from tunekite.specs import RewardSpec, TaskSpec, TrainerSpec, TunerSpec
