@@ -4,6 +4,7 @@ checkpoints that appear whole or not at all."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 from collections.abc import Callable
@@ -49,38 +50,56 @@ class TunekiteTrainer(Seq2SeqTrainer):
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
+        """Weighted cross-entropy over the tokens that have labels. In training, logits are
+        computed only where a label follows (`logits_to_keep`): the vocabulary projection
+        of prompt tokens is work whose result the loss never reads."""
         labels = inputs.pop("labels")
         scale = inputs.pop("loss_scale", None)
-        outputs = model(**inputs)
-        logits = outputs.logits[:, :-1, :]
-        target = labels[:, 1:]
-        losses = torch.nn.functional.cross_entropy(
-            logits.float().reshape(-1, logits.size(-1)),
-            target.reshape(-1),
-            ignore_index=IGNORE_INDEX,
-            reduction="none",
-        )
-        if scale is not None:
-            losses = losses * scale[:, 1:].reshape(-1).to(losses.dtype)
+        target = torch.full_like(labels, IGNORE_INDEX)
+        target[:, :-1] = labels[:, 1:]  # position t predicts token t + 1
         trained = target != IGNORE_INDEX
+        if self.model.training and self._keeps_logits(model):
+            outputs = model(**inputs, logits_to_keep=trained)
+            logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target[trained]
+            weights = scale[:, 1:][trained[:, :-1]] if scale is not None else None
+        else:
+            outputs = model(**inputs)
+            logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target.reshape(-1)
+            weights = torch.nn.functional.pad(scale[:, 1:], (0, 1)).reshape(-1) if scale is not None else None
+        losses = torch.nn.functional.cross_entropy(
+            logits.float(), target, ignore_index=IGNORE_INDEX, reduction="none"
+        )
+        if weights is not None:
+            losses = losses * weights.to(losses.dtype)
         if num_items_in_batch is None:
-            num_items_in_batch = trained.sum() * self.current_gradient_accumulation_steps
+            steps = getattr(self, "current_gradient_accumulation_steps", 1)
+            accumulated = steps if self.model.training else 1
+            num_items_in_batch = trained.sum() * accumulated
         loss = losses.sum() / torch.as_tensor(num_items_in_batch, device=losses.device).clamp(min=1)
         if self.args.average_tokens_across_devices and self.model.training:
             loss = loss * self.accelerator.num_processes
         if self.model.training:
-            self._count_accuracy(logits.detach(), target, trained)
+            right = torch.zeros_like(trained)
+            predicted = logits.detach().argmax(-1) == target
+            right[trained] = predicted[target != IGNORE_INDEX]
+            self._count_accuracy(right, trained)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
 
-    def _count_accuracy(self, logits: Any, target: Any, trained: Any) -> None:
-        correct = (logits.argmax(-1) == target) & trained
+    def _keeps_logits(self, model: Any) -> bool:
+        base = self.accelerator.unwrap_model(model)
+        base = base.get_base_model() if hasattr(base, "get_base_model") else base
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+    def _count_accuracy(self, right: Any, trained: Any) -> None:
+        """`right` and `trained` are (batch, length) masks; `seq` counts rows whose every
+        trained token is right, `token` counts tokens."""
         if self.acc_strategy == "seq":
-            per_row = (correct | ~trained).all(-1) & trained.any(-1)
-            self._accuracy[0] += per_row.sum().item()
-            self._accuracy[1] += trained.any(-1).sum().item()
+            rows = trained.any(-1)
+            self._accuracy[0] += ((right | ~trained).all(-1) & rows).sum().item()
+            self._accuracy[1] += rows.sum().item()
         else:
-            self._accuracy[0] += correct.sum().item()
+            self._accuracy[0] += (right & trained).sum().item()
             self._accuracy[1] += trained.sum().item()
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
