@@ -2,7 +2,7 @@
 #   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
 #   make demo      the main job (see README)
 #   make test      lint + the whole test suite
-#   make bench     start-up and template-throughput benchmarks, results in bench/results/
+#   make bench     start-up, template-throughput and LoRA SFT benchmarks, results in bench/results/
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m compileall -q core/tunekite $(wildcard plugins/*/*/tunekite_*) $(wildcard examples/plugins/*/tunekite_*)
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
 	$(BIN)/python bench/templates.py --output bench/results/templates.json
+	$(BIN)/python bench/sft.py --output bench/results/sft.json
 
 clean:
 	rm -rf $(VENV) bench/results output
