@@ -27,9 +27,7 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/tk plugins
-	$(BIN)/tk list tuners
-	$(BIN)/tk run sft --tuner lora --help
+	$(BIN)/python examples/demo.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,7 +7,16 @@ from collections.abc import Callable
 from tunekite import hookimpl
 from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
-from tunekite.specs import LossScaleSpec, ModelSpec, TemplateSpec, TrainerSpec, TunerSpec
+from tunekite.specs import (
+    EngineSpec,
+    LossScaleSpec,
+    ModelSpec,
+    TaskSpec,
+    TemplateSpec,
+    TrainerSpec,
+    TunerSpec,
+)
+from tunekite.tasks.arguments import ExportArguments, InferArguments
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
@@ -83,5 +92,36 @@ def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
             name="hf",
             summary="A Hugging Face model folder or hub id (the default for --model PATH)",
             factory="tunekite.models.loader:load_hf",
+        )
+    )
+
+
+@hookimpl
+def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
+    register(
+        EngineSpec(
+            name="pt", summary="PyTorch generate with batched requests", factory="tunekite.engines.pt:build"
+        )
+    )
+
+
+@hookimpl
+def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    register(
+        TaskSpec(
+            name="infer",
+            summary="Chat in the terminal, or answer a dataset into a jsonl",
+            groups=("model", "data", "template", "generation", "tuner"),
+            args=InferArguments,
+            factory="tunekite.tasks.infer:infer",
+        )
+    )
+    register(
+        TaskSpec(
+            name="export",
+            summary="Merge LoRA adapters into a standalone model folder",
+            groups=("model", "template", "tuner"),
+            args=ExportArguments,
+            factory="tunekite.tasks.export:export",
         )
     )

@@ -13,9 +13,7 @@ from tunekite.arguments.fields import arg
 class FullArguments:
     """Which parameters full fine-tuning leaves frozen."""
 
-    freeze_parameters: list[str] = arg(
-        default_factory=list, help="name prefixes of parameters to freeze"
-    )
+    freeze_parameters: list[str] = arg(default_factory=list, help="name prefixes of parameters to freeze")
     freeze_parameters_ratio: float = arg(
         0.0, help="fraction of parameters (by element count, from the bottom up) to freeze; 1 freezes all"
     )

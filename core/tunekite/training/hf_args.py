@@ -37,6 +37,12 @@ def hf_training_arguments(run: Any, output_dir: Path, *, has_eval: bool, model_d
         report_to=[] if training.report_to in (["none"], []) else training.report_to,
     )
     values["length_column_name"] = "length"
+    for old, new in (
+        ("gradient_checkpointing", "activation_checkpointing"),
+        ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+    ):
+        if new in accepted and old in values:  # transformers 5 renamed them
+            values[new] = values.pop(old)
     if training.bf16 is None:
         values["bf16"] = model_dtype == torch.bfloat16
     if training.fp16 is None:

@@ -1,0 +1,1 @@
+"""Inference engines: one request/response contract (`protocol`), core's PyTorch engine (`pt`)."""
