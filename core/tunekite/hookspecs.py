@@ -147,7 +147,9 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
     """Register inference engines (`--infer_backend NAME`).
 
     When: once per process, when the `engines` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.EngineSpec` per call.
+    Gets: `register`, which takes one `tunekite.api.EngineSpec` per call; the factory
+    is called as `factory(model, tokenizer, template, engine_args, max_batch_size=N)` and
+    returns an engine with `infer(requests) -> responses` and `stream(request)`.
     Returns: nothing; registrations go through `register`.
 
     Example::

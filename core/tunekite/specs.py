@@ -171,7 +171,9 @@ class TaskSpec(RunnableSpec):
 
 
 class EngineSpec(ComponentSpec):
-    """An inference engine. Factory: `(model_or_path, engine_args, run) -> Engine`."""
+    """An inference engine. Factory: `(model, tokenizer, template, engine_args, *,
+    max_batch_size) -> Engine`, where the engine answers `ChatRequest`s with
+    `ChatResponse`s (`tunekite.engines.protocol`): `infer(requests)` and `stream(request)`."""
 
     kind: ClassVar[str] = "engines"
 
