@@ -32,9 +32,12 @@ from tunekite.specs import (
 if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
     from tunekite.data.loading import load_datasets
+    from tunekite.data.prepare import prepare_datasets
+    from tunekite.engines.protocol import ChatRequest, ChatResponse, request_from_generation
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
     from tunekite.run import Run
+    from tunekite.tasks.loading import load_for_inference
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ArgumentError",
     "ChatFormat",
+    "ChatRequest",
+    "ChatResponse",
     "ComponentSpec",
     "DataArguments",
     "DatasetSpec",
@@ -73,13 +78,22 @@ __all__ = [
     "get_host",
     "hookimpl",
     "load_datasets",
+    "load_for_inference",
     "load_model",
     "load_tokenizer",
     "model_folder",
+    "prepare_datasets",
     "registry",
+    "request_from_generation",
 ]
 
 _LAZY = {
+    "ChatRequest": "tunekite.engines.protocol",
+    "ChatResponse": "tunekite.engines.protocol",
+    "request_from_generation": "tunekite.engines.protocol",
+    "load_for_inference": "tunekite.tasks.loading",
+    "prepare_datasets": "tunekite.data.prepare",
+
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",
     "Template": "tunekite.templates.engine",
