@@ -141,6 +141,36 @@ def test_resume_continues_the_same_loss_curve(model_dir, data_file, tmp_path):
         assert second[step] == pytest.approx(first[step], abs=1e-4), (step, first, second)
 
 
+def test_resume_only_model_starts_a_new_schedule_from_trained_weights(model_dir, data_file, tmp_path):
+    whole = sft(
+        model_dir,
+        data_file,
+        tmp_path / "whole",
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "6",
+        "--learning_rate",
+        "5e-3",
+    )
+    again = sft(
+        model_dir,
+        data_file,
+        tmp_path / "again",
+        "--max_steps",
+        "2",
+        "--learning_rate",
+        "5e-3",
+        "--resume_from_checkpoint",
+        str(tmp_path / "whole" / "checkpoint-6"),
+        "--resume_only_model",
+        "true",
+    )
+    first, second = losses(whole), losses(again)
+    assert sorted(second) == [1, 2], "a new schedule starts at step 1"
+    assert second[1] < first[1] - 0.05, (first, second)  # the weights came from checkpoint-6
+
+
 def test_a_checkpoint_that_fails_half_way_never_appears(model_dir, data_file, tmp_path, monkeypatch):
     import tunekite.training.outputs as outputs
 
