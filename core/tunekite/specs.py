@@ -170,12 +170,27 @@ class TaskSpec(RunnableSpec):
     kind: ClassVar[str] = "tasks"
 
 
+@dataclass(frozen=True, kw_only=True)
 class EngineSpec(ComponentSpec):
-    """An inference engine. Factory: `(model, tokenizer, template, engine_args, *,
-    max_batch_size) -> Engine`, where the engine answers `ChatRequest`s with
-    `ChatResponse`s (`tunekite.engines.protocol`): `infer(requests)` and `stream(request)`."""
+    """An inference engine (`--infer_backend NAME`).
+
+    Factory: `(model, tokenizer, template, engine_args, *, max_batch_size=1) -> Engine`:
+    the loaded model (a `peft.PeftModel` when an adapter is applied), its tokenizer, the
+    run's `Template`, the engine's own argument group (None when it declares none) and
+    how many requests one generate call may hold. The engine follows
+    `tunekite.engines.protocol.Engine`: `infer(list[ChatRequest]) -> list[ChatResponse]`
+    and `stream(ChatRequest) -> Iterator[str]` of text deltas.
+
+    `loads_model=True` is for engines that load the weights themselves (vLLM, LMDeploy):
+    `tk run infer` then loads no model, and the factory gets the model's local Hugging Face
+    folder (`tunekite.api.model_folder`) instead of a model, plus the run's `--adapters`
+    and `--torch_dtype`: `(folder: Path, tokenizer, template, engine_args, *,
+    max_batch_size, adapters: list[str], torch_dtype: str | None, seed: int) -> Engine`.
+    With `--merge_lora true` the merged folder is passed and `adapters` is empty.
+    """
 
     kind: ClassVar[str] = "engines"
+    loads_model: bool = False
 
 
 class RewardSpec(ComponentSpec):

@@ -16,7 +16,7 @@ from tunekite.specs import (
     TrainerSpec,
     TunerSpec,
 )
-from tunekite.tasks.arguments import ExportArguments, InferArguments
+from tunekite.tasks.arguments import DeployArguments, ExportArguments, InferArguments
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
@@ -97,31 +97,44 @@ def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
 
 
 @hookimpl
-def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
-    register(
-        EngineSpec(
-            name="pt", summary="PyTorch generate with batched requests", factory="tunekite.engines.pt:build"
-        )
-    )
-
-
-@hookimpl
 def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="infer",
-            summary="Chat in the terminal, or answer a dataset into a jsonl",
+            summary="Chat with a model or adapter checkpoint, or answer a dataset into a jsonl",
             groups=("model", "data", "template", "generation", "tuner"),
             args=InferArguments,
-            factory="tunekite.tasks.infer:infer",
+            factory="tunekite.tasks.infer:run",
+            defaults=(("split_dataset_ratio", 0.0),),
         )
     )
     register(
         TaskSpec(
             name="export",
-            summary="Merge LoRA adapters into a standalone model folder",
-            groups=("model", "template", "tuner"),
+            summary="Merge a LoRA adapter into its base model (--merge_lora true)",
+            groups=("model", "tuner"),
             args=ExportArguments,
-            factory="tunekite.tasks.export:export",
+            factory="tunekite.tasks.export:run",
+            defaults=(("add_version", False),),
+        )
+    )
+    register(
+        TaskSpec(
+            name="deploy",
+            summary="Serve a model and its LoRA adapters over an OpenAI-compatible HTTP API",
+            groups=("model", "template", "generation", "tuner"),
+            args=DeployArguments,
+            factory="tunekite.tasks.deploy:run",
+        )
+    )
+
+
+@hookimpl
+def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
+    register(
+        EngineSpec(
+            name="pt",
+            summary="PyTorch: transformers generate with batching, streaming and logprobs",
+            factory="tunekite.engines.pt:build",
         )
     )

@@ -1,1 +1,1 @@
-"""Inference engines: one request/response contract (`protocol`), core's PyTorch engine (`pt`)."""
+"""Inference engines: the request/response contract (`protocol`) and core's PyTorch engine (`pt`)."""

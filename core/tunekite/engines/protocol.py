@@ -1,20 +1,30 @@
-"""The contract every inference engine meets: OpenAI-shaped chat requests and responses.
+"""The request/response contract every inference engine speaks, shaped like OpenAI chat
+completions so a server can map it one to one.
 
-Light on purpose (no torch): the server and plugins build requests without loading a model.
+Plain dataclasses and a `Protocol`: importing this module imports nothing heavy, so
+tasks, plugins and servers can build requests before any engine exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(kw_only=True)
 class ChatRequest:
-    """One chat completion; None means "the engine's default" (e.g. the model's generation config)."""
+    """One conversation to continue. `None` settings fall back to the model's
+    generation_config.json; `temperature=0` means greedy decoding.
 
-    messages: list[dict[str, str]]
+    `stop` adds stop strings to the template's own; unlike the template's end-of-turn and
+    EOS, which are removed from the reply, they stay in it (ms-swift's behaviour).
+    `adapter` names a loaded adapter of a multi-adapter model (None: the engine's default).
+    `prompt`, when set, is raw text continued without the template (OpenAI completions);
+    `messages` is then ignored.
+    """
+
+    messages: Sequence[Mapping[str, Any]]
     tools: Any = None
     max_tokens: int | None = None
     temperature: float | None = None
@@ -25,41 +35,64 @@ class ChatRequest:
     stop: Sequence[str] = ()
     logprobs: bool = False
     top_logprobs: int | None = None
+    n: int = 1
     seed: int | None = None
     adapter: str | None = None
+    prompt: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
+class TokenLogprob:
+    """A generated token's log probability and, when asked for, its strongest alternatives
+    (OpenAI's `logprobs.content[i]`)."""
+
+    token: str
+    logprob: float
+    top_logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class ChatResponse:
+    """The reply: text with the end-of-turn removed, why it ended, and token usage."""
+
     text: str
-    finish_reason: str  # "stop" or "length"
+    finish_reason: Literal["stop", "length"]
     prompt_tokens: int
     completion_tokens: int
-    logprobs: list[dict[str, Any]] | None = field(default=None)
+    logprobs: list[TokenLogprob] | None = None
 
 
+@runtime_checkable
 class Engine(Protocol):
+    """What `tk run infer` (and later the server) needs from an engine."""
+
     def infer(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
-        """Answer every request (batched as the engine sees fit), in order."""
+        """One response per request, in order; the engine batches as it sees fit."""
+        ...
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
-        """The reply to one request as text deltas."""
+        """The reply as text deltas, which join to what `infer` returns for it."""
+        ...
+
+
+def generation_settings(generation: Any) -> dict[str, Any]:
+    """`ChatRequest` fields from core's `GenerationArguments` (`--max_new_tokens` is
+    `max_tokens`, `--stop_words` is `stop`), so every task maps them the same way."""
+    return {
+        "max_tokens": generation.max_new_tokens,
+        "temperature": generation.temperature,
+        "top_p": generation.top_p,
+        "top_k": generation.top_k,
+        "repetition_penalty": generation.repetition_penalty,
+        "num_beams": generation.num_beams,
+        "stop": tuple(generation.stop_words),
+        "logprobs": generation.logprobs,
+        "top_logprobs": generation.top_logprobs,
+    }
 
 
 def request_from_generation(
-    messages: list[dict[str, str]], generation: Any, tools: Any = None
+    messages: Sequence[Mapping[str, Any]], generation: Any, tools: Any = None
 ) -> ChatRequest:
-    """A request carrying core's generation arguments (`--max_new_tokens`, `--temperature`, ...)."""
-    return ChatRequest(
-        messages=messages,
-        tools=tools,
-        max_tokens=generation.max_new_tokens,
-        temperature=generation.temperature,
-        top_p=generation.top_p,
-        top_k=generation.top_k,
-        repetition_penalty=generation.repetition_penalty,
-        num_beams=generation.num_beams,
-        stop=tuple(generation.stop_words),
-        logprobs=generation.logprobs,
-        top_logprobs=generation.top_logprobs,
-    )
+    """A request for `messages` carrying the run's generation arguments."""
+    return ChatRequest(messages=messages, tools=tools, **generation_settings(generation))

@@ -2,191 +2,298 @@
 
 Requests that share generation settings are answered together, up to `max_batch_size`
 at a time, left-padded so that every prompt ends where generation starts (one forward
-pass per token for the whole batch, with the KV cache).
+pass per new token for the whole batch, with the KV cache). torch and transformers are
+imported inside the methods, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from tunekite.engines.protocol import ChatRequest, ChatResponse
+from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob
+from tunekite.errors import ArgumentError
 
 
 class PtEngine:
-    """`model` may be a `peft.PeftModel`; `template` is a `tunekite.api.Template`."""
+    """Answers `ChatRequest`s with an HF causal LM (optionally a `peft.PeftModel`), its
+    tokenizer and a `tunekite.api.Template` (which renders prompts and names stop words)."""
 
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        template: Any,
-        *,
-        max_batch_size: int = 1,
-        default_max_tokens: int = 512,
-    ) -> None:
+    def __init__(self, model: Any, tokenizer: Any, template: Any, *, max_batch_size: int = 1) -> None:
+        if max_batch_size < 1:
+            raise ArgumentError(f"--max_batch_size must be at least 1, got {max_batch_size}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.template = template
-        self.max_batch_size = max(1, max_batch_size)
-        self.default_max_tokens = default_max_tokens
+        self.max_batch_size = max_batch_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.eos_ids = _eos_ids(model, tokenizer)
-        self._lock = threading.Lock()  # generate() is not re-entrant on one model
+        special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
+        ends = (template.format.assistant_end, *template.format.stop_words, tokenizer.eos_token)
+        self._stripped = tuple(dict.fromkeys(w for w in ends if w))
+        """Stop words removed from replies: the template's end-of-turn and EOS."""
+        words = template.stop_words
+        self._stop_ids = [tokenizer.convert_tokens_to_ids(w) for w in words if w in special]
+        self._stop_strings = [w for w in words if w not in special]
+        self.default_adapter: str | None = (
+            getattr(model, "active_adapter", None) if hasattr(model, "peft_config") else None
+        )
+        """The adapter of requests that name none; None runs the base model with every adapter
+        disabled (a server that serves the base next to named adapters sets it so)."""
+        self._lock = threading.Lock()  # one generate() at a time per model
 
-    # Public contract --------------------------------------------------------------------
+    # The Engine contract ---------------------------------------------------------------
 
     def infer(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
-        results: list[ChatResponse | None] = [None] * len(requests)
-        groups: dict[str, list[int]] = {}
+        """Batches of up to `max_batch_size` requests with equal settings, answers in order."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
         for index, request in enumerate(requests):
-            groups.setdefault(repr(self._settings(request)), []).append(index)
+            groups.setdefault(_settings_key(request), []).append(index)
+        results: dict[int, ChatResponse] = {}
         for indices in groups.values():
             for start in range(0, len(indices), self.max_batch_size):
                 chunk = indices[start : start + self.max_batch_size]
-                for index, response in zip(chunk, self._batch([requests[i] for i in chunk]), strict=True):
-                    results[index] = response
-        return [r for r in results if r is not None]
+                results.update(zip(chunk, self._generate([requests[i] for i in chunk]), strict=True))
+        return [results[i] for i in range(len(requests))]
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
+        """Text deltas from a generation thread; text that may still become a stop word is
+        held back, so the deltas join to exactly what `infer` returns."""
         import torch
         from transformers import TextIteratorStreamer
 
-        ids = self.template.prompt_ids(request.messages, request.tools)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._generate_kwargs(request)
-        inputs = torch.tensor([ids], device=self.model.device)
+        prompt = self._prompt_ids(request)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False)
+        inputs = torch.tensor([prompt], device=self.model.device)
+        failure: list[BaseException] = []
 
         def generate() -> None:
-            with self._lock, torch.no_grad():
-                self._select_adapter(request.adapter)
-                self.model.generate(
-                    input_ids=inputs, attention_mask=torch.ones_like(inputs), streamer=streamer, **kwargs
-                )
+            try:
+                self._run_generate(request, inputs, torch.ones_like(inputs), len(prompt), streamer=streamer)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+                streamer.end()
 
         worker = threading.Thread(target=generate, daemon=True)
         worker.start()
-        for text in streamer:
-            if text:
-                yield text
-        worker.join()
+        text, sent = "", 0
+        try:
+            for piece in streamer:
+                text += piece
+                reply, stopped = self._cut(text, request.stop)
+                end = len(reply) if stopped else len(text) - _partial_stop(text, self._all_stops(request))
+                if end > sent:
+                    yield reply[sent:end] if stopped else text[sent:end]
+                    sent = end
+                if stopped:
+                    break
+            else:
+                reply, _ = self._cut(text, request.stop)
+                if len(reply) > sent:
+                    yield reply[sent:]
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
+
+    # Batches for the async front (`tunekite.engines.batching`) -------------------------
+
+    def infer_batch(self, requests: Sequence[ChatRequest], streamer: Any = None) -> list[ChatResponse]:
+        """One `generate` call for requests with equal settings (at most `max_batch_size`);
+        `streamer`, a transformers `BaseStreamer`, gets the prompt ids and then each step's
+        `(batch,)` new tokens, so a whole batch can be streamed."""
+        return self._generate(list(requests), streamer)
+
+    def partial_reply(self, tokens: Sequence[int], request: ChatRequest) -> tuple[str, bool]:
+        """The final part of a reply generated so far and whether it has ended: stop words are
+        cut as `infer` cuts them, and text that may still become one (or half a character)
+        is held back, so streamed prefixes never have to be taken back."""
+        text = self._decode(list(tokens))
+        reply, stopped = self._cut(text, request.stop)
+        if stopped:
+            return reply, True
+        end = len(text) - _partial_stop(text, self._all_stops(request))
+        while end and text[end - 1] == "\ufffd":
+            end -= 1
+        return text[:end], False
 
     # Generation --------------------------------------------------------------------------
 
-    def _settings(self, request: ChatRequest) -> tuple[Any, ...]:
-        kwargs = self._generate_kwargs(request)
-        kwargs.pop("tokenizer")
-        return (
-            *sorted(kwargs.items()),
-            request.seed,
-            request.adapter,
-            request.logprobs,
-            request.top_logprobs,
-        )
+    def _prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The templated conversation, or `request.prompt` as raw text (OpenAI completions)."""
+        if request.prompt is not None:
+            return self.tokenizer(request.prompt)["input_ids"]
+        return self.template.prompt_ids(request.messages, request.tools)
 
-    def _generate_kwargs(self, request: ChatRequest) -> dict[str, Any]:
-        """ms-swift's meaning: temperature 0 is greedy; None leaves the model's generation config."""
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": request.max_tokens or self.default_max_tokens,
-            "num_beams": request.num_beams,
-            "pad_token_id": self.pad_id,
-            "stop_strings": list(dict.fromkeys([*self.template.stop_words, *request.stop])),
-            "tokenizer": self.tokenizer,
-        }
-        if request.temperature is not None:
-            kwargs["do_sample"] = request.temperature > 0
-            if request.temperature > 0:
-                kwargs["temperature"] = request.temperature
-        for name in ("top_p", "top_k", "repetition_penalty"):
-            if getattr(request, name) is not None:
-                kwargs[name] = getattr(request, name)
-        return kwargs
-
-    def _batch(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+    def _generate(self, requests: list[ChatRequest], streamer: Any = None) -> list[ChatResponse]:
         import torch
 
         first = requests[0]
-        prompts = [self.template.prompt_ids(r.messages, r.tools) for r in requests]
+        if first.logprobs and first.num_beams > 1:
+            raise ArgumentError("logprobs are not available with beam search (num_beams > 1)")
+        prompts = [self._prompt_ids(r) for r in requests]
         width = max(len(p) for p in prompts)
-        input_ids = torch.tensor(
-            [[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.model.device
-        )
-        attention = torch.tensor(
-            [[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.model.device
-        )
-        with self._lock, torch.no_grad():
-            self._select_adapter(first.adapter)
-            if first.seed is not None:
-                torch.manual_seed(first.seed)
-            out = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=attention,
-                return_dict_in_generate=True,
-                output_scores=first.logprobs,
-                **self._generate_kwargs(first),
-            )
-        generated = out.sequences[:, width:].tolist()
+        device = self.model.device
+        input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=device)
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        out = self._run_generate(first, input_ids, attention, width, streamer=streamer)
         responses = []
-        for row, (request, prompt, tokens) in enumerate(zip(requests, prompts, generated, strict=True)):
-            ended = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
-            kept = tokens[:ended] if ended is not None else tokens
-            text, stopped = self._cut_at_stop_words(
-                self.tokenizer.decode(kept, skip_special_tokens=True), request
+        for row, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
+            tokens = out.sequences[row, width:].tolist()
+            reply, stopped = self._cut(self._decode(tokens), request.stop)
+            used = self._tokens_until_stop(tokens, request.stop) if stopped else len(tokens)
+            logprobs = self._logprobs(out.logits, row, tokens[:used], request.top_logprobs)
+            responses.append(
+                ChatResponse(
+                    text=reply,
+                    finish_reason="stop" if stopped else "length",
+                    prompt_tokens=len(prompt),
+                    completion_tokens=used,
+                    logprobs=logprobs if request.logprobs else None,
+                )
             )
-            limit = request.max_tokens or self.default_max_tokens
-            finish = "length" if ended is None and not stopped and len(tokens) >= limit else "stop"
-            logprobs = (
-                _logprobs(self.tokenizer, out.scores, row, kept, request.top_logprobs)
-                if first.logprobs
-                else None
-            )
-            responses.append(ChatResponse(text, finish, len(prompt), len(kept), logprobs))
         return responses
 
-    def _cut_at_stop_words(self, text: str, request: ChatRequest) -> tuple[str, bool]:
-        """End at the first stop word; ms-swift keeps a user's stop word in the text."""
-        hits = [(text.find(w), w) for w in request.stop if w and w in text]
-        hits += [(text.find(w), "") for w in self.template.stop_words if w and w in text]
+    def _run_generate(
+        self, request: ChatRequest, input_ids: Any, attention: Any, width: int, streamer: Any = None
+    ) -> Any:
+        import torch
+
+        if request.n != 1:
+            raise ArgumentError(f"the pt engine answers one choice per request (n=1), got n={request.n}")
+        config = self._generation_config(request, width)
+        with self._lock, torch.no_grad(), self._adapter(request.adapter):
+            if request.seed is not None:
+                torch.manual_seed(request.seed)
+            return self.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                generation_config=config,
+                tokenizer=self.tokenizer,
+                streamer=streamer,
+            )
+
+    def _generation_config(self, request: ChatRequest, width: int) -> Any:
+        """The model's generation config with the request's settings on top (ms-swift's
+        meaning: temperature 0 is greedy, None keeps what generation_config.json says)."""
+        from transformers import GenerationConfig
+
+        base = getattr(self.model, "generation_config", None)
+        config = copy.deepcopy(base) if base is not None else GenerationConfig()
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        config.max_new_tokens = request.max_tokens or (max(limit - width, 1) if limit else 2048)
+        config.max_length = None
+        config.num_beams = request.num_beams
+        config.pad_token_id = self.pad_id
+        config.eos_token_id = self._stop_ids or None
+        config.stop_strings = [*self._stop_strings, *request.stop] or None
+        config.return_dict_in_generate = True
+        config.output_logits = request.logprobs
+        for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
+            if getattr(request, name) is not None:
+                setattr(config, name, getattr(request, name))
+        if request.temperature is not None:
+            config.do_sample = request.temperature > 0
+        if not config.do_sample:
+            config.temperature = config.top_p = config.top_k = None
+        return config
+
+    # Text ------------------------------------------------------------------------------
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=False)
+
+    def _all_stops(self, request: ChatRequest) -> tuple[str, ...]:
+        return (*self.template.stop_words, *request.stop)
+
+    def _cut(self, text: str, stop: Sequence[str]) -> tuple[str, bool]:
+        """The reply up to the first stop word and whether one was found; the template's
+        end-of-turn and EOS are dropped, other stop words kept (as ms-swift does)."""
+        hits = [(text.find(w), w) for w in (*self.template.stop_words, *stop) if w and w in text]
         if not hits:
             return text, False
-        position, kept = min(hits)
-        return text[: position + len(kept)], True
+        position, word = min(hits)
+        return (text[:position] if word in self._stripped else text[: position + len(word)]), True
 
-    def _select_adapter(self, name: str | None) -> None:
-        if name is not None and hasattr(self.model, "set_adapter"):
-            self.model.set_adapter(name)
+    def _tokens_until_stop(self, tokens: list[int], stop: Sequence[str]) -> int:
+        """The fewest leading tokens whose text already holds a stop word (binary search)."""
+        low, high = 1, len(tokens)
+        while low < high:
+            middle = (low + high) // 2
+            if self._cut(self._decode(tokens[:middle]), stop)[1]:
+                high = middle
+            else:
+                low = middle + 1
+        return high
+
+    def _logprobs(self, logits: Any, row: int, tokens: list[int], top: int | None) -> list[TokenLogprob]:
+        """Each token's log probability under the model's (unprocessed) distribution."""
+        if logits is None:
+            return []
+        import torch
+
+        out = []
+        for step, token in enumerate(tokens):
+            logp = torch.log_softmax(logits[step][row].float(), dim=-1)
+            alternatives = []
+            if top:
+                values, ids = logp.topk(top)
+                alternatives = [
+                    TokenLogprob(token=self._decode([i]), logprob=v)
+                    for v, i in zip(values.tolist(), ids.tolist(), strict=True)
+                ]
+            out.append(
+                TokenLogprob(
+                    token=self._decode([token]), logprob=logp[token].item(), top_logprobs=alternatives
+                )
+            )
+        return out
+
+    def _adapter(self, name: str | None) -> contextlib.AbstractContextManager[Any]:
+        """Activates the adapter a request names (else `default_adapter`), or disables all."""
+        wanted = name or self.default_adapter
+        peft_config = getattr(self.model, "peft_config", None)
+        if wanted is None:
+            return self.model.disable_adapter() if peft_config else contextlib.nullcontext()
+        if wanted not in (peft_config or {}):
+            raise ArgumentError(f"adapter {wanted!r} is not loaded in this engine")
+        self.model.set_adapter(wanted)
+        return contextlib.nullcontext()
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = set(configured if isinstance(configured, list) else [configured])
-    ids.add(tokenizer.eos_token_id)
-    return {i for i in ids if i is not None}
+def _settings_key(request: ChatRequest) -> tuple[Any, ...]:
+    """Requests with equal keys can share one `generate` call."""
+    return (
+        request.max_tokens,
+        request.temperature,
+        request.top_p,
+        request.top_k,
+        request.repetition_penalty,
+        request.num_beams,
+        tuple(request.stop),
+        request.logprobs,
+        request.top_logprobs,
+        request.n,
+        request.seed,
+        request.adapter,
+    )
 
 
-def _logprobs(
-    tokenizer: Any, scores: Any, row: int, tokens: list[int], top: int | None
-) -> list[dict[str, Any]]:
-    """Per generated token: its text, log probability and the `top` alternatives (OpenAI's shape)."""
-    import torch
-
-    out = []
-    for step, token in enumerate(tokens):
-        logp = torch.log_softmax(scores[step][row].float(), dim=-1)
-        entry: dict[str, Any] = {"token": tokenizer.decode([token]), "logprob": logp[token].item()}
-        if top:
-            values, ids = logp.topk(top)
-            entry["top_logprobs"] = [
-                {"token": tokenizer.decode([i]), "logprob": v}
-                for v, i in zip(values.tolist(), ids.tolist(), strict=True)
-            ]
-        out.append(entry)
-    return out
+def _partial_stop(text: str, words: Sequence[str]) -> int:
+    """Length of the longest end of `text` that begins some stop word (held back while streaming)."""
+    longest = 0
+    for word in words:
+        for size in range(min(len(word) - 1, len(text)), longest, -1):
+            if text.endswith(word[:size]):
+                longest = size
+                break
+    return longest
 
 
-def build(model: Any, tokenizer: Any, template: Any, engine_args: Any = None, **options: Any) -> PtEngine:
-    """The `EngineSpec` factory: `(model, tokenizer, template, engine_args) -> Engine`."""
-    if engine_args is not None and getattr(engine_args, "max_batch_size", None):
-        options.setdefault("max_batch_size", engine_args.max_batch_size)
-    return PtEngine(model, tokenizer, template, **options)
+def build(
+    model: Any, tokenizer: Any, template: Any, engine_args: Any = None, *, max_batch_size: int = 1
+) -> PtEngine:
+    """The `pt` `EngineSpec` factory; the pt engine has no arguments of its own."""
+    return PtEngine(model, tokenizer, template, max_batch_size=max_batch_size)

@@ -1,4 +1,5 @@
-"""The task-specific argument groups, with ms-swift 3.x names and defaults."""
+"""The task-specific argument groups of `tk run infer` and `tk run export` (ms-swift 3.x
+names and defaults). Light to import: `tk --help` and `tk list` read them."""
 
 from __future__ import annotations
 
@@ -8,22 +9,45 @@ from tunekite.arguments.fields import arg
 
 
 @dataclass(kw_only=True)
-class InferArguments:
-    """`tk run infer`: which engine, how many prompts at once, where results go."""
+class MergeArguments:
+    """Merging LoRA adapters into the base model (ms-swift's merge arguments)."""
 
-    infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
-    max_batch_size: int = arg(1, help="prompts generated together by the pt engine")
-    result_path: str | None = arg(
-        None, help="jsonl of batch results; None writes <output folder>/infer_result/<time>.jsonl"
+    merge_lora: bool = arg(
+        False, help="merge the --adapters into the base model (written to <adapter>-merged)"
     )
-    merge_lora: bool = arg(False, help="merge the LoRA adapters into the model before inferring")
+    safe_serialization: bool = arg(True, help="write the merged weights as safetensors")
+    max_shard_size: str = arg("5GB", help="largest merged weight file before the model is split in shards")
 
 
 @dataclass(kw_only=True)
-class ExportArguments:
-    """`tk run export`: merge adapters into a standalone model folder."""
+class InferArguments(MergeArguments):
+    """`tk run infer`: which engine, how many prompts at once, where batch results go."""
 
-    merge_lora: bool = arg(False, help="merge the LoRA adapters into the base model")
-    merged_dir: str | None = arg(None, help="where the merged model goes; None is <adapter folder>-merged")
-    safe_serialization: bool = arg(True, help="write safetensors (false: pytorch .bin)")
-    max_shard_size: str = arg("5GB", help="largest weight file before the model is split in shards")
+    infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
+    max_batch_size: int = arg(1, help="prompts the pt engine generates together")
+    result_path: str | None = arg(
+        None, help="jsonl for dataset results; None writes <output folder>/infer_result/<time>.jsonl"
+    )
+    val_dataset_sample: int | None = arg(None, help="answer only the first N rows of the inference dataset")
+    write_batch_size: int = arg(1000, help="rows answered and appended to result_path at a time")
+
+
+@dataclass(kw_only=True)
+class ExportArguments(MergeArguments):
+    """`tk run export`: the merged model goes to --output_dir, or <adapter folder>-merged."""
+
+
+@dataclass(kw_only=True)
+class DeployArguments:
+    """`tk run deploy`: an OpenAI-compatible server (ms-swift's deployment arguments)."""
+
+    infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
+    max_batch_size: int = arg(1, help="concurrent requests the pt engine generates together")
+    host: str = arg("0.0.0.0", help="address the server listens on")
+    port: int = arg(8000, help="port the server listens on")
+    api_key: str | None = arg(None, help="clients must send `Authorization: Bearer API_KEY` (None: no check)")
+    owned_by: str = arg("tunekite", help="owner reported for every model by /v1/models")
+    served_model_name: str | None = arg(None, help="name clients ask for; None: the --model folder's name")
+    verbose: bool = arg(True, help="log every request (access log)")
+    log_interval: float = arg(20.0, help="seconds between tokens/s statistics lines; 0 or less: none")
+    max_logprobs: int = arg(20, help="the most top_logprobs a request may ask for")

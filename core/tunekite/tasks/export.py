@@ -1,32 +1,39 @@
-"""`tk run export --adapters CKPT --merge_lora true`: a standalone transformers folder."""
+"""`tk run export --adapters CKPT --merge_lora true`: the adapter merged into its base model,
+written as a standalone transformers folder that `AutoModelForCausalLM` loads."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from tunekite.arguments.parser import ARGS_FILE
 from tunekite.errors import ArgumentError
-from tunekite.tasks.loading import load_for_inference
+from tunekite.tasks.loading import apply_adapter, merge_and_save, merged_folder, with_checkpoint_args
+
+if TYPE_CHECKING:
+    from tunekite.run import Run
 
 
-def export(run: Any) -> int:
-    adapters = run.groups["tuner"].adapters
+def run(run: Run) -> Path:
+    """The `export` task: returns the merged model's folder."""
+    from rich.console import Console
+
+    from tunekite.models.loader import load_model
+
     if not run.merge_lora:
-        raise ArgumentError("tk run export: nothing to do; pass --merge_lora true (with --adapters)")
-    if not adapters:
-        raise ArgumentError("--merge_lora needs --adapters CHECKPOINT to merge")
-    target = Path(run.merged_dir) if run.merged_dir else Path(f"{adapters[0].rstrip('/')}-merged")
-    model, tokenizer, _ = load_for_inference(run, merge=True)
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(
-        staging, safe_serialization=run.safe_serialization, max_shard_size=run.max_shard_size
+        raise ArgumentError("tk run export: pass --merge_lora true (other exporters come as plugins)")
+    if len(run.adapters) != 1:
+        raise ArgumentError(f"--merge_lora needs exactly one --adapters CHECKPOINT, got {len(run.adapters)}")
+    run = with_checkpoint_args(run)
+    target = merged_folder(run.adapters[0], run.groups["run"].output_dir)
+    model, tokenizer = load_model(run)
+    merge_and_save(
+        apply_adapter(model, run.adapters[0]),
+        tokenizer,
+        target,
+        safe_serialization=run.safe_serialization,
+        max_shard_size=run.max_shard_size,
+        args_file=run.output_dir / ARGS_FILE if run.output_dir else None,
     )
-    tokenizer.save_pretrained(staging)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-    print(f"merged model: {target}")
-    return 0
+    Console(stderr=True, highlight=False).print(f"merged model: {target}")
+    return target

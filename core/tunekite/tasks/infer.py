@@ -1,105 +1,170 @@
-"""`tk run infer`: a terminal chat, or batch answers for a dataset written as jsonl."""
+"""`tk run infer`: a terminal chat, or a dataset answered into a jsonl file.
+
+Reads top to bottom: fill the model from the checkpoint's args.json, load the model
+with its adapter (merged when asked), build the engine the run selects, then chat or
+answer the dataset in chunks of `--write_batch_size` rows.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-import sys
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunekite.engines.protocol import request_from_generation
-from tunekite.tasks.loading import load_for_inference
+from tunekite.arguments.parser import ARGS_FILE
+from tunekite.engines.protocol import ChatRequest, Engine, generation_settings
+from tunekite.errors import ArgumentError
+from tunekite.tasks.loading import (
+    is_written,
+    load_for_inference,
+    merge_and_save,
+    merged_folder,
+    with_checkpoint_args,
+)
+
+if TYPE_CHECKING:
+    from tunekite.run import Run
 
 
-def infer(run: Any) -> int:
-    model, tokenizer, template = load_for_inference(run, merge=run.merge_lora)
+def run(run: Run) -> Path | None:
+    """The `infer` task: the results file in batch mode, None after a chat."""
+    from rich.console import Console
+    from transformers import set_seed
+
+    set_seed(run.seed)
+    run = with_checkpoint_args(run)
+    if run.component("engines").loads_model:
+        engine = build_folder_engine(run)
+    else:
+        model, tokenizer, template = load_for_inference(run)
+        if run.merge_lora:
+            model = _merged(run, model, tokenizer)
+        engine = build_engine(run, model, tokenizer, template)
+    if run.dataset or run.val_dataset:
+        target = infer_dataset(run, engine)
+        Console(stderr=True, highlight=False).print(f"results: {target}")
+        return target
+    from tunekite.tasks.chat import chat
+
+    chat(engine, generation_settings(run.groups["generation"]), stream=run.stream)
+    return None
+
+
+def _merged(run: Run, model: Any, tokenizer: Any) -> Any:
+    """ms-swift: `--merge_lora true` writes `<adapter>-merged` once, then infers with it."""
+    if not run.adapters:
+        raise ArgumentError("--merge_lora needs --adapters: there is no LoRA adapter to merge")
+    target = merged_folder(run.adapters[0])
+    if is_written(target):
+        return model.merge_and_unload()  # the same weights the folder holds, without a reload
+    return merge_and_save(
+        model,
+        tokenizer,
+        target,
+        safe_serialization=run.safe_serialization,
+        max_shard_size=run.max_shard_size,
+        args_file=run.output_dir / ARGS_FILE if run.output_dir else None,
+    )
+
+
+def build_engine(run: Run, model: Any, tokenizer: Any, template: Any) -> Engine:
+    """The engine `--infer_backend` names, through its `EngineSpec` factory."""
     spec = run.component("engines")
-    engine = spec.load()(
+    return spec.load()(
         model, tokenizer, template, run.component_args(spec), max_batch_size=run.max_batch_size
     )
-    if run.val_dataset or run.dataset:
-        return batch(run, engine)
-    return chat(run, engine)
 
 
-def batch(run: Any, engine: Any) -> int:
-    """Every row's prompt (its messages up to the last user turn) answered; the reference
-    reply, when the row has one, is kept as `labels`."""
-    from rich.console import Console
+def build_folder_engine(run: Run) -> Engine:
+    """An engine whose spec has `loads_model`: it gets the model's folder, not a model (see
+    `EngineSpec`); with `--merge_lora` the adapter is merged into a folder first."""
+    from tunekite.models.loader import load_tokenizer, model_folder
+    from tunekite.templates.resolve import build_template
 
+    spec = run.component("engines")
+    adapters = list(run.adapters)
+    if run.merge_lora:
+        if not (run.adapters and is_written(merged_folder(run.adapters[0]))):
+            _merged(run, *load_for_inference(run)[:2])
+        folder, adapters = merged_folder(run.adapters[0]), []
+    else:
+        folder = model_folder(run)
+        if folder is None:
+            raise ArgumentError(f"--infer_backend {spec.name} needs a model folder; this model has none")
+    margs = run.groups["model"]
+    tokenizer = load_tokenizer(run)
+    template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
+    return spec.load()(
+        folder,
+        tokenizer,
+        template,
+        run.component_args(spec),
+        max_batch_size=run.max_batch_size,
+        adapters=adapters,
+        torch_dtype=margs.torch_dtype,
+        seed=run.seed,
+    )
+
+
+def split_row(row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The prompt (messages up to the last user turn) and the reference reply after it."""
+    messages = [dict(m) for m in row["messages"]]
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if last_user is None:
+        return messages, None
+    following = messages[last_user + 1] if last_user + 1 < len(messages) else None
+    label = following["content"] if following and following["role"] == "assistant" else None
+    return messages[: last_user + 1], label
+
+
+def inference_rows(run: Run) -> Iterable[Mapping[str, Any]]:
+    """`--val_dataset` rows, else `--dataset` rows (only the held-out part when
+    `--split_dataset_ratio` > 0, as ms-swift infers on a training run's validation split)."""
     from tunekite.data.loading import load_datasets
 
     data = run.groups["data"]
-    source = data.val_dataset or data.dataset
-    rows, _, _ = load_datasets(
-        dataclasses.replace(data, dataset=list(source), val_dataset=[], split_dataset_ratio=0.0),
-        require_response=False,
-    )
-    prompts, labels = [], []
-    for row in rows:
-        messages = list(row["messages"])
-        label = messages.pop()["content"] if messages and messages[-1]["role"] == "assistant" else None
-        prompts.append((messages, row.get("tools")))
-        labels.append(label)
-    requests = [request_from_generation(m, run.groups["generation"], tools) for m, tools in prompts]
-    responses = engine.infer(requests)
-    target = (
-        Path(run.result_path)
-        if run.result_path
-        else (run.output_dir / "infer_result" / f"{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
-    )
+    if data.val_dataset:
+        data = dataclasses.replace(
+            data, dataset=list(data.val_dataset), val_dataset=[], split_dataset_ratio=0.0
+        )
+    train, val, _ = load_datasets(data, require_response=False)
+    rows = val if val is not None else train
+    return itertools.islice(rows, run.val_dataset_sample) if run.val_dataset_sample is not None else rows
+
+
+def infer_dataset(run: Run, engine: Engine) -> Path:
+    """Answer every row and append `{response, labels, messages[, tools, logprobs]}` lines
+    to `--result_path`, `--write_batch_size` rows at a time."""
+    if run.write_batch_size < 1:
+        raise ArgumentError(f"--write_batch_size must be at least 1, got {run.write_batch_size}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = Path(run.result_path) if run.result_path else run.output_dir / "infer_result" / f"{stamp}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
+    settings = generation_settings(run.groups["generation"])
     with target.open("w", encoding="utf-8") as out:
-        for (messages, _), label, response in zip(prompts, labels, responses, strict=True):
-            record = {
-                "messages": messages,
-                "response": response.text,
-                "labels": label,
-                "finish_reason": response.finish_reason,
-            }
-            if response.logprobs is not None:
-                record["logprobs"] = response.logprobs
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    Console(stderr=True).print(f"{len(responses)} answers written to {target}")
-    return 0
+        for chunk in _chunks(inference_rows(run), run.write_batch_size):
+            prompts = [(*split_row(row), row.get("tools")) for row in chunk]
+            requests = [ChatRequest(messages=m, tools=tools, **settings) for m, _, tools in prompts]
+            for (messages, label, tools), response in zip(prompts, engine.infer(requests), strict=True):
+                record: dict[str, Any] = {
+                    "response": response.text,
+                    "labels": label,
+                    "messages": [*messages, {"role": "assistant", "content": response.text}],
+                }
+                if tools:
+                    record["tools"] = tools
+                if response.logprobs is not None:
+                    record["logprobs"] = [dataclasses.asdict(t) for t in response.logprobs]
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+    return target
 
 
-def chat(run: Any, engine: Any) -> int:
-    """Multi-turn chat on stdin/stdout: `clear` forgets the history, `exit` (or EOF) ends."""
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    console.print("[dim]chat: type a message; 'clear' resets the history, 'exit' quits[/]")
-    history: list[dict[str, str]] = []
-    if run.system:
-        history.append({"role": "system", "content": run.system})
-    while True:
-        try:
-            line = input("<<< ")
-        except EOFError:
-            return 0
-        text = line.strip()
-        if text in ("exit", "quit"):
-            return 0
-        if text == "clear":
-            history = history[:1] if history and history[0]["role"] == "system" else []
-            console.print("[dim]history cleared[/]")
-            continue
-        if not text:
-            continue
-        history.append({"role": "user", "content": text})
-        request = request_from_generation(list(history), run.groups["generation"])
-        if run.stream:
-            parts = []
-            for delta in engine.stream(request):
-                parts.append(delta)
-                sys.stdout.write(delta)
-                sys.stdout.flush()
-            sys.stdout.write("\n")
-            reply = "".join(parts)
-        else:
-            reply = engine.infer([request])[0].text
-            console.print(reply, markup=False)
-        history.append({"role": "assistant", "content": reply})
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

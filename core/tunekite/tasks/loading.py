@@ -1,63 +1,159 @@
-"""A model ready for inference or export: base model, adapters, template, from args.json when
-only `--adapters` is given (ms-swift's load_args behaviour)."""
+"""A trained model ready to use: base model, adapters, template, and merging into a folder.
+
+A checkpoint describes itself through the `args.json` its run wrote, so
+`--adapters CKPT` alone is enough: the base model, template and system prompt come
+from there (ms-swift's `--load_args`, on by default for infer and export).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.errors import ArgumentError
 
-INHERITED = {"model": ("model", "model_type", "torch_dtype"), "template": ("template", "system")}
+if TYPE_CHECKING:
+    from tunekite.run import Run
+
+INHERITED_GROUPS = ("model", "template", "quantization")
+"""Groups whose unset (None) values a checkpoint's args.json fills; data and generation
+settings are never inherited (ms-swift's rule)."""
+ADAPTER_CONFIG = "adapter_config.json"
 
 
-def checkpoint_args(adapter: str) -> dict[str, Any]:
-    """The args.json of a checkpoint (its own, or its run folder's)."""
-    folder = Path(adapter)
-    if not folder.is_dir():
-        raise ArgumentError(f"--adapters {adapter}: no such folder")
+def checkpoint_args(folder: str | Path) -> dict[str, Any]:
+    """The args.json of a checkpoint: its own, or its run folder's; {} without one."""
+    folder = Path(folder)
     for candidate in (folder / ARGS_FILE, folder.parent / ARGS_FILE):
         if candidate.is_file():
             return read_args_json(str(candidate))[1]
     return {}
 
 
-def with_checkpoint_defaults(run: Any) -> dict[str, Any]:
-    """The model and template groups, filled from the first adapter's args.json where unset."""
-    groups = {"model": run.groups["model"], "template": run.groups["template"]}
+def with_checkpoint_args(run: Run) -> Run:
+    """The run with unset model/template values taken from the checkpoint's args.json (the
+    first `--adapters` folder, else a local `--model` folder); `use_chat_template` is taken
+    too while left at its default, since a `pt` run trains without one."""
     adapters = run.groups["tuner"].adapters
-    if not adapters:
-        if not groups["model"].model:
-            raise ArgumentError("pass --model (a folder, hub id or registered name) or --adapters CHECKPOINT")
-        return groups
-    saved = checkpoint_args(adapters[0])
-    for group, names in INHERITED.items():
-        current = groups[group]
-        fill = {n: saved[n] for n in names if getattr(current, n) is None and saved.get(n) is not None}
-        groups[group] = dataclasses.replace(current, **fill)
+    model = run.groups["model"].model
+    folders = [path for _, path in parse_adapters(adapters)]
+    for path in folders:
+        if not Path(path).is_dir():
+            raise ArgumentError(f"--adapters {path}: no such folder")
+    source = folders[0] if folders else model if model and Path(model).is_dir() else None
+    saved = checkpoint_args(source) if source else {}
+    groups = dict(run.groups)
+    for key in INHERITED_GROUPS:
+        if key not in groups:
+            continue
+        current = groups[key]
+        fill = {
+            f.name: saved[f.name]
+            for f in dataclasses.fields(current)
+            if saved.get(f.name) is not None
+            and (
+                getattr(current, f.name) is None
+                or (f.name == "use_chat_template" and current.use_chat_template)
+            )
+        }
+        groups[key] = dataclasses.replace(current, **fill)
     if not groups["model"].model:
-        raise ArgumentError(f"--adapters {adapters[0]}: no args.json names the base model; pass --model")
-    return groups
+        where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
+        raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
+    return dataclasses.replace(run, groups=groups)
 
 
-def load_for_inference(run: Any, *, merge: bool) -> tuple[Any, Any, Any]:
-    """(model, tokenizer, template): adapters applied (and merged when asked)."""
+def parse_adapters(entries: list[str]) -> list[tuple[str | None, str]]:
+    """`--adapters` entries as (name, folder): `name=path` names an adapter served under its
+    own name (ms-swift's deploy syntax); a plain path has no name."""
+    parsed = []
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if sep and name and not Path(entry).exists():
+            parsed.append((name, path))
+        else:
+            parsed.append((None, entry))
+    return parsed
+
+
+def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
+    """`(model, tokenizer, template)` for a run already passed through `with_checkpoint_args`:
+    the base model with its LoRA adapters applied (a `peft.PeftModel`). A plain adapter path
+    is the active adapter; `name=path` adapters are loaded next to it under their names."""
     from tunekite.models.loader import load_model
     from tunekite.templates.resolve import build_template
 
-    groups = with_checkpoint_defaults(run)
-    model, tokenizer = load_model(groups["model"])
-    adapters = run.groups["tuner"].adapters
-    if adapters:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapters[0], adapter_name=Path(adapters[0]).name)
-        for extra in adapters[1:]:
-            model.load_adapter(extra, adapter_name=Path(extra).name)
-        if merge:
-            model = model.merge_and_unload()
-    margs = groups["model"]
-    template = build_template(tokenizer, groups["template"], margs.model, margs.model_type)
+    model, tokenizer = load_model(run)
+    adapters = parse_adapters(run.groups["tuner"].adapters)
+    plain = [path for name, path in adapters if name is None]
+    if len(plain) > 1:
+        raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")
+    for name, path in sorted(adapters, key=lambda a: a[0] is not None):
+        model = apply_adapter(model, path, name or "default")
+    margs = run.groups["model"]
+    template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
     return model, tokenizer, template
+
+
+def apply_adapter(model: Any, folder: str, name: str = "default") -> Any:
+    """The model with the PEFT adapter saved in `folder` added as `name`, for inference: the
+    model wrapped in a `peft.PeftModel`, or the same PeftModel with one more adapter."""
+    from peft import PeftModel
+
+    path = Path(folder)
+    if not (path / ADAPTER_CONFIG).is_file():
+        hint = " It holds a full model: pass it as --model." if (path / "config.json").is_file() else ""
+        raise ArgumentError(f"--adapters {folder}: no {ADAPTER_CONFIG}, so it is not a PEFT adapter.{hint}")
+    if isinstance(model, PeftModel):
+        model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+        return model
+    return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
+
+
+def merged_folder(adapter: str, output_dir: str | None = None) -> Path:
+    """Where a merged model goes: `output_dir`, else ms-swift's `<adapter>-merged`."""
+    return Path(output_dir) if output_dir else Path(f"{str(adapter).rstrip('/')}-merged")
+
+
+def is_written(folder: Path) -> bool:
+    """Whether `folder` holds anything besides an args.json (an earlier merge, say)."""
+    return folder.is_dir() and bool(set(os.listdir(folder)) - {ARGS_FILE})
+
+
+def merge_and_save(
+    model: Any,
+    tokenizer: Any,
+    target: Path,
+    *,
+    safe_serialization: bool = True,
+    max_shard_size: str = "5GB",
+    args_file: Path | None = None,
+) -> Any:
+    """Merge the adapter into the weights and write a standalone transformers folder (weights,
+    config, generation config, tokenizer, and `args_file` when given), returning the merged
+    model. Written next to `target` and renamed into place, so a crash leaves no half folder;
+    a target holding more than the args.json `tk run` wrote there is never overwritten."""
+    if not hasattr(model, "merge_and_unload"):
+        raise ArgumentError("--merge_lora needs --adapters: there is no LoRA adapter to merge")
+    if not safe_serialization:
+        raise ArgumentError("--safe_serialization false: transformers 5 writes only safetensors")
+    if is_written(target):
+        raise ArgumentError(f"{target} already exists and is not empty; remove it or pass --output_dir")
+    merged = model.merge_and_unload()
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        merged.save_pretrained(staging, max_shard_size=max_shard_size)
+        tokenizer.save_pretrained(staging)
+        if args_file is not None and args_file.is_file():
+            shutil.copy2(args_file, staging / ARGS_FILE)
+        if target.exists():
+            shutil.rmtree(target)  # only the args.json `tk run` wrote there
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return merged

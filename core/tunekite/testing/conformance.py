@@ -218,20 +218,148 @@ def _tokenizer_state(tokenizer: Any) -> tuple[Any, ...]:
 
 
 class EngineConformance(ComponentConformance):
-    """Inference engines (registration contract; request/response checks arrive with serving)."""
+    """An engine answers `ChatRequest`s as `tunekite.engines.protocol` says, alone, batched,
+    streamed and through the async front the server uses.
+
+    By default the engine is built by its factory on a tiny random Llama with a ChatML
+    tokenizer and template; override `parts()` for another (model, tokenizer, template),
+    or `build_engine()` when the engine needs more than the factory's arguments. Built
+    engines are cached per class and batch size, so a slow-starting engine starts twice.
+    """
 
     kind = "engines"
+    max_batch_size: ClassVar[int] = 4
+    prompts: ClassVar[tuple[str, ...]] = (
+        "hi",
+        "what is the capital of France?",
+        "12 * 7 = ?",
+        "a much longer question about many things",
+    )
+    _built: ClassVar[dict[tuple[type, Any], Any]] = {}
+
+    def parts(self) -> tuple[Any, Any, Any]:
+        """(model, tokenizer, template): `save_tiny_chat_model` with a ChatML format."""
+        import tempfile
+        from pathlib import Path
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from tunekite.templates.format import ChatFormat
+        from tunekite.testing.models import save_tiny_chat_model
+
+        folder = save_tiny_chat_model(Path(tempfile.mkdtemp(prefix="tk-engine-")) / "tiny-chat")
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        chatml = ChatFormat(
+            name="conformance-chatml",
+            system="<|im_start|>system\n{content}<|im_end|>\n",
+            user="<|im_start|>user\n{content}<|im_end|>\n",
+            assistant_header="<|im_start|>assistant\n",
+            assistant_end="<|im_end|>",
+            turn_sep="\n",
+        )
+        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, chatml.build(tokenizer)
+
+    def build_engine(self, parts: tuple[Any, Any, Any], max_batch_size: int) -> Any:
+        return self.spec().load()(*parts, self.make_args(), max_batch_size=max_batch_size)
+
+    def _cached(self, key: Any, make: Any) -> Any:
+        if (type(self), key) not in self._built:
+            self._built[(type(self), key)] = make()
+        return self._built[(type(self), key)]
+
+    def engine(self, max_batch_size: int = 1) -> Any:
+        parts = self._cached("parts", self.parts)
+        return self._cached(max_batch_size, lambda: self.build_engine(parts, max_batch_size))
+
+    def template(self) -> Any:
+        return self._cached("parts", self.parts)[2]
+
+    @staticmethod
+    def greedy(text: str, **fields: Any) -> Any:
+        from tunekite.engines.protocol import ChatRequest
+
+        settings = {"temperature": 0, "max_tokens": 12, **fields}
+        return ChatRequest(messages=[{"role": "user", "content": text}], **settings)
+
+    def test_one_response_per_request_in_order(self) -> None:
+        requests = [self.greedy(p, max_tokens=2 + i) for i, p in enumerate(self.prompts)]
+        responses = self.engine(self.max_batch_size).infer(requests)
+        assert len(responses) == len(requests)
+        for request, response in zip(requests, responses, strict=True):
+            assert response.prompt_tokens == len(self.template().prompt_ids(request.messages))
+            assert response.completion_tokens <= request.max_tokens
+
+    def test_greedy_is_deterministic(self) -> None:
+        engine = self.engine()
+        first = [r.text for r in engine.infer([self.greedy(p) for p in self.prompts])]
+        assert first == [r.text for r in engine.infer([self.greedy(p) for p in self.prompts])]
+
+    def test_batched_greedy_equals_one_by_one(self) -> None:
+        batched = self.engine(self.max_batch_size).infer([self.greedy(p) for p in self.prompts])
+        alone = [self.engine().infer([self.greedy(p)])[0] for p in self.prompts]
+        assert [r.text for r in batched] == [r.text for r in alone]
+        assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in alone]
+
+    def test_stop_word_ends_the_reply_and_is_kept(self) -> None:
+        full = self.engine().infer([self.greedy(self.prompts[1])])[0].text
+        assert len(full) > 3, f"the test model should say something, said {full!r}"
+        word = full[2:4]
+        (cut,) = self.engine().infer([self.greedy(self.prompts[1], stop=[word])])
+        assert cut.finish_reason == "stop"
+        assert cut.text == full[: full.index(word) + len(word)]
+
+    def test_usage_counts(self) -> None:
+        (response,) = self.engine().infer([self.greedy(self.prompts[0], max_tokens=3)])
+        assert response.prompt_tokens == len(self.template().prompt_ids([{"role": "user", "content": "hi"}]))
+        assert response.finish_reason in ("stop", "length")
+        if response.finish_reason == "length":
+            assert response.completion_tokens == 3
+        else:
+            assert 1 <= response.completion_tokens <= 3
+
+    def test_stream_deltas_join_to_the_full_reply(self) -> None:
+        request = self.greedy(self.prompts[1], max_tokens=16)
+        full = self.engine().infer([request])[0].text
+        assert "".join(self.engine().stream(request)) == full
+
+    def test_async_front_batches_and_streams(self) -> None:
+        """What `tk run deploy` does: concurrent requests through `AsyncEngine`."""
+        import asyncio
+
+        from tunekite.engines.batching import AsyncEngine
+
+        engine = self.engine(self.max_batch_size)
+        requests = [self.greedy(p) for p in self.prompts]
+        expected = [r.text for r in engine.infer(requests)]
+
+        async def main() -> tuple[list[str], list[str]]:
+            front = AsyncEngine(engine)
+            replies = await asyncio.gather(*(front.infer_async(r) for r in requests))
+            streams = [front.stream_async(r) for r in requests]
+            texts = await asyncio.gather(*(_joined(s) for s in streams))
+            front.close()
+            return [r.text for r in replies], texts
+
+        replies, streamed = asyncio.run(main())
+        assert replies == expected
+        assert streamed == expected
+
+
+async def _joined(stream: Any) -> str:
+    return "".join([delta async for delta in stream])
 
 
 class DatasetConformance(ComponentConformance):
     """A named dataset loads, subset by subset, into valid canonical conversations.
 
     `data_overrides` sets core `DataArguments` fields the dataset needs (e.g.
-    `model_name` for self-cognition).
+    `model_name` for self-cognition). Prompt-only sets (GRPO prompts, whose rows end
+    with the user's turn) set `require_response = False`.
     """
 
     kind = "datasets"
     data_overrides: ClassVar[dict[str, Any]] = {}
+    require_response: ClassVar[bool] = True
 
     def load_rows(self, dataset: str | None = None, **data_overrides: Any) -> list[dict]:
         """The rows `--dataset DATASET` (default: the name) loads, strictly, without a split;
@@ -241,7 +369,7 @@ class DatasetConformance(ComponentConformance):
 
         overrides = {"split_dataset_ratio": 0.0, "strict": True, **self.data_overrides, **data_overrides}
         args = DataArguments(dataset=[dataset or self.name], **overrides)
-        train, val, dropped = load_datasets(args)
+        train, val, dropped = load_datasets(args, require_response=self.require_response)
         assert val is None and dropped.total == 0
         return list(train)
 
@@ -251,7 +379,7 @@ class DatasetConformance(ComponentConformance):
         rows = self.load_rows()
         assert rows, f"{self.name} loaded no rows"
         for row in rows:
-            validate_conversation(row)
+            validate_conversation(row, require_response=self.require_response)
 
     def test_each_subset_loads_on_its_own(self) -> None:
         subsets = self.spec().subsets

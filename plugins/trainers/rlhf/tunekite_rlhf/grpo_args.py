@@ -1,0 +1,42 @@
+"""GRPO's own arguments, with ms-swift 3.x names and defaults (`#### GRPO参数` of the reference).
+
+A mixin: the rlhf trainer's argument dataclass combines it with the other algorithms'
+groups. `beta` (0.04 for GRPO) belongs to the shared RLHF arguments; `--reward_model`
+to the `reward_model` reward, appended last when selected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tunekite.api import arg
+
+
+@dataclass(kw_only=True)
+class GrpoArguments:
+    """Group Relative Policy Optimization: sampling, rewards and the clipped objective."""
+
+    num_generations: int = arg(8, help="GRPO's G: completions sampled per prompt")
+    max_completion_length: int = arg(512, help="most new tokens per completion")
+    reward_funcs: list[str] = arg(
+        default_factory=list,
+        selects="rewards",
+        help="reward functions by registered name (tk list rewards), e.g. accuracy format",
+    )
+    reward_weights: list[float] | None = arg(
+        None, help="one weight per reward function (reward_model last); default 1.0 each"
+    )
+    log_completions: bool = arg(
+        False, help="record prompts, completions and rewards: completions.jsonl unless --report_to wandb"
+    )
+    temperature: float = arg(0.9, help="sampling temperature of the completions")
+    top_k: int = arg(50, help="sampling top_k (0 disables)")
+    top_p: float = arg(0.9, help="sampling top_p")
+    repetition_penalty: float = arg(1.0, help="sampling repetition penalty")
+    num_iterations: int = arg(1, help="optimisation steps per generation batch (GRPO's mu)")
+    epsilon: float = arg(0.2, help="clipping range of the policy ratio")
+    epsilon_high: float | None = arg(None, help="upper clipping range (DAPO's clip-higher); default epsilon")
+    use_vllm: bool = arg(False, help="generate with vLLM (colocated) instead of transformers' generate")
+    vllm_gpu_memory_utilization: float = arg(0.9, help="vLLM's share of accelerator memory (use_vllm)")
+    vllm_max_model_len: int | None = arg(None, help="vLLM context length (use_vllm); default from the model")
+    async_generate: bool = arg(False, help="asynchronous rollouts; not supported on CPU (an error if set)")
