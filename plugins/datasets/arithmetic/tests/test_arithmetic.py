@@ -14,7 +14,7 @@ class TestArithmetic(DatasetConformance):
 
 def test_rows_are_user_prompts_with_a_correct_solution() -> None:
     rows = TestArithmetic().load_rows()
-    assert len(rows) == 300
+    assert len(rows) == 400
     ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
     for row in rows:
         assert [m["role"] for m in row["messages"]] == ["user"]
@@ -22,7 +22,9 @@ def test_rows_are_user_prompts_with_a_correct_solution() -> None:
         assert question.endswith("Put the final answer in \\boxed{}.")
         a, op, b = re.match(r"What is (\d+) ([+\-*]) (\d+)\?", question).groups()
         assert row["solution"] == str(ops[op](int(a), int(b)))
-    assert len({r["messages"][0]["content"] for r in rows}) == 300
+    for subset in ("small", "add", "sub", "mul"):  # distinct within a subset (small and add may share a sum)
+        questions = [r["messages"][0]["content"] for r in rows if r["subset"] == subset]
+        assert len(questions) == len(set(questions)) == 100
 
 
 def test_same_rows_every_time_and_subsets_sample() -> None:
@@ -32,3 +34,9 @@ def test_same_rows_every_time_and_subsets_sample() -> None:
     assert first == again and all(" * " in q for q in first)
     assert len(suite.load_rows("arithmetic:add/sub")) == 200
     assert len(suite.load_rows("arithmetic#50")) == 50
+
+
+def test_small_is_every_single_digit_sum() -> None:
+    rows = TestArithmetic().load_rows("arithmetic:small")
+    pairs = {re.match(r"What is (\d) \+ (\d)\?", r["messages"][0]["content"]).groups() for r in rows}
+    assert len(rows) == 100 and len(pairs) == 100

@@ -14,6 +14,9 @@ PER_SUBSET = 100
 SEED = 20261122
 INSTRUCTION = "Put the final answer in \\boxed{}."
 _OPERATIONS = {
+    # Single-digit addition: the one a 135M model gets right often enough for GRPO to
+    # have groups with mixed rewards (it learns to box answers it already knows).
+    "small": ("+", lambda a, b: a + b, (0, 9), (0, 9)),
     "add": ("+", lambda a, b: a + b, (1, 99), (1, 99)),
     "sub": ("-", lambda a, b: a - b, (10, 99), (1, 99)),
     "mul": ("*", lambda a, b: a * b, (2, 19), (2, 12)),

@@ -12,8 +12,8 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="arithmetic",
-            summary="300 prompt-only arithmetic questions with a `solution` column, for GRPO (add, sub, mul)",
-            subsets=("add", "sub", "mul"),
+            summary="400 prompt-only arithmetic questions with a `solution` column, for GRPO (small, add, sub, mul)",
+            subsets=("small", "add", "sub", "mul"),
             factory="tunekite_arithmetic.data:load",
         )
     )

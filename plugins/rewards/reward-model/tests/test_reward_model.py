@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,5 +76,51 @@ def test_prompt_is_scored_with_the_completion() -> None:
 def test_missing_or_wrong_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ArgumentError, match=r"--reward_model PATH"):
         build(RewardModelArguments())
-    with pytest.raises(ArgumentError, match=r"config\.json"):
+    with pytest.raises(ArgumentError, match=r"config\.json nor adapter_config\.json"):
         build(RewardModelArguments(reward_model_path=str(tmp_path)))
+
+
+def lora_reward_adapter(folder: Path) -> Any:
+    """A LoRA reward-model adapter (random, non-zero) on the tiny model, saved as `rm` saves one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(1)
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_reward_model())
+    config = LoraConfig(task_type="SEQ_CLS", r=4, target_modules="all-linear", init_lora_weights=False)
+    peft_model = get_peft_model(base, config).eval()
+    peft_model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_reward_model()).save_pretrained(folder)
+    return peft_model
+
+
+def test_a_lora_reward_model_scores_as_the_adapted_model(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    peft_model = lora_reward_adapter(tmp_path / "adapter")
+    texts = ["a short one", "a somewhat longer completion of words"]
+    scores = build(RewardModelArguments(reward_model_path=str(tmp_path / "adapter")))(texts)
+    base_scores = build(RewardModelArguments(reward_model_path=str(tiny_reward_model())))(texts)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_reward_model())
+    with torch.no_grad():
+        expected = [
+            float(peft_model(**tokenizer([t], return_tensors="pt", add_special_tokens=False)).logits[0, 0])
+            for t in texts
+        ]
+    assert scores == pytest.approx(expected, abs=1e-4)
+    assert scores != pytest.approx(base_scores, abs=1e-3)
+    # The same adapter given as --reward_adapters on the base model scores the same.
+    merged = build(
+        RewardModelArguments(
+            reward_model_path=str(tiny_reward_model()), reward_model_adapters=[str(tmp_path / "adapter")]
+        )
+    )(texts)
+    assert merged == pytest.approx(expected, abs=1e-4)
+
+
+def test_completions_with_their_end_of_turn_are_scored_when_given() -> None:
+    reward = build(RewardModelArguments(reward_model_path=str(tiny_reward_model())))
+    with_eos = reward(["four"], completions_with_eos=["four<|im_start|>"])
+    assert with_eos == pytest.approx(reward(["four<|im_start|>"])) and with_eos != reward(["four"])

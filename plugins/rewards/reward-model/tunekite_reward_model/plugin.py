@@ -16,6 +16,9 @@ class RewardModelArguments:
     reward_model_path: str | None = arg(
         None, help="folder of a sequence-classification model (logit 0 is the reward); rlhf: --reward_model"
     )
+    reward_model_adapters: list[str] = arg(
+        default_factory=list, help="adapters merged into the reward model; rlhf: --reward_adapters"
+    )
     reward_model_batch_size: int = arg(16, help="completions scored per forward pass")
     reward_model_max_length: int | None = arg(
         None, help="truncate prompt + completion to this many tokens (default: the model's limit)"

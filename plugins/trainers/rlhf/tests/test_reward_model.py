@@ -3,21 +3,23 @@ scores chosen above rejected after training on an easy set."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from tunekite.api import start
+from tunekite.api import registry, start
 from tunekite.testing import save_tiny_chat_model
 
 pytest.importorskip("trl")
 pytest.importorskip("tunekite_chatml")
+pytest.importorskip("tunekite_reward_model")
 
 
-def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path):
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+@pytest.mark.parametrize("tuner", ["full", "lora"])
+def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path, tuner):
+    from transformers import AutoModelForSequenceClassification
 
     model_dir = save_tiny_chat_model(tmp_path / "tiny-chat")
     rows = [{"prompt": f"rate {i}", "chosen": "yes", "rejected": "no no no"} for i in range(16)]
@@ -27,7 +29,7 @@ def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path):
     argv = [
         "--rlhf_type", "rm",
         "--task_type", "seq_cls", "--num_labels", "1",
-        "--tuner", "full",
+        "--tuner", tuner,
         "--model", str(model_dir),
         "--template", "chatml",
         "--dataset", str(data),
@@ -50,14 +52,15 @@ def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path):
     checkpoint: Path = result["last_checkpoint"]
     assert checkpoint == out / "checkpoint-8"
     assert json.loads((checkpoint / "tunekite.json").read_text())["rlhf_type"] == "rm"
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    assert model.config.num_labels == 1
+    if tuner == "full":
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
+        assert model.config.num_labels == 1
+    else:  # an adapter with its trained score head, nothing else
+        assert not (checkpoint / "model.safetensors").exists()
 
-    def score(reply: str) -> float:
-        text = f"<|im_start|>user\nrate 99<|im_end|>\n<|im_start|>assistant\n{reply}<|im_end|>"
-        ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
-        with torch.no_grad():
-            return model(**ids).logits[0, 0].item()
-
-    assert score("yes") > score("no no no")
+    # What ppo/grpo --reward_model loads: the reward_model reward.
+    spec = registry("rewards").get("reward_model")
+    reward = spec.load()(dataclasses.replace(spec.default_args(), reward_model_path=str(checkpoint)))
+    prompt = "<|im_start|>user\nrate 99<|im_end|>\n<|im_start|>assistant\n"
+    good, bad = reward(["yes<|im_end|>", "no no no<|im_end|>"], prompts=[prompt, prompt])
+    assert good > bad

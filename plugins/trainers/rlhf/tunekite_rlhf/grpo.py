@@ -8,7 +8,6 @@ keyword arguments, as TRL passes them. Each reward is a registered `RewardSpec`
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 from collections.abc import Callable
@@ -17,8 +16,8 @@ from typing import Any
 
 from tunekite.api import ArgumentError
 from tunekite_rlhf.args import default_beta
+from tunekite_rlhf.rewards import build_rewards, optional
 
-REWARD_MODEL = "reward_model"
 COMPLETIONS_FILE = "completions.jsonl"
 TABLE_TRACKERS = ("wandb", "trackio")  # trackers TRL sends the completions table to
 TRL_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "vespo")
@@ -95,7 +94,7 @@ def check_arguments(run: Any) -> None:
             "--async_generate true is not supported: TRL's GRPOTrainer generates synchronously, and on a "
             "CPU there is no separate rollout device to overlap with; leave it false"
         )
-    if not run.reward_funcs and not _reward_model_path(run):
+    if not run.reward_funcs and not optional(run, "reward_model"):
         raise ArgumentError("GRPO needs at least one reward: --reward_funcs NAME ... (tk list rewards)")
     if run.num_generations < 2:
         raise ArgumentError(f"--num_generations must be at least 2 (got {run.num_generations})")
@@ -139,48 +138,9 @@ def prompt_datasets(run: Any, template: Any) -> tuple[Any, Any]:
 
 
 def reward_functions(run: Any) -> list[Callable[..., list[float]]]:
-    """Each selected reward built from its own arguments and named by its registered name.
-    `--reward_model PATH` (an rlhf argument, shared with PPO) adds the `reward_model` reward
-    with that path, last, as the reference appends it; so does selecting it by name."""
-    selected = list(run.components.get("rewards", []))
-    specs = [s for s in selected if s.name != REWARD_MODEL]
-    arguments = [run.component_args(s) for s in specs]
-    path = _reward_model_path(run)
-    chosen = [s for s in selected if s.name == REWARD_MODEL]
-    if chosen or path:
-        spec, spec_args = _reward_model_reward(run, chosen[0] if chosen else None, path)
-        specs.append(spec)
-        arguments.append(spec_args)
-    if run.reward_weights is not None and len(run.reward_weights) != len(specs):
-        names = ", ".join(s.name for s in specs)
-        raise ArgumentError(
-            f"--reward_weights has {len(run.reward_weights)} values for {len(specs)} reward functions "
-            f"({names})"
-        )
-    return [
-        _named(s.name, s.load()(a), run.max_completion_length) for s, a in zip(specs, arguments, strict=True)
-    ]
-
-
-def _reward_model_reward(run: Any, spec: Any, path: str | None) -> tuple[Any, Any]:
-    """The `reward_model` reward's spec and arguments, its path filled from `--reward_model`."""
-    if spec is None:
-        from tunekite.api import UnknownNameError, registry
-
-        try:
-            spec = registry("rewards").get(REWARD_MODEL)
-        except UnknownNameError as exc:
-            raise ArgumentError(f"--reward_model needs the reward_model reward: {exc}") from None
-    spec_args = run.component_args(spec) if spec in run.components.get("rewards", []) else spec.default_args()
-    if getattr(run, "reward_adapters", None):
-        raise ArgumentError(
-            "--reward_adapters is not supported by GRPO yet: merge the adapter into the reward model first"
-        )
-    if path:
-        if spec_args is None or "reward_model_path" not in spec_args.__dataclass_fields__:
-            raise ArgumentError(f"the installed reward_model reward takes no reward_model_path for {path}")
-        spec_args = dataclasses.replace(spec_args, reward_model_path=path)
-    return spec, spec_args
+    """TRL's reward functions, named by their registered names (TRL logs
+    `rewards/<name>/mean`)."""
+    return [_named(name, fn, run.max_completion_length) for name, fn in build_rewards(run)]
 
 
 def _named(name: str, fn: Callable[..., list[float]], max_completion_length: int) -> Callable[..., Any]:
@@ -195,13 +155,6 @@ def _named(name: str, fn: Callable[..., list[float]], max_completion_length: int
 
     reward.__name__ = reward.__qualname__ = name
     return reward
-
-
-def _reward_model_path(run: Any) -> str | None:
-    try:
-        return run.reward_model
-    except AttributeError:
-        return None
 
 
 def jsonl_completions(run: Any) -> bool:

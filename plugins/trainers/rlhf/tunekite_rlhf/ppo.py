@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.api import ArgumentError
+from tunekite_rlhf.rewards import build_rewards, optional
 
 ARGS_FILE = "args.json"
 LOG_FILE = "logging.jsonl"
@@ -222,7 +223,7 @@ def train(run: Any) -> dict[str, Any]:
     value_head = ValueHead.for_model(model)
 
     # 5. The rewards: --reward_funcs in order, reward models last.
-    rewards = reward_functions(run)
+    rewards = build_rewards(run)
 
     # 6. Optimizer and schedule over PPO steps.
     params = [p for p in model.parameters() if p.requires_grad]
@@ -292,7 +293,7 @@ def train(run: Any) -> dict[str, Any]:
 
 def check_arguments(run: Any) -> None:
     """Refuse what PPO cannot do, before anything loads."""
-    if not run.components.get("rewards") and not _optional(run, "reward_model"):
+    if not run.components.get("rewards") and not optional(run, "reward_model"):
         raise ArgumentError(
             "PPO needs a reward: --reward_model PATH (a sequence-classification model, e.g. from "
             "--rlhf_type rm) and/or --reward_funcs NAME ... (tk list rewards)"
@@ -305,14 +306,6 @@ def check_arguments(run: Any) -> None:
             raise ArgumentError(f"--{name} must be positive (got {getattr(run, name)})")
     if not 0 <= run.gamma <= 1 or not 0 <= run.lam <= 1:
         raise ArgumentError(f"--gamma and --lam must be in [0, 1] (got {run.gamma}, {run.lam})")
-
-
-def _optional(run: Any, name: str, default: Any = None) -> Any:
-    """An argument another group may or may not declare (shared RLHF, reward-model)."""
-    try:
-        return getattr(run, name)
-    except AttributeError:
-        return default
 
 
 def rollout_batch_size(run: Any) -> int:
@@ -396,7 +389,7 @@ class ValueHead:
 def reference_model(run: Any, model: Any) -> Any | None:
     """None when the reference is the policy with its adapters disabled (a PEFT model);
     else a frozen model: `--ref_model`, or a copy of the policy as it starts."""
-    ref_path = _optional(run, "ref_model")
+    ref_path = optional(run, "ref_model")
     if hasattr(model, "disable_adapter") and not ref_path:
         return None
     if ref_path:
@@ -439,80 +432,6 @@ def make_optimizer(run: Any, tuner: Any, model: Any, params: list, value_head: A
     return optimizer
 
 
-# Rewards -------------------------------------------------------------------------------
-
-
-def reward_functions(run: Any) -> list[tuple[str, Callable[..., list[float]]]]:
-    """`(name, fn)` per reward: `--reward_funcs` in order, the `reward_model` reward last,
-    and a shared `--reward_model PATH` (when that argument exists) after it."""
-    specs = sorted(run.components.get("rewards", []), key=lambda s: s.name == "reward_model")
-    path = _optional(run, "reward_model")
-    adapters = _optional(run, "reward_adapters") or []
-    built = []
-    for spec in specs:
-        spec_args = run.component_args(spec)
-        if spec.name == "reward_model" and (path or getattr(spec_args, "reward_model_path", None)):
-            model_path = path or spec_args.reward_model_path
-            built.append((spec.name, load_reward_model(model_path, adapters)))
-        else:
-            built.append((spec.name, spec.load()(spec_args)))
-    if path and not any(s.name == "reward_model" for s in specs):
-        built.append(("reward_model", load_reward_model(path, adapters)))
-    weights = _optional(run, "reward_weights")
-    if weights is not None and len(weights) != len(built):
-        names = ", ".join(name for name, _ in built)
-        raise ArgumentError(f"--reward_weights has {len(weights)} values for {len(built)} rewards ({names})")
-    return built
-
-
-def load_reward_model(
-    path: str, adapters: Sequence[str] = (), batch_size: int = 16
-) -> Callable[..., list[float]]:
-    """A sequence-classification model (e.g. from `--rlhf_type rm`, with `--reward_adapters`
-    merged in) as a reward: logit 0 of prompt + completion, EOS included, as it was trained."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    folder = Path(path)
-    if not (folder / "config.json").exists():
-        raise ArgumentError(f"--reward_model {folder}: no config.json there; expected a saved model folder")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    for adapter in adapters:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.requires_grad_(False)
-    model.eval()
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    limit = getattr(model.config, "max_position_embeddings", None)
-
-    def reward_model(
-        completions: list[str], prompts: Sequence[str] | None = None, **columns: Any
-    ) -> list[float]:
-        raw = columns.get("completions_with_eos") or completions  # EOS included, as the model was trained
-        texts = [p + c for p, c in zip(prompts or [""] * len(raw), raw, strict=True)]
-        scores: list[float] = []
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                texts[start : start + batch_size],
-                return_tensors="pt",
-                padding=True,
-                truncation=limit is not None,
-                max_length=limit,
-                add_special_tokens=False,
-            )
-            with torch.inference_mode():
-                scores.extend(float(x) for x in model(**batch).logits[:, 0].float())
-        return scores
-
-    return reward_model
-
-
 # The loop ------------------------------------------------------------------------------
 
 
@@ -533,12 +452,12 @@ class PpoLoop:
         self.run, self.model, self.reference, self.value_head = run, model, reference, value_head
         self.tokenizer, self.rewards, self.optimizer = tokenizer, rewards, optimizer
         self.params = [*params, *value_head.parameters()]
-        temperature = _optional(run, "temperature", DEFAULT_TEMPERATURE)
+        temperature = optional(run, "temperature", DEFAULT_TEMPERATURE)
         self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
         self.device = next(model.parameters()).device
         eos = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
-        weights = _optional(run, "reward_weights")
+        weights = optional(run, "reward_weights")
         self.weights = list(weights) if weights is not None else [1.0] * len(rewards)
 
     # Forward passes ---------------------------------------------------------------------
@@ -835,7 +754,7 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str)
     described = json.loads((folder / CHECKPOINT_FILE).read_text(encoding="utf-8"))
     described.update(
         rewards=[s.name for s in run.components.get("rewards", [])],
-        reward_model=_optional(run, "reward_model"),
+        reward_model=optional(run, "reward_model"),
         value_head=VALUE_HEAD_FILE,
     )
     (folder / CHECKPOINT_FILE).write_text(

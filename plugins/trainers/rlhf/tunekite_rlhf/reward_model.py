@@ -11,12 +11,9 @@ reply ending with its end-of-turn token, whose position the model scores; the lo
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from tunekite.api import ArgumentError
-
-HEAD = "score"  # transformers' name for the head of *ForSequenceClassification
 
 
 def train(run: Any) -> dict[str, Any]:
@@ -45,10 +42,10 @@ def train(run: Any) -> dict[str, Any]:
     train_set = data.tokenize_full(train_set, tokenizer)
     val_set = None if val_set is None else data.tokenize_full(val_set, tokenizer)
 
-    # 4. The tuner; an adapter tuner also trains and saves the new score head.
+    # 4. The tuner; LoRA (peft's SEQ_CLS task) also trains and saves the new score head.
     tuner = run.component("tuners")
     try:
-        model = tuner.load()(model, run.component_args(tuner), tuner_arguments(run, tuner))
+        model = tuner.load()(model, run.component_args(tuner), run.groups["tuner"])
     except AttributeError as exc:  # e.g. peft's causal-LM wrapper around a classification model
         raise ArgumentError(
             f"--rlhf_type rm: the {tuner.name!r} tuner cannot adapt a sequence-classification model ({exc}); "
@@ -82,12 +79,3 @@ def check_arguments(run: Any) -> None:
             "--rlhf_type rm trains a reward model: pass --task_type seq_cls --num_labels 1 "
             f"(got --task_type {run.task_type} --num_labels {run.num_labels})"
         )
-
-
-def tuner_arguments(run: Any, tuner: Any) -> Any:
-    """The tuner group, with the `score` head in modules_to_save for adapter tuners (a new
-    head must train, and be saved with the adapter)."""
-    common = run.groups["tuner"]
-    if tuner.name == "full" or HEAD in common.modules_to_save:
-        return common
-    return dataclasses.replace(common, modules_to_save=[*common.modules_to_save, HEAD])

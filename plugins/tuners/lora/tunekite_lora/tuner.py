@@ -12,7 +12,13 @@ def init_lora_weights(value: str) -> bool | str:
     return {"true": True, "false": False}.get(value, value)
 
 
-def lora_config(args: LoraArguments, common: Any) -> Any:
+def peft_task_type(model: Any) -> str:
+    """peft's task type for `model`: SEQ_CLS wraps a classification model (reward models),
+    whose causal-LM wrapper would call `generate`-only machinery it lacks."""
+    return "SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM"
+
+
+def lora_config(args: LoraArguments, common: Any, task_type: str = "CAUSAL_LM") -> Any:
     from peft import LoraConfig
 
     if common.target_regex:
@@ -22,7 +28,7 @@ def lora_config(args: LoraArguments, common: Any) -> Any:
     else:
         targets = list(common.target_modules)
     return LoraConfig(
-        task_type="CAUSAL_LM",
+        task_type=task_type,
         r=args.lora_rank,
         lora_alpha=args.lora_alpha,
         lora_dropout=args.lora_dropout,
@@ -46,7 +52,7 @@ def prepare(model: Any, args: LoraArguments, common: Any) -> Any:
     if common.adapters:
         peft_model = PeftModel.from_pretrained(model, common.adapters[0], is_trainable=True)
     else:
-        peft_model = get_peft_model(model, lora_config(args, common))
+        peft_model = get_peft_model(model, lora_config(args, common, peft_task_type(model)))
     if args.lora_dtype is not None:
         dtype = getattr(torch, args.lora_dtype)
         for name, param in peft_model.named_parameters():
