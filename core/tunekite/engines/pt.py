@@ -14,7 +14,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from tunekite.engines.logprobs import token_logprobs
 from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob
+from tunekite.engines.stops import StopWords
 from tunekite.errors import ArgumentError
 
 
@@ -30,13 +32,8 @@ class PtEngine:
         self.template = template
         self.max_batch_size = max_batch_size
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
-        ends = (template.format.assistant_end, *template.format.stop_words, tokenizer.eos_token)
-        self._stripped = tuple(dict.fromkeys(w for w in ends if w))
-        """Stop words removed from replies: the template's end-of-turn and EOS."""
-        words = template.stop_words
-        self._stop_ids = [tokenizer.convert_tokens_to_ids(w) for w in words if w in special]
-        self._stop_strings = [w for w in words if w not in special]
+        self.stops = StopWords.of(template, tokenizer)
+        """Where replies end; the template's end-of-turn and EOS are removed from them."""
         self.default_adapter: str | None = (
             getattr(model, "active_adapter", None) if hasattr(model, "peft_config") else None
         )
@@ -78,21 +75,8 @@ class PtEngine:
 
         worker = threading.Thread(target=generate, daemon=True)
         worker.start()
-        text, sent = "", 0
         try:
-            for piece in streamer:
-                text += piece
-                reply, stopped = self._cut(text, request.stop)
-                end = len(reply) if stopped else len(text) - _partial_stop(text, self._all_stops(request))
-                if end > sent:
-                    yield reply[sent:end] if stopped else text[sent:end]
-                    sent = end
-                if stopped:
-                    break
-            else:
-                reply, _ = self._cut(text, request.stop)
-                if len(reply) > sent:
-                    yield reply[sent:]
+            yield from self.stops.stream(streamer, request.stop)
         finally:
             worker.join()
         if failure:
@@ -110,14 +94,7 @@ class PtEngine:
         """The final part of a reply generated so far and whether it has ended: stop words are
         cut as `infer` cuts them, and text that may still become one (or half a character)
         is held back, so streamed prefixes never have to be taken back."""
-        text = self._decode(list(tokens))
-        reply, stopped = self._cut(text, request.stop)
-        if stopped:
-            return reply, True
-        end = len(text) - _partial_stop(text, self._all_stops(request))
-        while end and text[end - 1] == "\ufffd":
-            end -= 1
-        return text[:end], False
+        return self.stops.settled(self._decode(list(tokens)), request.stop)
 
     # Generation --------------------------------------------------------------------------
 
@@ -142,7 +119,7 @@ class PtEngine:
         responses = []
         for row, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
             tokens = out.sequences[row, width:].tolist()
-            reply, stopped = self._cut(self._decode(tokens), request.stop)
+            reply, stopped = self.stops.cut(self._decode(tokens), request.stop)
             used = self._tokens_until_stop(tokens, request.stop) if stopped else len(tokens)
             logprobs = self._logprobs(out.logits, row, tokens[:used], request.top_logprobs)
             responses.append(
@@ -187,8 +164,8 @@ class PtEngine:
         config.max_length = None
         config.num_beams = request.num_beams
         config.pad_token_id = self.pad_id
-        config.eos_token_id = self._stop_ids or None
-        config.stop_strings = [*self._stop_strings, *request.stop] or None
+        config.eos_token_id = list(self.stops.token_ids) or None
+        config.stop_strings = [*self.stops.strings, *request.stop] or None
         config.return_dict_in_generate = True
         config.output_logits = request.logprobs
         for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
@@ -205,24 +182,12 @@ class PtEngine:
     def _decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=False)
 
-    def _all_stops(self, request: ChatRequest) -> tuple[str, ...]:
-        return (*self.template.stop_words, *request.stop)
-
-    def _cut(self, text: str, stop: Sequence[str]) -> tuple[str, bool]:
-        """The reply up to the first stop word and whether one was found; the template's
-        end-of-turn and EOS are dropped, other stop words kept (as ms-swift does)."""
-        hits = [(text.find(w), w) for w in (*self.template.stop_words, *stop) if w and w in text]
-        if not hits:
-            return text, False
-        position, word = min(hits)
-        return (text[:position] if word in self._stripped else text[: position + len(word)]), True
-
     def _tokens_until_stop(self, tokens: list[int], stop: Sequence[str]) -> int:
         """The fewest leading tokens whose text already holds a stop word (binary search)."""
         low, high = 1, len(tokens)
         while low < high:
             middle = (low + high) // 2
-            if self._cut(self._decode(tokens[:middle]), stop)[1]:
+            if self.stops.cut(self._decode(tokens[:middle]), stop)[1]:
                 high = middle
             else:
                 low = middle + 1
@@ -234,22 +199,16 @@ class PtEngine:
             return []
         import torch
 
-        out = []
+        steps = []
         for step, token in enumerate(tokens):
             logp = torch.log_softmax(logits[step][row].float(), dim=-1)
-            alternatives = []
+            candidates: dict[int, float] = {}
             if top:
                 values, ids = logp.topk(top)
-                alternatives = [
-                    TokenLogprob(token=self._decode([i]), logprob=v)
-                    for v, i in zip(values.tolist(), ids.tolist(), strict=True)
-                ]
-            out.append(
-                TokenLogprob(
-                    token=self._decode([token]), logprob=logp[token].item(), top_logprobs=alternatives
-                )
-            )
-        return out
+                candidates = dict(zip(ids.tolist(), values.tolist(), strict=True))
+            candidates.setdefault(token, logp[token].item())
+            steps.append(candidates)
+        return token_logprobs(tokens, steps, top, self._decode)
 
     def _adapter(self, name: str | None) -> contextlib.AbstractContextManager[Any]:
         """Activates the adapter a request names (else `default_adapter`), or disables all."""
@@ -279,17 +238,6 @@ def _settings_key(request: ChatRequest) -> tuple[Any, ...]:
         request.seed,
         request.adapter,
     )
-
-
-def _partial_stop(text: str, words: Sequence[str]) -> int:
-    """Length of the longest end of `text` that begins some stop word (held back while streaming)."""
-    longest = 0
-    for word in words:
-        for size in range(min(len(word) - 1, len(text)), longest, -1):
-            if text.endswith(word[:size]):
-                longest = size
-                break
-    return longest
 
 
 def build(

@@ -17,7 +17,6 @@ from tunekite_lmdeploy.mapping import (
     NO_CUDA,
     backend_config,
     generation_kwargs,
-    logprob_entries,
     parse_adapters,
     require_cuda,
     vision_kwargs,
@@ -203,17 +202,6 @@ def test_logprobs_ask_for_the_top_alternatives() -> None:
 def test_unsupported_requests_are_refused(request_) -> None:
     with pytest.raises(ArgumentError, match="lmdeploy engine"):
         generation_kwargs(request_)
-
-
-def test_logprob_entries() -> None:
-    entries = logprob_entries([7], [{7: -0.1, 8: -2.5, 9: -3.0}], 2, lambda ids: f"t{ids[0]}")
-    assert entries == [
-        {
-            "token": "t7",
-            "logprob": -0.1,
-            "top_logprobs": [{"token": "t7", "logprob": -0.1}, {"token": "t8", "logprob": -2.5}],
-        }
-    ]
 
 
 # The engine against a stand-in pipeline ----------------------------------------------

@@ -13,20 +13,15 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse
+from tunekite.api import ArgumentError, ChatRequest, ChatResponse, StopWords, token_logprobs
 from tunekite_lmdeploy.mapping import (
     DEFAULT_ADAPTER,
     backend_config,
-    cut_reply,
     generation_kwargs,
-    logprob_entries,
     parse_adapters,
-    partial_stop,
     prompt_text,
     require_cuda,
     response_fields,
-    split_stops,
-    token_logprob_class,
     vision_kwargs,
 )
 
@@ -62,12 +57,7 @@ class LmdeployEngine:
         self.template = template
         self.defaults = dict(defaults or {})
         self.make_config = make_config
-        special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
-        ends = (template.format.assistant_end, *template.format.stop_words, tokenizer.eos_token)
-        self._stripped = tuple(dict.fromkeys(w for w in ends if w))
-        self._stop_ids, self._stop_strings = split_stops(
-            template.stop_words, special, tokenizer.convert_tokens_to_ids
-        )
+        self.stops = StopWords.of(template, tokenizer)
         self.adapters = dict(adapters or {})
         self._default_adapter = DEFAULT_ADAPTER if DEFAULT_ADAPTER in self.adapters else None
 
@@ -90,49 +80,32 @@ class LmdeployEngine:
         return [results[i] for i in range(len(requests))]
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
-        text, sent = "", 0
-        stops = (*self.template.stop_words, *request.stop)
-        for piece in self.pipe.stream_infer(
+        """Text deltas from `pipeline.stream_infer`, cut at stop words as `infer` cuts them."""
+        pieces = self.pipe.stream_infer(
             [prompt_text(self.template, request)],
             gen_config=[self.config(request)],
             do_preprocess=False,
             adapter_name=self._adapter(request.adapter),
-        ):
-            text += piece.text
-            reply, stopped = cut_reply(text, self.template.stop_words, self._stripped, request.stop)
-            finished = piece.finish_reason is not None
-            end = len(reply) if stopped or finished else len(text) - partial_stop(text, stops)
-            if end > sent:
-                yield reply[sent:end]
-                sent = end
-            if stopped:
-                break
+        )
+        yield from self.stops.stream((piece.text for piece in pieces), request.stop)
 
     def config(self, request: ChatRequest) -> Any:
         return self.make_config(
             **generation_kwargs(
                 request,
                 defaults=self.defaults,
-                stop_token_ids=self._stop_ids,
-                stop_strings=self._stop_strings,
+                stop_token_ids=self.stops.token_ids,
+                stop_strings=self.stops.strings,
             )
         )
 
     def response(self, request: ChatRequest, output: Any) -> ChatResponse:
-        fields = response_fields(output, self.template.stop_words, self._stripped, request)
+        fields = response_fields(output, self.stops, request)
         logprobs = None
         if request.logprobs:
-            TokenLogprob = token_logprob_class()
-            logprobs = [
-                TokenLogprob(
-                    token=e["token"],
-                    logprob=e["logprob"],
-                    top_logprobs=[TokenLogprob(**t) for t in e["top_logprobs"]],
-                )
-                for e in logprob_entries(
-                    list(output.token_ids or ()), output.logprobs, request.top_logprobs, self._decode
-                )
-            ]
+            logprobs = token_logprobs(
+                list(output.token_ids or ()), output.logprobs, request.top_logprobs, self._decode
+            )
         return ChatResponse(**fields, logprobs=logprobs)
 
     def _adapter(self, name: str | None) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse, TunekiteError
+from tunekite.api import ArgumentError, ChatRequest, StopWords, TunekiteError
 
 NO_CUDA = "LMDeploy needs a CUDA GPU; this machine has none — use --infer_backend pt or vllm"
 DEFAULT_ADAPTER = "default"
@@ -79,7 +79,7 @@ def generation_kwargs(
     `defaults` are the model's generation_config.json settings; the request's non-None
     settings replace them. Temperature 0 (or no `do_sample`) is greedy, LMDeploy's
     `do_sample=False`. Special tokens are kept in the text and stop words included, so
-    `cut_reply` applies the pt engine's rule (drop the end-of-turn, keep the request's stops).
+    `StopWords.cut` applies the pt engine's rule (drop the end-of-turn, keep the request's stops).
     """
     check_request(request)
     settings = {
@@ -122,83 +122,19 @@ def check_request(request: ChatRequest) -> None:
         raise ArgumentError(f"max_tokens must be at least 1, got {request.max_tokens}")
 
 
-def split_stops(
-    words: Iterable[str], special: Iterable[str], token_id: Callable[[str], int]
-) -> tuple[list[int], list[str]]:
-    """The template's stop words as token ids (special tokens) and strings (the rest)."""
-    special = set(special)
-    words = list(words)
-    return [token_id(w) for w in words if w in special], [w for w in words if w not in special]
-
-
 def prompt_text(template: Any, request: ChatRequest) -> str:
     """The prompt as TuneKite's template renders it, handed to the pipeline with
     `do_preprocess=False` so LMDeploy applies no chat template of its own."""
     return template.render(request.messages, request.tools, generation=True)
 
 
-def cut_reply(
-    text: str, template_stops: Sequence[str], stripped: Iterable[str], request_stops: Sequence[str] = ()
-) -> tuple[str, bool]:
-    """The reply up to the first stop word and whether one was found: the template's
-    end-of-turn and EOS (`stripped`) are dropped, other stop words kept (the pt engine's rule)."""
-    stripped = set(stripped)
-    hits = [(text.find(w), w) for w in (*template_stops, *request_stops) if w and w in text]
-    if not hits:
-        return text, False
-    position, word = min(hits)
-    return (text[:position] if word in stripped else text[: position + len(word)]), True
-
-
-def partial_stop(text: str, words: Sequence[str]) -> int:
-    """Length of the longest end of `text` that begins some stop word (held back while streaming)."""
-    longest = 0
-    for word in words:
-        for size in range(min(len(word) - 1, len(text)), longest, -1):
-            if text.endswith(word[:size]):
-                longest = size
-                break
-    return longest
-
-
-def response_fields(
-    response: Any, template_stops: Sequence[str], stripped: Iterable[str], request: ChatRequest
-) -> dict[str, Any]:
-    """`ChatResponse` fields (without logprobs) from an `lmdeploy.Response`."""
-    text, stopped = cut_reply(response.text, template_stops, stripped, request.stop)
+def response_fields(response: Any, stops: StopWords, request: ChatRequest) -> dict[str, Any]:
+    """`ChatResponse` fields (without logprobs) from an `lmdeploy.Response`, its text cut at
+    the template's and the request's stop words (`stops`)."""
+    text, stopped = stops.cut(response.text, request.stop)
     return {
         "text": text,
         "finish_reason": "stop" if stopped or response.finish_reason == "stop" else "length",
         "prompt_tokens": response.input_token_len,
         "completion_tokens": response.generate_token_len,
     }
-
-
-def logprob_entries(
-    token_ids: Sequence[int],
-    steps: Sequence[Mapping[int, float]] | None,
-    top: int | None,
-    decode: Callable[[list[int]], str],
-) -> list[dict[str, Any]]:
-    """LMDeploy's per-step `{token_id: logprob}` maps as TokenLogprob fields."""
-    out = []
-    for token, step in zip(token_ids, steps or (), strict=False):
-        ranked = sorted(step.items(), key=lambda item: -item[1])
-        alternatives = [{"token": decode([t]), "logprob": float(v)} for t, v in ranked[: top or 0]]
-        logprob = float(step.get(token, float("-inf")))
-        out.append({"token": decode([token]), "logprob": logprob, "top_logprobs": alternatives})
-    return out
-
-
-def token_logprob_class() -> type:
-    """The contract's `TokenLogprob` (what `ChatResponse.logprobs` holds): from `tunekite.api`
-    when it exports it, else read off `ChatResponse`'s annotation."""
-    import typing
-
-    import tunekite.api
-
-    found = getattr(tunekite.api, "TokenLogprob", None)
-    if found is not None:
-        return found
-    hint = typing.get_type_hints(ChatResponse)["logprobs"]  # list[TokenLogprob] | None
-    return next(typing.get_args(arg)[0] for arg in typing.get_args(hint) if typing.get_args(arg))

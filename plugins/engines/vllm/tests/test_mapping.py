@@ -1,24 +1,19 @@
-"""The vllm plugin without vLLM: its arguments, their mapping to `vllm.LLM` and
-`SamplingParams` keyword arguments, reply cutting and logprob conversion (pure functions)."""
+"""The vllm plugin without vLLM: its arguments and their mapping to `vllm.LLM` and
+`SamplingParams` keyword arguments (pure functions). Reply cutting and logprob conversion
+are core's, shared by every engine (core/tests/test_engine_stops.py)."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 
 from tunekite.api import ArgumentError, ChatRequest
 from tunekite_vllm.engine import generation_defaults
 from tunekite_vllm.mapping import (
-    cut_reply,
     llm_kwargs,
-    logprob_entries,
     memory_utilization,
     parse_adapters,
-    partial_stop,
     prompt,
     sampling_kwargs,
-    split_stops,
 )
 from tunekite_vllm.plugin import VllmArguments
 
@@ -157,40 +152,9 @@ def test_unsupported_requests_are_refused(request_) -> None:
         sampling_kwargs(request_)
 
 
-def test_prompt_and_stops() -> None:
+def test_prompt() -> None:
     assert prompt((1, 2, 3)) == {"prompt_token_ids": [1, 2, 3]}
-    ids, strings = split_stops(["<|im_end|>", "Observation:"], {"<|im_end|>"}, {"<|im_end|>": 2}.get)
-    assert (ids, strings) == ([2], ["Observation:"])
-
-
-def test_cut_reply_drops_the_end_of_turn_and_keeps_request_stops() -> None:
-    stops, stripped = ("<|im_end|>",), ("<|im_end|>", "<|endoftext|>")
-    assert cut_reply("Hi<|im_end|>", stops, stripped) == ("Hi", True)
-    assert cut_reply("one END two<|im_end|>", stops, stripped, ["END"]) == ("one END", True)
-    assert cut_reply("no stop", stops, stripped) == ("no stop", False)
-    assert partial_stop("text<|im", ["<|im_end|>"]) == 4
-
-
-def test_logprob_entries_rank_the_alternatives() -> None:
-    step = {
-        5: SimpleNamespace(logprob=-0.5, rank=2),
-        6: SimpleNamespace(logprob=-0.2, rank=1),
-        7: SimpleNamespace(logprob=-3.0, rank=3),
-    }
-    [entry] = logprob_entries([5], [step], 2, lambda ids: f"<{ids[0]}>")
-    assert entry == {
-        "token": "<5>",
-        "logprob": -0.5,
-        "top_logprobs": [{"token": "<6>", "logprob": -0.2}, {"token": "<5>", "logprob": -0.5}],
-    }
 
 
 def test_the_skip_reason_names_the_make_target() -> None:
     assert VLLM_MISSING == "vllm is not installed in this environment; run make test-vllm"
-
-
-def test_logprobs_use_the_contracts_token_logprob() -> None:
-    from tunekite_vllm.mapping import token_logprob_class
-
-    entry = token_logprob_class()(token="a", logprob=-1.0)
-    assert (entry.token, entry.logprob, entry.top_logprobs) == ("a", -1.0, [])

@@ -17,19 +17,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse
+from tunekite.api import ArgumentError, ChatRequest, ChatResponse, StopWords, token_logprobs
 from tunekite_vllm.mapping import (
     DEFAULT_ADAPTER,
     check_request,
-    cut_reply,
     llm_kwargs,
-    logprob_entries,
     parse_adapters,
-    partial_stop,
     prompt,
     sampling_kwargs,
-    split_stops,
-    token_logprob_class,
 )
 
 
@@ -70,12 +65,7 @@ class VllmEngine:
         self.tokenizer = tokenizer
         self.template = template
         self.defaults = dict(defaults or {})
-        special = set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab())
-        ends = (template.format.assistant_end, *template.format.stop_words, tokenizer.eos_token)
-        self._stripped = tuple(dict.fromkeys(w for w in ends if w))
-        self._stop_ids, self._stop_strings = split_stops(
-            template.stop_words, special, tokenizer.convert_tokens_to_ids
-        )
+        self.stops = StopWords.of(template, tokenizer)
         self._loras = {
             name: LoRARequest(name, index + 1, str(path))
             for index, (name, path) in enumerate((adapters or {}).items())
@@ -107,35 +97,26 @@ class VllmEngine:
 
     def stream(self, request: ChatRequest) -> Iterator[str]:
         """Text deltas as vLLM's engine produces tokens (see the module docstring)."""
+        yield from self.stops.stream(self._texts(request), request.stop, cumulative=True)
+
+    def _texts(self, request: ChatRequest) -> Iterator[str]:
+        """The request's text so far after each step of vLLM's engine; closing this early
+        (at a stop word, or when the caller stops reading) aborts the request."""
         ids = self.template.prompt_ids(request.messages, request.tools)
         params = self._sampling(request)
         lora = self._lora(request.adapter)
-        stops = (*self.template.stop_words, *request.stop)
         with self._lock:
             engine = self.llm.llm_engine
             request_id = f"tk-stream-{uuid.uuid4().hex}"
             engine.add_request(request_id, prompt(ids), params, lora_request=lora)
-            sent, text = 0, ""
             try:
                 while engine.has_unfinished_requests():
                     for out in engine.step():
-                        if out.request_id != request_id:
-                            continue
-                        text = out.outputs[0].text
-                        reply, stopped = cut_reply(
-                            text, self.template.stop_words, self._stripped, request.stop
-                        )
-                        end = len(reply) if stopped or out.finished else len(text) - partial_stop(text, stops)
-                        if end > sent:
-                            yield reply[sent:end]
-                            sent = end
-                        if stopped and not out.finished:
-                            engine.abort_request([request_id])
-                            return
-            except BaseException:
+                        if out.request_id == request_id:
+                            yield out.outputs[0].text
+            finally:
                 if engine.has_unfinished_requests():
                     engine.abort_request([request_id])
-                raise
 
     # Conversion ------------------------------------------------------------------------
 
@@ -147,8 +128,8 @@ class VllmEngine:
             **sampling_kwargs(
                 request,
                 defaults=self.defaults,
-                stop_token_ids=self._stop_ids,
-                stop_strings=self._stop_strings,
+                stop_token_ids=self.stops.token_ids,
+                stop_strings=self.stops.strings,
             )
         )
 
@@ -161,22 +142,14 @@ class VllmEngine:
         return self._loras[wanted]
 
     def _response(self, request: ChatRequest, prompt_tokens: int, completion: Any) -> ChatResponse:
-        text, stopped = cut_reply(completion.text, self.template.stop_words, self._stripped, request.stop)
+        text, stopped = self.stops.cut(completion.text, request.stop)
         if completion.finish_reason == "stop":
             stopped = True
         logprobs = None
         if request.logprobs:
-            TokenLogprob = token_logprob_class()
-            logprobs = [
-                TokenLogprob(
-                    token=e["token"],
-                    logprob=e["logprob"],
-                    top_logprobs=[TokenLogprob(**t) for t in e["top_logprobs"]],
-                )
-                for e in logprob_entries(
-                    list(completion.token_ids), completion.logprobs, request.top_logprobs, self._decode
-                )
-            ]
+            logprobs = token_logprobs(
+                list(completion.token_ids), completion.logprobs, request.top_logprobs, self._decode
+            )
         return ChatResponse(
             text=text,
             finish_reason="stop" if stopped else "length",

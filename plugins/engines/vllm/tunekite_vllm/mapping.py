@@ -1,17 +1,18 @@
-"""TuneKite arguments and requests as vLLM keyword arguments, and vLLM outputs as replies.
+"""TuneKite arguments and requests as vLLM keyword arguments.
 
 Pure functions over plain values: nothing here imports vLLM or torch, so the mapping is
 tested in any environment and the engine only feeds the results to `vllm.LLM`,
-`SamplingParams` and `LoRARequest`.
+`SamplingParams` and `LoRARequest`. Cutting replies at stop words and converting logprobs
+are core's (`tunekite.api.StopWords`, `token_logprobs`), shared with the other engines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse
+from tunekite.api import ArgumentError, ChatRequest
 
 GPU_MEMORY_UTILIZATION = 0.9
 """ms-swift's default share of a GPU's memory."""
@@ -86,15 +87,6 @@ def check_request(request: ChatRequest) -> None:
         raise ArgumentError(f"max_tokens must be at least 1, got {request.max_tokens}")
 
 
-def split_stops(
-    words: Iterable[str], special: Iterable[str], token_id: Callable[[str], int]
-) -> tuple[list[int], list[str]]:
-    """The template's stop words as token ids (special tokens) and strings (the rest)."""
-    special = set(special)
-    ids = [token_id(w) for w in words if w in special]
-    return ids, [w for w in words if w not in special]
-
-
 def sampling_kwargs(
     request: ChatRequest,
     *,
@@ -107,8 +99,8 @@ def sampling_kwargs(
     `defaults` are the model's generation_config.json settings (what vLLM's
     `get_default_sampling_params` uses); the request's non-None settings replace them, and
     temperature 0 is greedy. Stop strings stay in vLLM's text (`include_stop_str_in_output`)
-    and special tokens are not skipped, so `cut_reply` can drop the template's end-of-turn and
-    keep the request's stop words, as the pt engine does.
+    and special tokens are not skipped, so `StopWords.cut` can drop the template's end-of-turn
+    and keep the request's stop words, as the pt engine does.
     """
     check_request(request)
     kwargs: dict[str, Any] = {
@@ -143,66 +135,3 @@ def sampling_kwargs(
 def prompt(token_ids: Sequence[int]) -> dict[str, list[int]]:
     """A `vllm.inputs.TokensPrompt` (a TypedDict) for the rendered prompt ids."""
     return {"prompt_token_ids": list(token_ids)}
-
-
-def cut_reply(
-    text: str, template_stops: Sequence[str], stripped: Iterable[str], request_stops: Sequence[str] = ()
-) -> tuple[str, bool]:
-    """The reply up to the first stop word and whether one was found: the template's
-    end-of-turn and EOS (`stripped`) are dropped, other stop words kept (the pt engine's rule)."""
-    stripped = set(stripped)
-    hits = [(text.find(w), w) for w in (*template_stops, *request_stops) if w and w in text]
-    if not hits:
-        return text, False
-    position, word = min(hits)
-    return (text[:position] if word in stripped else text[: position + len(word)]), True
-
-
-def partial_stop(text: str, words: Sequence[str]) -> int:
-    """Length of the longest end of `text` that begins some stop word (held back while streaming)."""
-    longest = 0
-    for word in words:
-        for size in range(min(len(word) - 1, len(text)), longest, -1):
-            if text.endswith(word[:size]):
-                longest = size
-                break
-    return longest
-
-
-def logprob_entries(
-    token_ids: Sequence[int],
-    steps: Sequence[Mapping[int, Any]] | None,
-    top: int | None,
-    decode: Callable[[list[int]], str],
-) -> list[dict[str, Any]]:
-    """vLLM's per-step `{token_id: Logprob}` maps as TokenLogprob fields: the chosen token's
-    log probability and, when `top` is set, the `top` most likely tokens by rank."""
-    out = []
-    for token, step in zip(token_ids, steps or (), strict=False):
-        ranked = sorted(step.items(), key=lambda item: (_rank(item[1]), -_logprob(item[1])))
-        alternatives = [{"token": decode([tid]), "logprob": _logprob(lp)} for tid, lp in ranked[: top or 0]]
-        out.append({"token": decode([token]), "logprob": _logprob(step[token]), "top_logprobs": alternatives})
-    return out
-
-
-def _logprob(value: Any) -> float:
-    return float(getattr(value, "logprob", value))
-
-
-def _rank(value: Any) -> int:
-    rank = getattr(value, "rank", None)
-    return rank if rank is not None else 1 << 30
-
-
-def token_logprob_class() -> type:
-    """The contract's `TokenLogprob` (what `ChatResponse.logprobs` holds): from `tunekite.api`
-    when it exports it, else read off `ChatResponse`'s annotation."""
-    import typing
-
-    import tunekite.api
-
-    found = getattr(tunekite.api, "TokenLogprob", None)
-    if found is not None:
-        return found
-    hint = typing.get_type_hints(ChatResponse)["logprobs"]  # list[TokenLogprob] | None
-    return next(typing.get_args(arg)[0] for arg in typing.get_args(hint) if typing.get_args(arg))
