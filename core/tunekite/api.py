@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
-    from tunekite.engines.protocol import ChatRequest, ChatResponse, request_from_generation
+    from tunekite.engines.logprobs import token_logprobs
+    from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob, request_from_generation
+    from tunekite.engines.stops import StopWords
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
     from tunekite.run import Run, start
@@ -42,9 +44,13 @@ if TYPE_CHECKING:
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
     from tunekite.templates.resolve import build_template
+    from tunekite.training.checkpoints import AtomicCheckpoints, load_weights
+    from tunekite.training.hf_args import training_config
+    from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
 
 __all__ = [
     "ArgumentError",
+    "AtomicCheckpoints",
     "ChatFormat",
     "ChatRequest",
     "ChatResponse",
@@ -54,6 +60,7 @@ __all__ = [
     "DuplicateNameError",
     "EngineSpec",
     "ExporterSpec",
+    "JsonlLogger",
     "LossScale",
     "LossScaleSpec",
     "ModelArguments",
@@ -63,10 +70,12 @@ __all__ = [
     "PluginHost",
     "RewardSpec",
     "Run",
+    "StopWords",
     "TaskSpec",
     "Template",
     "TemplateArguments",
     "TemplateSpec",
+    "TokenLogprob",
     "TrainerSpec",
     "TunekiteError",
     "TunerArguments",
@@ -75,26 +84,33 @@ __all__ = [
     "__version__",
     "arg",
     "build_template",
+    "describe_checkpoint",
     "get_host",
     "hookimpl",
     "load_datasets",
     "load_for_inference",
     "load_model",
     "load_tokenizer",
+    "load_weights",
     "model_folder",
     "prepare_datasets",
     "registry",
     "request_from_generation",
     "start",
+    "token_logprobs",
+    "training_config",
+    "write_manifest",
 ]
 
 _LAZY = {
     "ChatRequest": "tunekite.engines.protocol",
     "ChatResponse": "tunekite.engines.protocol",
     "request_from_generation": "tunekite.engines.protocol",
+    "TokenLogprob": "tunekite.engines.protocol",
+    "StopWords": "tunekite.engines.stops",
+    "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "prepare_datasets": "tunekite.data.prepare",
-
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",
     "Template": "tunekite.templates.engine",
@@ -113,6 +129,13 @@ _LAZY = {
     "TunerArguments": "tunekite.arguments.groups",
     "get_host": "tunekite.plugins",
     "registry": "tunekite.plugins",
+    # The training outputs every trainer writes alike: imported when a run trains.
+    "AtomicCheckpoints": "tunekite.training.checkpoints",
+    "load_weights": "tunekite.training.checkpoints",
+    "training_config": "tunekite.training.hf_args",
+    "JsonlLogger": "tunekite.training.outputs",
+    "describe_checkpoint": "tunekite.training.outputs",
+    "write_manifest": "tunekite.training.outputs",
 }
 
 

@@ -19,6 +19,7 @@ def run(run: Any) -> dict[str, Any]:
     from tunekite.models.loader import load_model
     from tunekite.plugins import get_host
     from tunekite.templates.resolve import build_template
+    from tunekite.training.checkpoints import load_weights
     from tunekite.training.hf_args import hf_training_arguments
     from tunekite.training.outputs import (
         JsonlLogger,
@@ -75,7 +76,7 @@ def run(run: Any) -> dict[str, Any]:
     # 6. Train, resuming the whole state or (resume_only_model) only the weights.
     resume = run.resume_from_checkpoint
     if resume and run.resume_only_model:
-        _load_weights(trainer.model, Path(resume))
+        load_weights(trainer.model, Path(resume))
         resume = None
     trainer.train(resume_from_checkpoint=resume)
 
@@ -92,23 +93,3 @@ def run(run: Any) -> dict[str, Any]:
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "log_history": trainer.state.log_history,
     }
-
-
-def _load_weights(model: Any, checkpoint: Path) -> None:
-    """`--resume_only_model`: the checkpoint's weights, not its optimizer or step."""
-    from safetensors.torch import load_file
-
-    files = sorted(checkpoint.glob("adapter_model.safetensors")) or sorted(
-        checkpoint.glob("model*.safetensors")
-    )
-    if not files:
-        raise FileNotFoundError(f"--resume_from_checkpoint {checkpoint}: no safetensors weights in it")
-    if (checkpoint / "adapter_model.safetensors").exists():
-        from peft import set_peft_model_state_dict
-
-        set_peft_model_state_dict(model, load_file(files[0]))
-        return
-    state = {}
-    for file in files:
-        state.update(load_file(file))
-    model.load_state_dict(state, strict=False)

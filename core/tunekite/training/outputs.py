@@ -22,8 +22,9 @@ CHECKPOINT_FILE = "tunekite.json"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
 
 
-def write_manifest(run: Any, folder: Path) -> Path:
-    """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly."""
+def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
+    """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly;
+    `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`)."""
     manifest = {
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "cwd": os.getcwd(),
@@ -31,13 +32,15 @@ def write_manifest(run: Any, folder: Path) -> Path:
         "plugins": run.plugins,
         "libraries": {name: _version(name) for name in LIBRARIES},
         "datasets": _dataset_hashes([*run.dataset, *run.val_dataset]),
+        **extra,
     }
     return _write_json(folder / MANIFEST_FILE, manifest)
 
 
-def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str) -> None:
+def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str, **extra: Any) -> None:
     """A checkpoint says what made it: the run's args.json plus which components, from
-    which distributions, with which arguments (resume, infer and export read it)."""
+    which distributions, with which arguments (resume, infer and export read it); `extra`
+    keys are a trainer's own (e.g. `rlhf_type`, a GRPO run's rewards)."""
     source = run.output_dir / ARGS_FILE
     if source.exists():
         (folder / ARGS_FILE).write_bytes(source.read_bytes())
@@ -46,6 +49,7 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str)
     described = {
         "model": run.model,
         "model_type": run.model_type,
+        "task_type": run.task_type,
         "torch_dtype": model_dtype,
         "template": template,
         "loss_scale": run.loss_scale,
@@ -57,6 +61,7 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str)
             ),
         },
         "plugins": run.plugins,
+        **extra,
     }
     _write_json(folder / CHECKPOINT_FILE, described)
 

@@ -3,25 +3,22 @@ checkpoints that appear whole or not at all."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Seq2SeqTrainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+from tunekite.training.checkpoints import AtomicCheckpoints
 
 IGNORE_INDEX = -100
-STAGING = ".staging"
 
 
-class TunekiteTrainer(Seq2SeqTrainer):
+class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
     """Cross-entropy weighted by the template's `loss_scale`, averaged over trained tokens
-    of the whole accumulated batch; checkpoints are written aside and renamed into place.
+    of the whole accumulated batch; checkpoints are atomic (`AtomicCheckpoints`).
 
     `describe_checkpoint(folder)` adds the run's self-description to each checkpoint
     before it becomes visible; `make_optimizer(model)` may supply the tuner's optimizer.
@@ -37,13 +34,11 @@ class TunekiteTrainer(Seq2SeqTrainer):
         make_optimizer: Callable[[Any], Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, describe_checkpoint=describe_checkpoint, **kwargs)
         self.model_accepts_loss_kwargs = True  # so the trainer counts trained tokens per accumulated batch
         self.acc_strategy = acc_strategy
-        self.describe_checkpoint = describe_checkpoint
         self.make_optimizer = make_optimizer
         self._accuracy = [0.0, 0.0]  # correct, total since the last log
-        self._staging_root: str | None = None
 
     # Loss -------------------------------------------------------------------------
 
@@ -116,41 +111,3 @@ class TunekiteTrainer(Seq2SeqTrainer):
         if self.optimizer is None and self.make_optimizer is not None:
             self.optimizer = self.make_optimizer(self.model)
         return super().create_optimizer(*args, **kwargs)
-
-    # Checkpoints ----------------------------------------------------------------------
-
-    def _get_output_dir(self, trial: Any) -> str:
-        return self._staging_root or super()._get_output_dir(trial)
-
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        """Save into `<output>/.staging/checkpoint-N`, describe it, then rename it into place,
-        so resume never finds a half-written checkpoint after a kill."""
-        run_dir = Path(super()._get_output_dir(trial))
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        staging = run_dir / STAGING
-        shutil.rmtree(staging / name, ignore_errors=True)
-        staging.mkdir(parents=True, exist_ok=True)
-        self._staging_root = str(staging)
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._staging_root = None
-        if not self.args.should_save:
-            return
-        if self.describe_checkpoint is not None:
-            self.describe_checkpoint(staging / name)
-        final = run_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging / name, final)
-        with contextlib.suppress(OSError):
-            staging.rmdir()  # only when empty: another rank may still be writing
-        if self.state.best_global_step:
-            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
-            self.state.best_model_checkpoint = str(best) if best.exists() else None
-        rotate_checkpoints(
-            output_dir=str(run_dir),
-            save_total_limit=self.args.save_total_limit,
-            best_model_checkpoint=self.state.best_model_checkpoint,
-            use_mtime=False,
-        )

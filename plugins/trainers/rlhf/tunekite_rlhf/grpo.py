@@ -27,7 +27,7 @@ def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from tunekite.api import build_template, load_model
+    from tunekite.api import build_template, load_model, training_config
     from tunekite_rlhf import trainer as outputs
 
     check_arguments(run)
@@ -59,8 +59,8 @@ def train(run: Any) -> dict[str, Any]:
 
     # 6. TRL's trainer with our outputs: logging.jsonl, self-describing atomic checkpoints,
     #    completions.jsonl.
-    config = outputs.trl_config(
-        GRPOConfig, run, model_dtype=dtype, has_eval=val_set is not None, **grpo_values(run)
+    config = training_config(
+        GRPOConfig, run, run.output_dir, has_eval=val_set is not None, model_dtype=dtype, **grpo_values(run)
     )
     trainer_class = outputs.tunekite_trainer(_grpo_trainer(GRPOTrainer))
     trainer = trainer_class(
@@ -71,17 +71,10 @@ def train(run: Any) -> dict[str, Any]:
         eval_dataset=val_set,
         processing_class=tokenizer,
         callbacks=outputs.callbacks(run),
+        describe_checkpoint=outputs.describer(run, template.name, dtype, rewards=names),
     )
     trainer.max_prompt_length = run.max_length
     trainer.completions_path = run.output_dir / COMPLETIONS_FILE if jsonl_completions(run) else None
-
-    def describe(folder: Path) -> None:
-        outputs.describe_checkpoint(
-            run, folder, template=template.name, model_dtype=str(dtype).removeprefix("torch.")
-        )
-        _add_to_json(folder / outputs.CHECKPOINT_FILE, rewards=names)
-
-    trainer.describe = describe
 
     # 7. Train (resuming when asked); the last checkpoint.
     return outputs.train(trainer, run)
@@ -164,7 +157,7 @@ def jsonl_completions(run: Any) -> bool:
 
 def grpo_values(run: Any) -> dict[str, Any]:
     """GRPO's own arguments as TRL's GRPOConfig fields (core's training group is mapped by
-    `trainer.trl_config`)."""
+    `tunekite.api.training_config`)."""
     trackers = [] if run.report_to in (["none"], []) else list(run.report_to)
     values: dict[str, Any] = {
         "beta": default_beta("grpo", run.beta),
@@ -236,10 +229,3 @@ def _grpo_trainer(base: type) -> type:
                     out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
     return TunekiteGRPOTrainer
-
-
-def _add_to_json(path: Path, **values: Any) -> None:
-    """Add keys to a checkpoint's JSON description (before the checkpoint is renamed into place)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data.update(values)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -40,7 +40,6 @@ from typing import Any
 from tunekite.api import ArgumentError
 from tunekite_rlhf.rewards import build_rewards, optional
 
-ARGS_FILE = "args.json"
 LOG_FILE = "logging.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 STATE_FILE = "trainer_state.json"
@@ -192,13 +191,12 @@ def train(run: Any) -> dict[str, Any]:
     from transformers import get_scheduler, set_seed
     from trl.trainer.utils import disable_dropout_in_model
 
-    from tunekite.api import build_template, load_model
-    from tunekite_rlhf.trainer import write_manifest
+    from tunekite.api import build_template, load_model, write_manifest
 
     check_arguments(run)
     out: Path = run.output_dir
     set_seed(run.seed)
-    write_manifest(run)
+    write_manifest(run, out, rlhf_type=run.rlhf_type)
 
     # 1. The policy and its tokenizer (left padding: prompts are generated from).
     model, tokenizer = load_model(run)
@@ -733,8 +731,7 @@ def save_checkpoint(
         torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
     state = {"global_step": step, "max_steps": total_steps, "rlhf_type": "ppo", "log_history": history}
     (staging / STATE_FILE).write_text(json.dumps(state, indent=2, default=float) + "\n", encoding="utf-8")
-    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    describe_checkpoint(run, staging, template, dtype)
+    describe_checkpoint(run, staging, template, next(model.parameters()).dtype)
     final = out / name
     if final.exists():
         shutil.rmtree(final)
@@ -745,21 +742,18 @@ def save_checkpoint(
     return final
 
 
-def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str) -> None:
+def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: Any) -> None:
     """args.json and the plugin's tunekite.json, plus PPO's rewards and value head."""
-    from tunekite_rlhf.trainer import CHECKPOINT_FILE
-    from tunekite_rlhf.trainer import describe_checkpoint as describe
+    from tunekite_rlhf.trainer import describer
 
-    describe(run, folder, template=template, model_dtype=model_dtype)
-    described = json.loads((folder / CHECKPOINT_FILE).read_text(encoding="utf-8"))
-    described.update(
+    describer(
+        run,
+        template,
+        model_dtype,
         rewards=[s.name for s in run.components.get("rewards", [])],
         reward_model=optional(run, "reward_model"),
         value_head=VALUE_HEAD_FILE,
-    )
-    (folder / CHECKPOINT_FILE).write_text(
-        json.dumps(described, indent=2, default=str) + "\n", encoding="utf-8"
-    )
+    )(folder)
 
 
 def _rotate(out: Path, limit: int | None) -> None:

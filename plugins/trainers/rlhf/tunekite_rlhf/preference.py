@@ -33,14 +33,14 @@ WITH_REFERENCE = ("dpo", "kto")
 def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
 
-    from tunekite.api import build_template, load_model
+    from tunekite.api import build_template, load_model, write_manifest
     from tunekite_rlhf import data
     from tunekite_rlhf import trainer as outputs
 
     kind = run.rlhf_type
     check_arguments(run)
     set_seed(run.seed)
-    outputs.write_manifest(run)
+    write_manifest(run, run.output_dir, rlhf_type=kind)
 
     # 1. The policy and its tokenizer.
     model, tokenizer = load_model(run)
@@ -75,13 +75,11 @@ def train(run: Any) -> dict[str, Any]:
         eval_dataset=val_set,
         processing_class=tokenizer,
         callbacks=outputs.callbacks(run),
+        describe_checkpoint=outputs.describer(run, template.name, dtype),
         **extra,
     )
     if kind in WITH_REFERENCE and ref_model is None and not run.adapters:
         _base_as_reference(trainer.model)
-    trainer.describe = lambda folder: outputs.describe_checkpoint(
-        run, folder, template=template.name, model_dtype=str(dtype).removeprefix("torch.")
-    )
 
     # 7. Train (resuming when asked); the last checkpoint.
     return outputs.train(trainer, run)
@@ -108,7 +106,12 @@ def check_arguments(run: Any) -> None:
 
 def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
     """The algorithm's TRL config: core's training arguments plus its coefficients."""
-    from tunekite_rlhf.trainer import trl_config as base_config
+    from tunekite.api import training_config
+
+    def base_config(config_class: type, **own: Any) -> Any:
+        return training_config(
+            config_class, run, run.output_dir, has_eval=has_eval, model_dtype=model_dtype, **own
+        )
 
     kind = run.rlhf_type
     beta = default_beta(kind, run.beta)
@@ -122,7 +125,7 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
             own.update(loss_type=[*losses, "sft"], loss_weights=[*[1.0] * len(losses), run.rpo_alpha])
         else:
             own["loss_type"] = losses
-        return base_config(DPOConfig, run, model_dtype=model_dtype, has_eval=has_eval, **own)
+        return base_config(DPOConfig, **own)
     if kind == "kto":
         from trl import KTOConfig
 
@@ -132,7 +135,7 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
             "desirable_weight": run.desirable_weight,
             "undesirable_weight": run.undesirable_weight,
         }
-        return base_config(KTOConfig, run, model_dtype=model_dtype, has_eval=has_eval, **own)
+        return base_config(KTOConfig, **own)
     if kind in ("cpo", "simpo"):
         from trl.experimental.cpo import CPOConfig
 
@@ -144,11 +147,11 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
         }
         if kind == "simpo":
             own["simpo_gamma"] = run.simpo_gamma
-        return base_config(CPOConfig, run, model_dtype=model_dtype, has_eval=has_eval, **own)
+        return base_config(CPOConfig, **own)
     if kind == "orpo":
         from trl.experimental.orpo import ORPOConfig
 
-        return base_config(ORPOConfig, run, model_dtype=model_dtype, has_eval=has_eval, beta=beta)
+        return base_config(ORPOConfig, beta=beta)
     raise ArgumentError(f"--rlhf_type {kind} is not a preference algorithm")
 
 

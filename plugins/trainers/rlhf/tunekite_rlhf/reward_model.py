@@ -20,13 +20,13 @@ def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
 
-    from tunekite.api import build_template, load_model
+    from tunekite.api import build_template, load_model, training_config, write_manifest
     from tunekite_rlhf import data
     from tunekite_rlhf import trainer as outputs
 
     check_arguments(run)
     set_seed(run.seed)
-    outputs.write_manifest(run)
+    write_manifest(run, run.output_dir, rlhf_type=run.rlhf_type)
 
     # 1. The model with a one-score head, and its tokenizer (batched scoring pads).
     model, tokenizer = load_model(run)
@@ -56,7 +56,9 @@ def train(run: Any) -> dict[str, Any]:
 
     # 5. TRL's RewardTrainer with our outputs and atomic checkpoints.
     own: dict[str, Any] = {"center_rewards_coefficient": run.center_rewards_coefficient}
-    config = outputs.trl_config(RewardConfig, run, model_dtype=dtype, has_eval=val_set is not None, **own)
+    config = training_config(
+        RewardConfig, run, run.output_dir, has_eval=val_set is not None, model_dtype=dtype, **own
+    )
     trainer = outputs.tunekite_trainer(RewardTrainer)(
         model=model,
         args=config,
@@ -64,9 +66,7 @@ def train(run: Any) -> dict[str, Any]:
         eval_dataset=val_set,
         processing_class=tokenizer,
         callbacks=outputs.callbacks(run),
-    )
-    trainer.describe = lambda folder: outputs.describe_checkpoint(
-        run, folder, template=template.name, model_dtype=str(dtype).removeprefix("torch.")
+        describe_checkpoint=outputs.describer(run, template.name, dtype),
     )
 
     # 6. Train (resuming when asked); the last checkpoint.

@@ -1,0 +1,86 @@
+"""Checkpoints that appear whole or not at all, for any transformers or TRL trainer, and
+loading a checkpoint's weights alone. Light to import: transformers, safetensors and peft
+load when a checkpoint is saved or read."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+STAGING = ".staging"
+
+
+class AtomicCheckpoints:
+    """Mixin in front of a transformers `Trainer` subclass (`class T(AtomicCheckpoints,
+    DPOTrainer)`): each checkpoint is saved into `<output>/.staging/checkpoint-N`, described
+    by `describe_checkpoint(folder)`, then renamed into place and rotated, so resume never
+    finds a half-written checkpoint after a kill. `describe_checkpoint` may be given to the
+    constructor or set on the trainer afterwards."""
+
+    describe_checkpoint: Callable[[Path], None] | None = None
+    _staging_root: str | None = None
+
+    def __init__(self, *args: Any, describe_checkpoint: Callable[[Path], None] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if describe_checkpoint is not None:
+            self.describe_checkpoint = describe_checkpoint
+
+    def _get_output_dir(self, trial: Any) -> str:
+        return self._staging_root or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+        run_dir = Path(super()._get_output_dir(trial))
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staging = run_dir / STAGING
+        shutil.rmtree(staging / name, ignore_errors=True)
+        staging.mkdir(parents=True, exist_ok=True)
+        self._staging_root = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging_root = None
+        if not self.args.should_save:
+            return
+        if self.describe_checkpoint is not None:
+            self.describe_checkpoint(staging / name)
+        final = run_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging / name, final)
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # only when empty: another rank may still be writing
+        if self.state.best_global_step:
+            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+            self.state.best_model_checkpoint = str(best) if best.exists() else None
+        rotate_checkpoints(
+            output_dir=str(run_dir),
+            save_total_limit=self.args.save_total_limit,
+            best_model_checkpoint=self.state.best_model_checkpoint,
+            use_mtime=False,
+        )
+
+
+def load_weights(model: Any, checkpoint: Path) -> None:
+    """`--resume_only_model`: the checkpoint's weights (its adapter, else its full model),
+    not its optimizer or step."""
+    from safetensors.torch import load_file
+
+    checkpoint = Path(checkpoint)
+    if (checkpoint / "adapter_model.safetensors").exists():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(checkpoint / "adapter_model.safetensors"))
+        return
+    files = sorted(checkpoint.glob("model*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"--resume_from_checkpoint {checkpoint}: no safetensors weights in it")
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(load_file(file))
+    model.load_state_dict(state, strict=False)
