@@ -3,10 +3,10 @@ the mean accuracy-reward curve.
 
 The issue's setting: num_generations 4, max_completion_length 64, on the shipped
 `arithmetic` prompts with the `accuracy` and `format` rewards, LoRA, 30 steps of 4
-prompts (16 completions) each. The `small` subset (single-digit sums) and a system
-prompt that shows a boxed answer give SmolLM2-135M a few correct completions to start
-from (about 8 % when sampled here); on two-digit sums it scores 0 and GRPO has no signal.
-float32: bfloat16 matmuls are several times slower on this CPU. The run goes through `tk run rlhf --rlhf_type grpo` in its
+prompts (16 completions) each, on the `small` subset (single-digit sums, each prompt
+opening with one worked example): SmolLM2-135M answers about a quarter of those right
+at the start, so most groups have mixed rewards; on two-digit sums it scores 0 and GRPO
+has nothing to learn from. The run goes through `tk run rlhf --rlhf_type grpo` in its
 own process; the results file records seconds per step, the per-step accuracy and
 format rewards, and the first/last/mean-of-first-and-last-5 accuracy. The vLLM row is
 filled only where the vLLM plugin's environment exists.
@@ -23,11 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-SYSTEM = "Solve the arithmetic question. End your reply with the result in \\boxed{}, for example: 2 + 3 = \\boxed{5}"
 SETTING = {
     "model": "smollm2-135m-instruct",
     "dataset": "arithmetic:small",
-    "system": SYSTEM,
     "reward_funcs": ["accuracy", "format"],
     "tuner": "lora",
     "num_generations": 4,
@@ -45,7 +43,6 @@ def run_grpo(name: str, work: Path, steps: int, dtype: str, extra: list[str]) ->
         "--model", SETTING["model"],
         "--tuner", SETTING["tuner"],
         "--dataset", SETTING["dataset"],
-        "--system", SETTING["system"],
         "--reward_funcs", *SETTING["reward_funcs"],
         "--num_generations", str(SETTING["num_generations"]),
         "--max_completion_length", str(SETTING["max_completion_length"]),

@@ -1,8 +1,11 @@
 """The factory: 100 questions per operation, the same on every machine.
 
-Each row is a user turn only (GRPO samples the answers) plus `solution`, the exact
-result as text, which the `accuracy` reward checks the completion's \\boxed{} answer
-against.
+Each row is a prompt (GRPO samples the answers) plus `solution`, the exact result as
+text, which the `accuracy` reward checks the completion's \\boxed{} answer against. The
+prompt opens with one worked example of the same operation (a question and its boxed
+answer): a model as small as SmolLM2-135M boxes its answer about one time in ten when
+only told to, and nearly always when shown once, and GRPO needs correct, checkable
+answers among a prompt's completions to learn from.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ PER_SUBSET = 100
 SEED = 20261122
 INSTRUCTION = "Put the final answer in \\boxed{}."
 _OPERATIONS = {
-    # Single-digit addition: the one a 135M model gets right often enough for GRPO to
-    # have groups with mixed rewards (it learns to box answers it already knows).
+    # Single-digit sums: ones SmolLM2-135M gets right often enough for groups of
+    # completions with mixed rewards.
     "small": ("+", lambda a, b: a + b, (0, 9), (0, 9)),
     "add": ("+", lambda a, b: a + b, (1, 99), (1, 99)),
     "sub": ("-", lambda a, b: a - b, (10, 99), (1, 99)),
@@ -38,10 +41,28 @@ def questions(subset: str) -> list[tuple[str, str]]:
     return out
 
 
-def load(subsets: tuple[str, ...], data_args: Any) -> list[dict]:
-    """Prompt-only rows of the chosen subsets with their `solution` and `subset` columns."""
+def worked_example(question: str, solution: str) -> list[dict[str, str]]:
+    """A question and the answer the `accuracy` reward wants: the sum, boxed."""
+    expression = question.removeprefix("What is ").split("?")[0]
     return [
-        {"messages": [{"role": "user", "content": question}], "solution": solution, "subset": subset}
-        for subset in subsets
-        for question, solution in questions(subset)
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": f"{expression} = \\boxed{{{solution}}}"},
     ]
+
+
+def load(subsets: tuple[str, ...], data_args: Any) -> list[dict]:
+    """Prompts of the chosen subsets (a worked example of the next question of the same
+    subset, then the question) with their `solution` and `subset` columns."""
+    rows = []
+    for subset in subsets:
+        pairs = questions(subset)
+        for i, (question, solution) in enumerate(pairs):
+            example = worked_example(*pairs[(i + 1) % len(pairs)])
+            rows.append(
+                {
+                    "messages": [*example, {"role": "user", "content": question}],
+                    "solution": solution,
+                    "subset": subset,
+                }
+            )
+    return rows

@@ -12,7 +12,7 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     register(
         DatasetSpec(
             name="arithmetic",
-            summary="400 prompt-only arithmetic questions with a `solution` column, for GRPO (small, add, sub, mul)",
+            summary="400 arithmetic prompts with a `solution` column, for GRPO (small, add, sub, mul)",
             subsets=("small", "add", "sub", "mul"),
             factory="tunekite_arithmetic.data:load",
         )
