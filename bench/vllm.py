@@ -6,7 +6,8 @@ sides (two engines would not fit the memory of a small machine): "direct" render
 prompts with the tokenizer's chat template and calls `LLM.generate` with `TokensPrompt`s and
 `SamplingParams`, as a vLLM user would; "plugin" answers the same conversations as
 `ChatRequest`s through `VllmEngine.infer`. Both runs are timed alternately, best of
-`--repeats`, after one warm-up each. Target (issue 5): the plugin within 10 % of direct.
+`--repeats`, after one warm-up each; both get the same prompt ids (checked). Target
+(issue 5): the plugin within 10 % of direct.
 """
 
 from __future__ import annotations
@@ -67,18 +68,19 @@ def main() -> None:
     from transformers import AutoTokenizer
     from vllm import SamplingParams
 
-    from tunekite.api import ChatFormat, ChatRequest, ModelArguments, get_host, model_folder
+    from tunekite.api import (
+        ChatRequest,
+        ModelArguments,
+        TemplateArguments,
+        build_template,
+        get_host,
+        model_folder,
+    )
 
-    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"))
+    model = "smollm2-135m-instruct"
+    folder = model_folder(ModelArguments(model=model))
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    template = ChatFormat(
-        name="chatml",
-        system="<|im_start|>system\n{content}<|im_end|>\n",
-        user="<|im_start|>user\n{content}<|im_end|>\n",
-        assistant_header="<|im_start|>assistant\n",
-        assistant_end="<|im_end|>",
-        turn_sep="\n",
-    ).build(tokenizer)
+    template = build_template(tokenizer, TemplateArguments(), model, quiet=True)  # the model's own
     spec = get_host().registry("engines").get("vllm")
     started = time.perf_counter()
     engine = spec.load()(
@@ -89,15 +91,20 @@ def main() -> None:
     requests = [ChatRequest(messages=c, temperature=0, max_tokens=options.max_tokens) for c in chats]
     params = SamplingParams(temperature=0, max_tokens=options.max_tokens)
 
-    def direct() -> int:
-        prompts = [
-            {
-                "prompt_token_ids": tokenizer.apply_chat_template(
-                    c, add_generation_prompt=True, tokenize=True, return_dict=False
-                )
-            }
+    def chat_template_ids() -> list[list[int]]:
+        return [
+            tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=False)
             for c in chats
         ]
+
+    # Both sides must do the same work: the plugin's prompts (its template) are the ids the
+    # tokenizer's chat template gives, default system prompt included.
+    same_prompts = chat_template_ids() == [template.prompt_ids(c) for c in chats]
+    if not same_prompts:
+        raise SystemExit("the plugin's prompts differ from the chat template's: an unfair comparison")
+
+    def direct() -> int:
+        prompts = [{"prompt_token_ids": ids} for ids in chat_template_ids()]
         outputs = engine.llm.generate(prompts, params, use_tqdm=False)
         return sum(len(o.outputs[0].token_ids) for o in outputs)
 
@@ -121,6 +128,7 @@ def main() -> None:
         "prompts": options.prompts,
         "max_tokens": options.max_tokens,
         "greedy": True,
+        "same_prompt_ids": same_prompts,
         "vllm_version": vllm.__version__,
         "machine": platform.machine(),
         "engine_start_s": round(start_s, 1),

@@ -304,3 +304,46 @@ def test_a_client_leaving_mid_stream_does_not_disturb_the_others(server, client)
         chunks = [json.loads(line[len("data: ") :]) for line in lines[:-1]]
         assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == full
         assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_an_engine_that_loads_its_own_model_gets_the_folder(tk_plugins, tmp_path):
+    """`--infer_backend vllm` (any `loads_model` engine) is built from the model folder and
+    the adapter entries, as `tk run infer` builds it, not from a model loaded here."""
+    from tunekite.api import ChatResponse, EngineSpec, hookimpl
+    from tunekite.tasks.deploy import build_server
+
+    built = []
+
+    class FolderEngine:
+        def __init__(self, folder, tokenizer, template, args, **options):
+            built.append((Path(folder), options))
+
+        def infer(self, requests):
+            return [ChatResponse(text="ok", finish_reason="stop", prompt_tokens=1, completion_tokens=1)]
+
+        def stream(self, request):
+            yield "ok"
+
+    class FolderEnginePlugin:
+        @staticmethod
+        @hookimpl
+        def tk_register_engines(register):
+            register(EngineSpec(name="folder", summary="test", factory=FolderEngine, loads_model=True))
+
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="tunekite"):  # the installed plugins, as tk would load them
+        tk_plugins.add(point.load(), name=point.name)
+    tk_plugins.add(FolderEnginePlugin, name="folder-engine")
+    model_dir = save_tiny_chat_model(tmp_path / "tiny-chat")
+    adapter = make_adapter(model_dir, tmp_path / "lora1", 1)
+    run, _ = resolve(
+        "deploy",
+        [
+            *("--model", str(model_dir), "--template", "chatml", "--infer_backend", "folder"),
+            *("--adapters", f"lora1={adapter}", "--port", str(free_port())),
+        ],
+    )
+    build_server(run)
+    ((folder, options),) = built
+    assert folder == model_dir and options["adapters"] == [f"lora1={adapter}"]

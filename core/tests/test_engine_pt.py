@@ -101,6 +101,31 @@ def test_end_of_turn_is_removed(parts):
         eager.lm_head.bias[tokenizer.convert_tokens_to_ids("<|im_end|>")] = 1.0
     (response,) = make((eager, tokenizer, template)).infer([greedy("hi")])
     assert (response.text, response.finish_reason, response.completion_tokens) == ("", "stop", 1)
+    assert response.token_ids == [tokenizer.convert_tokens_to_ids("<|im_end|>")]  # kept in the ids
+
+
+def test_token_ids_are_the_tokens_generated(parts):
+    """Batched (left padding, rows ending at different steps), cut at a stop word or not."""
+    _, tokenizer, _ = parts
+    engine = make(parts, max_batch_size=4)
+    full = engine.infer([greedy(p) for p in PROMPTS])
+    word = full[0].text[4:6]
+    cut = engine.infer([greedy(p, stop=[word]) for p in PROMPTS])
+    for response in (*full, *cut):
+        assert len(response.token_ids) == response.completion_tokens
+        assert tokenizer.decode(response.token_ids).startswith(response.text)
+    assert cut[0].finish_reason == "stop" and cut[0].text.endswith(word)
+    assert full[0].token_ids[: len(cut[0].token_ids)] == cut[0].token_ids  # up to the stop word
+    assert len(cut[0].token_ids) < len(full[0].token_ids)
+
+
+def test_prompt_token_ids_are_continued_as_they_are(parts):
+    """A prompt the template already rendered, given as ids, gets the conversation's reply."""
+    template = parts[2]
+    ids = template.prompt_ids([{"role": "user", "content": "hi"}])
+    engine = make(parts)
+    (by_ids,) = engine.infer([ChatRequest(messages=[], prompt=ids, temperature=0, max_tokens=12)])
+    assert by_ids == engine.infer([greedy("hi")])[0]
 
 
 def test_logprobs_shape(parts):

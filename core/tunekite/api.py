@@ -34,7 +34,13 @@ if TYPE_CHECKING:
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
     from tunekite.engines.logprobs import token_logprobs
-    from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob, request_from_generation
+    from tunekite.engines.protocol import (
+        ChatRequest,
+        ChatResponse,
+        TokenLogprob,
+        request_from_generation,
+        request_prompt_ids,
+    )
     from tunekite.engines.stops import StopWords
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
@@ -96,6 +102,7 @@ __all__ = [
     "prepare_datasets",
     "registry",
     "request_from_generation",
+    "request_prompt_ids",
     "start",
     "token_logprobs",
     "training_config",
@@ -106,6 +113,7 @@ _LAZY = {
     "ChatRequest": "tunekite.engines.protocol",
     "ChatResponse": "tunekite.engines.protocol",
     "request_from_generation": "tunekite.engines.protocol",
+    "request_prompt_ids": "tunekite.engines.protocol",
     "TokenLogprob": "tunekite.engines.protocol",
     "StopWords": "tunekite.engines.stops",
     "token_logprobs": "tunekite.engines.logprobs",

@@ -20,7 +20,9 @@ class ChatRequest:
     `stop` adds stop strings to the template's own; unlike the template's end-of-turn and
     EOS, which are removed from the reply, they stay in it (ms-swift's behaviour).
     `adapter` names a loaded adapter of a multi-adapter model (None: the engine's default).
-    `prompt`, when set, is raw text continued without the template (OpenAI completions);
+    `prompt`, when set, is continued without the template (OpenAI completions): raw text,
+    tokenized as a completions API does (with the tokenizer's special tokens, e.g. BOS), or
+    token ids, used as they are (text a template already rendered, as GRPO's prompts are);
     `messages` is then ignored.
     """
 
@@ -38,7 +40,7 @@ class ChatRequest:
     n: int = 1
     seed: int | None = None
     adapter: str | None = None
-    prompt: str | None = None
+    prompt: str | Sequence[int] | None = None
 
 
 @dataclass(kw_only=True)
@@ -53,18 +55,23 @@ class TokenLogprob:
 
 @dataclass(kw_only=True)
 class ChatResponse:
-    """The reply: text with the end-of-turn removed, why it ended, and token usage."""
+    """The reply: text with the end-of-turn removed, why it ended, and token usage.
+    `token_ids` are the completion's token ids as generated (`completion_tokens` of them,
+    the end-of-turn or EOS it stopped at included), when the engine has them."""
 
     text: str
     finish_reason: Literal["stop", "length"]
     prompt_tokens: int
     completion_tokens: int
     logprobs: list[TokenLogprob] | None = None
+    token_ids: list[int] | None = None
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """What `tk run infer` (and later the server) needs from an engine."""
+    """What `tk run infer` (and later the server) needs from an engine. Engines that can
+    change their LoRA adapters while running also have `load_adapter(name, folder)` and
+    `unload_adapter(name)` (used by `tk run deploy`'s /v1/adapters and GRPO's `--use_vllm`)."""
 
     def infer(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         """One response per request, in order; the engine batches as it sees fit."""
@@ -73,6 +80,16 @@ class Engine(Protocol):
     def stream(self, request: ChatRequest) -> Iterator[str]:
         """The reply as text deltas, which join to what `infer` returns for it."""
         ...
+
+
+def request_prompt_ids(request: ChatRequest, template: Any, tokenizer: Any) -> list[int]:
+    """The token ids a request's reply continues: its conversation rendered by `template`
+    (a `tunekite.api.Template`), or its `prompt` (see `ChatRequest`)."""
+    if request.prompt is None:
+        return template.prompt_ids(request.messages, request.tools)
+    if isinstance(request.prompt, str):
+        return tokenizer(request.prompt)["input_ids"]
+    return [int(token) for token in request.prompt]
 
 
 def generation_settings(generation: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tunekite.engines.logprobs import token_logprobs
-from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob
+from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob, request_prompt_ids
 from tunekite.engines.stops import StopWords
 from tunekite.errors import ArgumentError
 
@@ -96,13 +96,31 @@ class PtEngine:
         is held back, so streamed prefixes never have to be taken back."""
         return self.stops.settled(self._decode(list(tokens)), request.stop)
 
+    # Adapters loaded while running (`tk run deploy`'s /v1/adapters/load and unload) --------
+
+    def load_adapter(self, name: str, folder: str) -> None:
+        """Add the PEFT adapter saved in `folder` as `name` (the model becomes, or stays, a
+        `peft.PeftModel`); requests then name it in `ChatRequest.adapter`."""
+        from tunekite.tasks.loading import apply_adapter
+
+        self.model = apply_adapter(self.model, folder, name).eval()
+
+    def unload_adapter(self, name: str) -> None:
+        """Remove adapter `name`; without adapters left the model is the plain base again."""
+        if name not in (getattr(self.model, "peft_config", None) or {}):
+            raise ArgumentError(f"adapter {name!r} is not loaded in this engine")
+        if len(self.model.peft_config) == 1:  # peft cannot delete its last adapter
+            self.model = self.model.unload()
+        else:
+            self.model.delete_adapter(name)
+        if self.default_adapter == name:
+            self.default_adapter = None
+
     # Generation --------------------------------------------------------------------------
 
     def _prompt_ids(self, request: ChatRequest) -> list[int]:
-        """The templated conversation, or `request.prompt` as raw text (OpenAI completions)."""
-        if request.prompt is not None:
-            return self.tokenizer(request.prompt)["input_ids"]
-        return self.template.prompt_ids(request.messages, request.tools)
+        """The templated conversation, or `request.prompt` (text or token ids, OpenAI completions)."""
+        return request_prompt_ids(request, self.template, self.tokenizer)
 
     def _generate(self, requests: list[ChatRequest], streamer: Any = None) -> list[ChatResponse]:
         import torch
@@ -129,6 +147,7 @@ class PtEngine:
                     prompt_tokens=len(prompt),
                     completion_tokens=used,
                     logprobs=logprobs if request.logprobs else None,
+                    token_ids=tokens[:used],
                 )
             )
         return responses

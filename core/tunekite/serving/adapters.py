@@ -1,9 +1,10 @@
 """LoRA adapters served under their own model names, loaded and unloaded while serving.
 
-All adapters live in one `peft.PeftModel` (peft's multi-adapter support); the engine
-activates the one a batch names, and the base model name runs with every adapter
-disabled. Loading and unloading change the model, so they run on the generation thread,
-between batches (`AsyncEngine.run_exclusive`).
+The engine holds them (the pt engine in one `peft.PeftModel`, vLLM as LoRA requests) and
+activates the one a request names; the base model name runs with every adapter disabled.
+Engines that can change their adapters while running have `load_adapter(name, folder)` and
+`unload_adapter(name)`; both run on the generation thread, between batches
+(`AsyncEngine.run_exclusive`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from tunekite.serving.schemas import APIError
 
 
 class AdapterManager:
-    """The named adapters of an engine whose `model` may be a `peft.PeftModel` (the pt
-    engine's); `named` maps the names loaded at start-up to their folders."""
+    """The named adapters of an engine; `named` maps the names loaded at start-up to their
+    folders."""
 
     def __init__(self, front: AsyncEngine, named: dict[str, str], reserved: set[str]) -> None:
         self.front = front
@@ -47,14 +48,8 @@ class AdapterManager:
         if not Path(folder).is_dir():
             raise APIError(400, f"No such adapter folder: {folder}", param="path")
         engine = self._engine()
-
-        def load() -> None:
-            from tunekite.tasks.loading import apply_adapter
-
-            engine.model = apply_adapter(engine.model, folder, name).eval()
-
         try:
-            await self.front.run_exclusive(load)
+            await self.front.run_exclusive(lambda: engine.load_adapter(name, folder))
         except (ArgumentError, ValueError, OSError) as exc:
             raise APIError(400, f"Cannot load adapter {name!r} from {folder}: {exc}", param="path") from None
         self.folders[name] = folder
@@ -64,18 +59,11 @@ class AdapterManager:
         if name not in self.folders:
             raise APIError(404, f"No adapter named {name!r} is loaded.", code="model_not_found", param="name")
         engine = self._engine()
-
-        def unload() -> None:
-            if len(engine.model.peft_config) == 1:  # peft cannot delete its last adapter
-                engine.model = engine.model.unload()
-            else:
-                engine.model.delete_adapter(name)
-
-        await self.front.run_exclusive(unload)
+        await self.front.run_exclusive(lambda: engine.unload_adapter(name))
         del self.folders[name]
 
     def _engine(self) -> Any:
         engine = self.front.engine
-        if not hasattr(engine, "default_adapter"):
+        if not hasattr(engine, "load_adapter"):
             raise APIError(400, f"The {type(engine).__name__} engine cannot load adapters while serving.")
         return engine

@@ -2,7 +2,8 @@
 HTTP API (FastAPI + uvicorn).
 
 Reads top to bottom: fill the model from the checkpoint's args.json, load the model with
-every `--adapters` entry, build the engine `--infer_backend` names behind the batching
+every `--adapters` entry (or, for an engine that loads its own weights, give it the model
+folder and the adapters), build the engine `--infer_backend` names behind the batching
 async front, then serve. A plain adapter path is the served model itself; `name=path`
 adapters are served next to the base model under their names.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunekite.tasks.infer import build_engine
+from tunekite.tasks.infer import build_engine, build_folder_engine
 from tunekite.tasks.loading import load_for_inference, parse_adapters, with_checkpoint_args
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ def build_server(run: Run) -> Any:
 
     set_seed(run.seed)
     run = with_checkpoint_args(run)
-    model, tokenizer, template = load_for_inference(run)
-    engine = build_engine(run, model, tokenizer, template)
+    if run.component("engines").loads_model:  # vLLM, LMDeploy: the folder, not a loaded model
+        engine = build_folder_engine(run)
+    else:
+        engine = build_engine(run, *load_for_inference(run))
     adapters = parse_adapters(run.adapters)
     if hasattr(engine, "default_adapter"):  # the base model name runs without named adapters
         engine.default_adapter = "default" if any(name is None for name, _ in adapters) else None

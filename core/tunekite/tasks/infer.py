@@ -87,7 +87,7 @@ def build_folder_engine(run: Run) -> Engine:
 
     spec = run.component("engines")
     adapters = list(run.adapters)
-    if run.merge_lora:
+    if getattr(run, "merge_lora", False):  # an infer argument; deploy has none
         if not (run.adapters and is_written(merged_folder(run.adapters[0]))):
             _merged(run, *load_for_inference(run)[:2])
         folder, adapters = merged_folder(run.adapters[0]), []

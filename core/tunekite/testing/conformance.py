@@ -317,6 +317,15 @@ class EngineConformance(ComponentConformance):
         else:
             assert 1 <= response.completion_tokens <= 3
 
+    def test_token_ids_are_the_completion(self) -> None:
+        """`ChatResponse.token_ids` is optional; an engine that fills it gives every token it
+        counted, the end-of-turn or EOS it stopped at included."""
+        requests = [self.greedy(p, max_tokens=6) for p in self.prompts]
+        for response in self.engine(self.max_batch_size).infer(requests):
+            if response.token_ids is not None:
+                assert len(response.token_ids) == response.completion_tokens
+                assert all(isinstance(token, int) for token in response.token_ids)
+
     def test_stream_deltas_join_to_the_full_reply(self) -> None:
         request = self.greedy(self.prompts[1], max_tokens=16)
         full = self.engine().infer([request])[0].text

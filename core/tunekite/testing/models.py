@@ -13,30 +13,33 @@ CHATML_JINJA = (
 )
 
 
-def tiny_causal_lm(seed: int = 0, vocab_size: int = 128) -> Any:
-    """A two-layer Llama, deterministic for a seed."""
+def tiny_causal_lm(seed: int = 0, vocab_size: int = 128, **config: Any) -> Any:
+    """A two-layer Llama, deterministic for a seed; `config` overrides `LlamaConfig` fields
+    (vLLM's CPU attention, for one, needs heads of at least 32: `hidden_size=64,
+    num_attention_heads=2`)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config)
+    settings = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 64,
+        **config,
+    }
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **settings))
 
 
-def save_tiny_chat_model(folder: Path, seed: int = 0) -> Path:
-    """A tiny Llama and a ChatML tokenizer saved as a Hugging Face folder (what `--model` takes)."""
+def save_tiny_chat_model(folder: Path, seed: int = 0, **config: Any) -> Path:
+    """A tiny Llama and a ChatML tokenizer saved as a Hugging Face folder (what `--model` takes);
+    `config` as in `tiny_causal_lm`."""
     from tunekite.testing.tokenizers import tiny_tokenizer
 
     tokenizer = tiny_tokenizer(CHATML_JINJA, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
-    model = tiny_causal_lm(seed, vocab_size=len(tokenizer))
+    model = tiny_causal_lm(seed, vocab_size=len(tokenizer), **config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     folder = Path(folder)

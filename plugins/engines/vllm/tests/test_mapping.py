@@ -10,6 +10,7 @@ from tunekite.api import ArgumentError, ChatRequest
 from tunekite_vllm.engine import generation_defaults
 from tunekite_vllm.mapping import (
     llm_kwargs,
+    lora_rank_room,
     memory_utilization,
     parse_adapters,
     prompt,
@@ -93,6 +94,14 @@ def test_llm_kwargs_with_adapters_and_options() -> None:
     assert kwargs["max_model_len"] == 4096 and kwargs["limit_mm_per_prompt"] == {"image": 2}
     assert (kwargs["enable_lora"], kwargs["max_lora_rank"], kwargs["max_loras"]) == (True, 32, 2)
     assert kwargs["enforce_eager"] and kwargs["enable_prefix_caching"] and kwargs["tensor_parallel_size"] == 2
+
+
+def test_lora_rank_is_rounded_up_to_one_vllm_takes() -> None:
+    assert [lora_rank_room(r) for r in (1, 4, 8, 12, 16, 40, 300, 512)] == [1, 8, 8, 16, 16, 64, 320, 512]
+    with pytest.raises(ArgumentError, match="up to 512"):
+        lora_rank_room(513)
+    kwargs = llm_kwargs(VllmArguments(vllm_max_lora_rank=40), "/m", adapters={"a": "/a"})
+    assert kwargs["max_lora_rank"] == 64
 
 
 def test_adapters_are_named(tmp_path) -> None:

@@ -24,7 +24,7 @@ TOKENS = 16
 
 def greedy(text: str, **fields) -> ChatRequest:
     return ChatRequest(
-        messages=[{"role": "user", "content": text}], temperature=0, max_tokens=TOKENS, **fields
+        messages=[{"role": "user", "content": text}], temperature=0, **{"max_tokens": TOKENS, **fields}
     )
 
 
@@ -114,3 +114,55 @@ def test_stream_with_adapter_joins_to_infer(vllm_setup) -> None:
     deltas = list(vllm_setup.engine.stream(request))
     assert len(deltas) > 1, "vLLM's engine is stepped, so the reply arrives in pieces"
     assert "".join(deltas) == vllm_setup.engine.infer([request])[0].text
+
+
+def test_prompt_token_ids_are_continued_without_the_template(vllm_setup) -> None:
+    """A prompt the template already rendered (GRPO's), given as ids, gets the conversation's
+    reply: no second chat template, no extra BOS."""
+    messages = [{"role": "user", "content": PROMPTS[2]}]
+    ids = vllm_setup.template.prompt_ids(messages)
+    by_ids, by_messages = vllm_setup.engine.infer(
+        [ChatRequest(messages=[], prompt=ids, temperature=0, max_tokens=TOKENS), greedy(PROMPTS[2])]
+    )
+    assert (by_ids.text, by_ids.prompt_tokens) == (by_messages.text, len(ids))
+
+
+def test_token_ids_end_with_the_end_of_turn(vllm_setup) -> None:
+    """What GRPO trains on: every sampled token, the end-of-turn included when it stopped."""
+    end = vllm_setup.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    replies = vllm_setup.engine.infer([greedy(p, max_tokens=64) for p in PROMPTS])
+    assert any(r.finish_reason == "stop" for r in replies)
+    for reply in replies:
+        assert len(reply.token_ids) == reply.completion_tokens
+        assert (reply.token_ids[-1] == end) == (reply.finish_reason == "stop")
+        assert vllm_setup.tokenizer.decode(reply.token_ids).startswith(reply.text)
+
+
+def test_adapters_load_and_unload_while_running(vllm_setup, pt_replies) -> None:
+    """A second name for the same folder (a fresh LoRA id) answers as the first; once
+    unloaded it is unknown, and the first still works (vLLM reloads it if it was evicted)."""
+    _, tuned = pt_replies
+    engine = vllm_setup.engine
+    engine.load_adapter("kite-again", vllm_setup.adapter)
+    try:
+        (again,) = engine.infer([greedy(PROMPTS[0], adapter="kite-again")])
+        assert again.text == tuned[0].text
+        with pytest.raises(ArgumentError, match="already loaded"):
+            engine.load_adapter("kite-again", vllm_setup.adapter)
+    finally:
+        engine.unload_adapter("kite-again")
+    with pytest.raises(ArgumentError, match="not loaded"):
+        engine.infer([greedy(PROMPTS[0], adapter="kite-again")])
+    with pytest.raises(ArgumentError, match="not loaded"):
+        engine.unload_adapter("kite-again")
+    assert engine.infer([greedy(PROMPTS[0], adapter=ADAPTER)])[0].text == tuned[0].text
+
+
+def test_loading_an_adapter_needs_lora_and_an_adapter_folder(vllm_setup, tmp_path) -> None:
+    from tunekite_vllm.engine import VllmEngine
+
+    without_lora = VllmEngine(None, vllm_setup.tokenizer, vllm_setup.template)
+    with pytest.raises(ArgumentError, match="started without LoRA"):
+        without_lora.load_adapter("x", vllm_setup.adapter)
+    with pytest.raises(ArgumentError, match=r"adapter_config\.json"):
+        vllm_setup.engine.load_adapter("x", tmp_path)

