@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ def run_grpo(
     name: str, work: Path, steps: int, dtype: str, extra: list[str], python: str = sys.executable
 ) -> dict:
     out = work / name
+    shutil.rmtree(out, ignore_errors=True)  # logging.jsonl of an earlier run would be appended to
     argv = [
         python, "-m", "tunekite", "run", "rlhf",
         "--rlhf_type", "grpo",
@@ -99,16 +101,22 @@ def main() -> None:
     parser.add_argument("--vllm_steps", type=int, default=10, help="steps of the --use_vllm run")
     parser.add_argument("--dtype", default="float32", choices=["bfloat16", "float32"])
     parser.add_argument("--work", type=Path, default=Path("output/bench-grpo"))
+    parser.add_argument(
+        "--engines", nargs="+", default=["pt", "vllm"], choices=["pt", "vllm"],
+        help="rows to (re)measure; the others are kept from an existing --output",
+    )  # fmt: skip
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    results: dict = {"setting": {**SETTING, "steps": args.steps, "torch_dtype": args.dtype}}
-    results["pt"] = run_grpo("pt", args.work, args.steps, args.dtype, [])
-    if Path(VLLM_PYTHON).exists():
+    results: dict = json.loads(args.output.read_text()) if args.output.exists() else {}
+    results["setting"] = {**SETTING, "steps": args.steps, "torch_dtype": args.dtype}
+    if "pt" in args.engines:
+        results["pt"] = run_grpo("pt", args.work, args.steps, args.dtype, [])
+    if "vllm" in args.engines and Path(VLLM_PYTHON).exists():
         # The same run generating through the vLLM engine plugin, from its own environment.
         results["vllm"] = run_grpo(
             "vllm", args.work, args.vllm_steps, args.dtype, ["--use_vllm", "true"], python=VLLM_PYTHON
         )
-    else:
+    elif "vllm" in args.engines:
         results["vllm"] = f"skipped: no {VLLM_PYTHON} (make vllm-env builds it)"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
