@@ -197,6 +197,15 @@ def test_non_strict_drops_and_counts(tmp_path: Path, caplog) -> None:
     assert "Dropped 3 malformed" in caplog.text and "empty assistant turn" in caplog.text
 
 
+def test_origin_column_names_each_kept_rows_file_and_line(tmp_path: Path) -> None:
+    path = _bad_file(tmp_path)
+    other = _jsonl(tmp_path / "more.jsonl", [_qa(7)])
+    data = DataArguments(dataset=[str(path), str(other)], split_dataset_ratio=0.0)
+    train, _, _ = load_datasets(data, origin_column="where")
+    # Bad lines 2, 4 and 5 are dropped; the kept rows keep their own line numbers.
+    assert train["where"] == [f"{path}, line {n}" for n in (1, 3, 6)] + [f"{other}, line 1"]
+
+
 def test_all_rows_dropped_is_an_error(tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "bad.jsonl", [{"foo": 1}])
     with pytest.raises(DatasetError, match="every row was dropped"):

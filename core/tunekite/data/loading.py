@@ -70,12 +70,18 @@ def check_streaming(data_args: DataArguments, max_steps: int) -> None:
 
 
 def load_datasets(
-    data_args: DataArguments, *, max_steps: int | None = None, require_response: bool = True
+    data_args: DataArguments,
+    *,
+    max_steps: int | None = None,
+    require_response: bool = True,
+    origin_column: str | None = None,
 ) -> tuple[AnyDataset, AnyDataset | None, DropReport]:
     """The training set, the validation set (None without one) and what was dropped.
 
     `max_steps`, when given, is checked against `--streaming`. `require_response=False`
     keeps rows that end without an assistant turn (prompt-only data for GRPO).
+    `origin_column`, when given, is added to every row with where the row came from
+    (`data.jsonl, line 3`), so that a later stage can name it in an error too.
     """
     if max_steps is not None:
         check_streaming(data_args, max_steps)
@@ -89,7 +95,12 @@ def load_datasets(
     infos = load_dataset_info(data_args.custom_dataset_info)
     report = DropReport()
     load = partial(
-        load_dataset, data_args=data_args, report=report, infos=infos, require_response=require_response
+        load_dataset,
+        data_args=data_args,
+        report=report,
+        infos=infos,
+        require_response=require_response,
+        origin_column=origin_column,
     )
     train, val = [], []
     with _caching(data_args.enable_cache):
@@ -110,11 +121,12 @@ def load_dataset(
     report: DropReport,
     infos: dict[str, DatasetInfo] | None = None,
     require_response: bool = True,
+    origin_column: str | None = None,
 ) -> AnyDataset:
     """One `--dataset` value as canonical rows, sampled to `#N` if given."""
     syntax = parse_dataset_syntax(text)
     parts = [
-        _preprocess(part, data_args, report, require_response)
+        _preprocess(part, data_args, report, require_response, origin_column)
         for part in raw_parts(syntax, data_args, infos or {})
     ]
     ds = _concat(parts)
@@ -191,9 +203,13 @@ def _mark(row: dict, *, require_response: bool) -> dict:
     return {**{k: out[k] for k in CANONICAL_KEYS}, _REASON: None, _DETAIL: None}
 
 
+def _where(part: RawPart, index: int) -> str:
+    """A row's place in its source: `data.jsonl, line 3` (or `row 3`)."""
+    return f"{part.label}, {part.unit} {index + 1}"
+
+
 def _row_message(part: RawPart, index: int, reason: str, detail: str | None) -> str:
-    where = f"{part.label}, {part.unit} {index + 1}"
-    return f"{where}: {reason}" + (f" ({detail})" if detail else "")
+    return f"{_where(part, index)}: {reason}" + (f" ({detail})" if detail else "")
 
 
 def _features(ds: AnyDataset, consumed: set[str]) -> Any:
@@ -217,12 +233,18 @@ def _features(ds: AnyDataset, consumed: set[str]) -> Any:
 
 
 def _preprocess(
-    part: RawPart, data_args: DataArguments, report: DropReport, require_response: bool
+    part: RawPart,
+    data_args: DataArguments,
+    report: DropReport,
+    require_response: bool,
+    origin_column: str | None = None,
 ) -> AnyDataset:
     from datasets import IterableDataset
 
     present = _columns_of(part.dataset)
     ds = _rename(part, {**part.columns, **(data_args.columns or {})}, present)
+    if origin_column:  # numbered before anything is dropped, as the file numbers its rows
+        ds = ds.map(lambda _, index: {origin_column: _where(part, index)}, with_indices=True)
     consumed = {c for c in _columns_of(ds) if c in FORMAT_COLUMNS}
     mark = partial(_mark, require_response=require_response)
     if isinstance(ds, IterableDataset):

@@ -175,9 +175,9 @@ def test_orpo_and_cpo_train_and_drop_rows_without_a_rejected_reply(
     assert (tmp_path / "run" / "checkpoint-1" / "adapter_model.safetensors").exists()
 
 
-def test_strict_names_the_row_without_a_rejected_reply(model_dir, tmp_path):
+def test_strict_names_the_file_and_line_without_a_rejected_reply(model_dir, tmp_path):
     data = write_jsonl(tmp_path / "mixed.jsonl", [pair(0), pair(1), {"query": "lonely", "response": "x"}])
-    with pytest.raises(TunekiteError, match=r"row 3 \(user: 'lonely'\): no rejected response"):
+    with pytest.raises(TunekiteError, match=r"mixed\.jsonl, line 3 \(user: 'lonely'\): no rejected response"):
         rlhf("dpo", model_dir, data, tmp_path / "run", "--strict", "true")
 
 

@@ -16,7 +16,8 @@ the prompt ids are exactly the generation prompt's. Earlier replies sit in the p
 untrained (ms-swift's `last_round` loss scale for RLHF).
 
 A row that lacks what the algorithm needs (no rejected reply for dpo, no label or pair for
-kto) stops the run with `--strict true`, naming the row, and is otherwise dropped and counted.
+kto) stops the run with `--strict true`, naming its file and line, and is otherwise
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tunekite.api import TunekiteError
 
 PAIRED = ("dpo", "orpo", "simpo", "cpo", "rm")
 _REASON = "_tk_rlhf_drop"
+_ORIGIN = "_tk_rlhf_origin"  # where a row came from (file and line), for errors
 _REPLY_ROLES = ("assistant", "tool_call")
 _NOT_COMPLETION = ("sep", "suffix")
 
@@ -99,7 +101,9 @@ def load_rows(run: Any, template: Any) -> tuple[Any, Any]:
     """`--dataset`/`--val_dataset` as TRL text rows for `run.rlhf_type` (train, val or None)."""
     from tunekite.api import load_datasets
 
-    train, val, _ = load_datasets(run.groups["data"], max_steps=run.max_steps, require_response=True)
+    train, val, _ = load_datasets(
+        run.groups["data"], max_steps=run.max_steps, require_response=True, origin_column=_ORIGIN
+    )
     strict = run.groups["data"].strict
     return (
         convert(train, template, run.rlhf_type, strict=strict, name="training set"),
@@ -125,8 +129,9 @@ def convert(dataset: Any, template: Any, rlhf_type: str, *, strict: bool, name: 
                 converted = convert_row(row, template, rlhf_type)
             except BadRow as exc:
                 if strict:
+                    where = row.get(_ORIGIN) or f"{name}, row {index + 1}"
                     raise TunekiteError(
-                        f"{name}, row {index + 1} ({_preview(row)}): {exc.reason}: {exc.detail}. "
+                        f"{where} ({_preview(row)}): {exc.reason}: {exc.detail}. "
                         "Fix the row, or pass --strict false to drop such rows."
                     ) from None
                 converted = [{**dict.fromkeys(keys), _REASON: exc.reason}]
