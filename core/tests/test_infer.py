@@ -227,3 +227,19 @@ def test_real_model_chat_in_a_subprocess(tmp_path):
     assert result.returncode == 0, result.stderr
     reply = result.stdout.split("<<< ")[1]
     assert "SmolLM" in reply or len(reply.split()) >= 3
+
+
+def test_named_adapters_name_every_adapter(tmp_path) -> None:
+    """What engines that serve adapters only by name (vLLM, LMDeploy) get from --adapters."""
+    from tunekite.api import named_adapters
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "other").mkdir()
+    assert named_adapters([str(tmp_path / "ckpt")]) == {"default": str(tmp_path / "ckpt")}
+    assert named_adapters([str(tmp_path / "ckpt"), str(tmp_path / "other")]) == {
+        "default": str(tmp_path / "ckpt"),
+        "other": str(tmp_path / "other"),
+    }
+    assert named_adapters(["kite=/a", "b=/b"]) == {"kite": "/a", "b": "/b"}
+    with pytest.raises(ArgumentError, match="two adapters are named 'x'"):
+        named_adapters(["x=/a", "x=/b"])

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
     from tunekite.run import Run, start
-    from tunekite.tasks.loading import load_for_inference
+    from tunekite.tasks.loading import DEFAULT_ADAPTER, load_for_inference, named_adapters
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
 
 __all__ = [
+    "DEFAULT_ADAPTER",
     "ArgumentError",
     "AtomicCheckpoints",
     "ChatFormat",
@@ -99,6 +100,7 @@ __all__ = [
     "load_tokenizer",
     "load_weights",
     "model_folder",
+    "named_adapters",
     "prepare_datasets",
     "registry",
     "request_from_generation",
@@ -118,6 +120,8 @@ _LAZY = {
     "StopWords": "tunekite.engines.stops",
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
+    "named_adapters": "tunekite.tasks.loading",
+    "DEFAULT_ADAPTER": "tunekite.tasks.loading",
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",

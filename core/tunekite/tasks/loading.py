@@ -80,6 +80,24 @@ def parse_adapters(entries: list[str]) -> list[tuple[str | None, str]]:
     return parsed
 
 
+DEFAULT_ADAPTER = "default"
+"""peft's name for an adapter loaded without one."""
+
+
+def named_adapters(entries: list[str]) -> dict[str, str]:
+    """`--adapters` as {name: folder}, for engines that serve every adapter by name (vLLM,
+    LMDeploy): `name=path` keeps its name, a lone unnamed path is `default` (peft's name),
+    further unnamed ones are named after their folder."""
+    named: dict[str, str] = {}
+    for name, path in parse_adapters([str(e) for e in entries]):
+        if name is None:
+            name = DEFAULT_ADAPTER if not named else Path(path.rstrip("/")).name
+        if name in named:
+            raise ArgumentError(f"--adapters: two adapters are named {name!r}; use name=path")
+        named[name] = path
+    return named
+
+
 def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     """`(model, tokenizer, template)` for a run already passed through `with_checkpoint_args`:
     the base model with its LoRA adapters applied (a `peft.PeftModel`). A plain adapter path

