@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
     from tunekite.templates.resolve import build_template
-    from tunekite.training.checkpoints import AtomicCheckpoints, load_weights
+    from tunekite.training.checkpoints import AtomicCheckpoints, load_weights, train_resuming
     from tunekite.training.hf_args import training_config
     from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
 
@@ -107,6 +107,7 @@ __all__ = [
     "request_prompt_ids",
     "start",
     "token_logprobs",
+    "train_resuming",
     "training_config",
     "write_manifest",
 ]
@@ -144,6 +145,7 @@ _LAZY = {
     # The training outputs every trainer writes alike: imported when a run trains.
     "AtomicCheckpoints": "tunekite.training.checkpoints",
     "load_weights": "tunekite.training.checkpoints",
+    "train_resuming": "tunekite.training.checkpoints",
     "training_config": "tunekite.training.hf_args",
     "JsonlLogger": "tunekite.training.outputs",
     "describe_checkpoint": "tunekite.training.outputs",

@@ -243,14 +243,13 @@ def _preprocess(
 
     present = _columns_of(part.dataset)
     ds = _rename(part, {**part.columns, **(data_args.columns or {})}, present)
-    if origin_column:  # numbered before anything is dropped, as the file numbers its rows
-        ds = ds.map(lambda _, index: {origin_column: _where(part, index)}, with_indices=True)
     consumed = {c for c in _columns_of(ds) if c in FORMAT_COLUMNS}
     mark = partial(_mark, require_response=require_response)
     if isinstance(ds, IterableDataset):
-        return _preprocess_stream(
-            part, ds.map(mark, remove_columns=sorted(consumed)), data_args.strict, report
-        )
+        mapped = ds.map(mark, remove_columns=sorted(consumed))
+        if origin_column:
+            mapped = mapped.map(lambda _, index: {origin_column: _where(part, index)}, with_indices=True)
+        return _preprocess_stream(part, mapped, data_args.strict, report)
     mapped = ds.map(
         mark,
         remove_columns=sorted(consumed),
@@ -259,6 +258,8 @@ def _preprocess(
         load_from_cache_file=data_args.enable_cache,
         desc=f"Preprocessing {part.label}",
     )
+    if origin_column:  # numbered before anything is dropped, as the file numbers its rows
+        mapped = mapped.add_column(origin_column, [_where(part, i) for i in range(len(mapped))])
     reasons = list(mapped[_REASON])
     bad = [i for i, r in enumerate(reasons) if r is not None]
     if bad and data_args.strict:

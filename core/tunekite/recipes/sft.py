@@ -19,7 +19,7 @@ def run(run: Any) -> dict[str, Any]:
     from tunekite.models.loader import load_model
     from tunekite.plugins import get_host
     from tunekite.templates.resolve import build_template
-    from tunekite.training.checkpoints import load_weights
+    from tunekite.training.checkpoints import train_resuming
     from tunekite.training.hf_args import hf_training_arguments
     from tunekite.training.outputs import (
         JsonlLogger,
@@ -74,16 +74,9 @@ def run(run: Any) -> dict[str, Any]:
     )
 
     # 6. Train, resuming the whole state or (resume_only_model) only the weights.
-    resume = run.resume_from_checkpoint
-    if resume and run.resume_only_model:
-        load_weights(trainer.model, Path(resume))
-        resume = None
-    trainer.train(resume_from_checkpoint=resume)
+    last = train_resuming(trainer, run)
 
-    # 7. The last checkpoint, the loss curve and the links.
-    last = out / f"checkpoint-{trainer.state.global_step}"
-    if not last.exists():
-        trainer._save_checkpoint(trainer.model, trial=None)
+    # 7. The loss curve and the links to the last and best checkpoints.
     plot_loss(trainer.state.log_history, out)
     if run.create_checkpoint_symlink:
         link_checkpoints(out, str(last), trainer.state.best_model_checkpoint)

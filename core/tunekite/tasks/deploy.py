@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunekite.tasks.infer import build_engine, build_folder_engine
-from tunekite.tasks.loading import load_for_inference, parse_adapters, with_checkpoint_args
+from tunekite.tasks.loading import DEFAULT_ADAPTER, load_for_inference, parse_adapters, with_checkpoint_args
 
 if TYPE_CHECKING:
     from tunekite.run import Run
@@ -41,7 +41,7 @@ def build_server(run: Run) -> Any:
         engine = build_engine(run, *load_for_inference(run))
     adapters = parse_adapters(run.adapters)
     if hasattr(engine, "default_adapter"):  # the base model name runs without named adapters
-        engine.default_adapter = "default" if any(name is None for name, _ in adapters) else None
+        engine.default_adapter = DEFAULT_ADAPTER if any(name is None for name, _ in adapters) else None
     options = ServeOptions(
         served_model_name=run.served_model_name or Path(str(run.model).rstrip("/")).name,
         owned_by=run.owned_by,

@@ -19,6 +19,9 @@ from tunekite.errors import ArgumentError
 if TYPE_CHECKING:
     from tunekite.run import Run
 
+DEFAULT_ADAPTER = "default"
+"""peft's name for an adapter loaded without one."""
+
 INHERITED_GROUPS = ("model", "template", "quantization")
 """Groups whose unset (None) values a checkpoint's args.json fills; data and generation
 settings are never inherited (ms-swift's rule)."""
@@ -80,10 +83,6 @@ def parse_adapters(entries: list[str]) -> list[tuple[str | None, str]]:
     return parsed
 
 
-DEFAULT_ADAPTER = "default"
-"""peft's name for an adapter loaded without one."""
-
-
 def named_adapters(entries: list[str]) -> dict[str, str]:
     """`--adapters` as {name: folder}, for engines that serve every adapter by name (vLLM,
     LMDeploy): `name=path` keeps its name, a lone unnamed path is `default` (peft's name),
@@ -111,13 +110,13 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     if len(plain) > 1:
         raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")
     for name, path in sorted(adapters, key=lambda a: a[0] is not None):
-        model = apply_adapter(model, path, name or "default")
+        model = apply_adapter(model, path, name or DEFAULT_ADAPTER)
     margs = run.groups["model"]
     template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
     return model, tokenizer, template
 
 
-def apply_adapter(model: Any, folder: str, name: str = "default") -> Any:
+def apply_adapter(model: Any, folder: str, name: str = DEFAULT_ADAPTER) -> Any:
     """The model with the PEFT adapter saved in `folder` added as `name`, for inference: the
     model wrapped in a `peft.PeftModel`, or the same PeftModel with one more adapter."""
     from peft import PeftModel

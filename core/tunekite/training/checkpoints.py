@@ -84,3 +84,18 @@ def load_weights(model: Any, checkpoint: Path) -> None:
     for file in files:
         state.update(load_file(file))
     model.load_state_dict(state, strict=False)
+
+
+def train_resuming(trainer: Any, run: Any) -> Path:
+    """`trainer.train()` from `--resume_from_checkpoint`: the whole state (step, optimizer,
+    schedule), or with `--resume_only_model` the checkpoint's weights and a new schedule.
+    The last step always gets a checkpoint; its folder is returned."""
+    resume = run.resume_from_checkpoint
+    if resume and run.resume_only_model:
+        load_weights(trainer.model, Path(resume))
+        resume = None
+    trainer.train(resume_from_checkpoint=resume)
+    last = Path(run.output_dir) / f"checkpoint-{trainer.state.global_step}"
+    if not last.exists():
+        trainer._save_checkpoint(trainer.model, trial=None)
+    return last

@@ -13,7 +13,7 @@ default (dpo `sigmoid`, kto `kto`, cpo `sigmoid`, simpo `simpo`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tunekite.api import arg
 from tunekite_rlhf.grpo_args import GrpoArguments
@@ -72,3 +72,11 @@ class RewardModelArguments:
 @dataclass(kw_only=True)
 class RlhfArguments(PreferenceArguments, RewardModelArguments, PpoArguments, GrpoArguments):
     """Alignment with HF TRL: the algorithm and every algorithm family's arguments."""
+
+
+def optional(run: Any, name: str, default: Any = None) -> Any:
+    """An argument another group may or may not declare (shared RLHF, reward-model, a tuner's)."""
+    try:
+        return getattr(run, name)
+    except AttributeError:
+        return default

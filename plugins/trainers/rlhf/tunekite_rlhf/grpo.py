@@ -17,8 +17,8 @@ from typing import Any
 
 from tunekite.api import ArgumentError
 from tunekite_rlhf import rollout as engine_rollout
-from tunekite_rlhf.args import default_beta
-from tunekite_rlhf.rewards import build_rewards, optional
+from tunekite_rlhf.args import default_beta, optional
+from tunekite_rlhf.rewards import build_rewards
 
 COMPLETIONS_FILE = "completions.jsonl"
 TABLE_TRACKERS = ("wandb", "trackio")  # trackers TRL sends the completions table to

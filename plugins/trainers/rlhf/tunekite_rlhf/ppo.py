@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.api import ArgumentError
-from tunekite_rlhf.rewards import build_rewards, optional
+from tunekite_rlhf.args import optional
+from tunekite_rlhf.rewards import build_rewards
 
 LOG_FILE = "logging.jsonl"
 SAMPLES_FILE = "samples.jsonl"

@@ -12,16 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from tunekite.api import ArgumentError
+from tunekite_rlhf.args import optional
 
 REWARD_MODEL = "reward_model"
-
-
-def optional(run: Any, name: str, default: Any = None) -> Any:
-    """An argument another group may or may not declare (shared RLHF, reward-model)."""
-    try:
-        return getattr(run, name)
-    except AttributeError:
-        return default
 
 
 def build_rewards(run: Any) -> list[tuple[str, Callable[..., list[float]]]]:

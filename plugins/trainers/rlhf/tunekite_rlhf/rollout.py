@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.api import ArgumentError
-from tunekite_rlhf.rewards import optional
+from tunekite_rlhf.args import optional
 
 ENGINE = "vllm"
 """The engine `--use_vllm true` generates with, by its registered name."""

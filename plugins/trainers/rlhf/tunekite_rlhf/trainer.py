@@ -43,16 +43,9 @@ def callbacks(run: Any) -> list[Any]:
 def train(trainer: Any, run: Any) -> dict[str, Any]:
     """Train (resuming the whole state, or only the weights with --resume_only_model), then
     make sure the last step has a checkpoint."""
-    from tunekite.api import load_weights
+    from tunekite.api import train_resuming
 
-    resume = run.resume_from_checkpoint
-    if resume and run.resume_only_model:
-        load_weights(trainer.model, Path(resume))
-        resume = None
-    trainer.train(resume_from_checkpoint=resume)
-    last = run.output_dir / f"checkpoint-{trainer.state.global_step}"
-    if not last.exists():
-        trainer._save_checkpoint(trainer.model, trial=None)
+    last = train_resuming(trainer, run)
     print(f"last checkpoint: {last}")
     return {
         "last_checkpoint": last,
