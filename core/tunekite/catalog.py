@@ -16,6 +16,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {"rlhf": "tunekite-rlhf"},
+    "quantizers": {"bnb": "tunekite-bnb"},
     "tasks": {"app": "tunekite-app"},
     "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
     "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},

@@ -22,6 +22,7 @@ from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
+from tunekite.arguments.support import refuse_unread
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
@@ -190,6 +191,7 @@ def resolve_spec(
                 argset.add(_component_group(s, _owner_of(host, s)))
     values = argset.parse(argv, layers, on_unknown=_explain_unknown(host, selected))
     values["custom_register_path"] = list(host.custom_paths)
+    refuse_unread(argset.groups, values, selected, dict(spec.rejects))
     groups = argset.build(values)
     _apply_component_defaults(groups, selected)
     plugins = [

@@ -156,6 +156,10 @@ class RunnableSpec(ComponentSpec):
     """Argument defaults of this runnable that differ from core's, as (name, value) pairs
     (`pt` trains every token: `(("loss_scale", "all"), ("use_chat_template", False))`);
     args.json, YAML and the command line still override them."""
+    rejects: tuple[tuple[str, str], ...] = ()
+    """Core arguments in its groups that this runnable does not read, as (name, reason)
+    pairs: a value other than the default stops the run with the reason (sft refuses
+    `--loss_type`, which rlhf reads)."""
 
 
 class TrainerSpec(RunnableSpec):
@@ -228,6 +232,19 @@ class ExporterSpec(ComponentSpec):
     kind: ClassVar[str] = "exporters"
 
 
+class QuantizerSpec(ComponentSpec):
+    """A way to quantize the model while it loads (`--quant_method NAME`, e.g. QLoRA's bnb).
+
+    Factory: `(quantizer_args, run) -> dict`, the extra keyword arguments core's model
+    loader passes to `from_pretrained` (e.g. `{"quantization_config":
+    BitsAndBytesConfig(...), "device_map": ...}`); `quantizer_args` is the spec's own
+    argument group (None without one), `run` the resolved `Run` (`run.quant_bits`,
+    `run.torch_dtype`, ...). See `tunekite.hookspecs.tk_register_quantizers`.
+    """
+
+    kind: ClassVar[str] = "quantizers"
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     spec.kind: spec
     for spec in (
@@ -241,6 +258,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         LossScaleSpec,
         DatasetSpec,
         ExporterSpec,
+        QuantizerSpec,
     )
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)

@@ -20,6 +20,9 @@ from tunekite.tasks.arguments import DeployArguments, ExportArguments, InferArgu
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
+_NOT_SFT = (
+    ("loss_type", "sft and pt train on the template-weighted cross-entropy; --loss_type picks an rlhf loss"),
+)
 
 
 @hookimpl
@@ -31,6 +34,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
             summary="Supervised fine-tuning on conversations",
             groups=TRAINING_GROUPS,
             factory=recipe,
+            rejects=_NOT_SFT,
         )
     )
     register(
@@ -39,6 +43,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
             summary="Continued pre-training on plain text, every token trained",
             groups=TRAINING_GROUPS,
             factory=recipe,
+            rejects=_NOT_SFT,
             defaults=(("use_chat_template", False), ("loss_scale", "all")),
         )
     )
