@@ -253,3 +253,51 @@ def test_importing_the_models_package_is_light() -> None:
     code = "import sys, tunekite.models; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- quantizers (--quant_method) -------------------------------------------------------
+
+
+def test_selected_quantizer_gives_from_pretrained_kwargs(tk_plugins, tiny_folder) -> None:
+    import dataclasses
+
+    import torch
+
+    from tunekite.arguments.fields import arg
+    from tunekite.specs import QuantizerSpec
+
+    @dataclasses.dataclass(kw_only=True)
+    class HalfArguments:
+        half_dtype: str = arg("float16", help="dtype the fake quantizer loads in")
+
+    calls = []
+
+    def half(args, run):
+        calls.append((args, run.quant_bits))
+        return {"dtype": getattr(torch, args.half_dtype), "device_map": "cpu"}
+
+    @hookimpl
+    def tk_register_quantizers(register):
+        register(QuantizerSpec(name="half", summary="Loads in half precision", args=HalfArguments, factory=half))
+
+    tk_plugins.add(plugin(tk_register_quantizers=tk_register_quantizers), name="half")
+    argv = ["--model", str(tiny_folder), "--tuner", "full", "--quant_method", "half", "--quant_bits", "8"]
+    run, _ = resolve("sft", [*argv, "--half_dtype", "float32"])
+    model, _ = load_model(run)
+    assert next(model.parameters()).dtype == torch.float32  # saved in bfloat16: the quantizer's dtype won
+    assert [(type(a).__name__, a.half_dtype, bits) for a, bits in calls] == [("HalfArguments", "float32", 8)]
+    model, _ = load_model(run, dtype=torch.float16)  # the caller's kwargs win over the quantizer's
+    assert next(model.parameters()).dtype == torch.float16
+
+
+def test_quant_method_without_its_plugin_names_what_to_install(tk_plugins, tiny_folder) -> None:
+    with pytest.raises(ArgumentError) as info:
+        resolve("sft", ["--model", str(tiny_folder), "--quant_method", "bnb", "--quant_bits", "4"])
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("--quant_method: Unknown quantizer 'bnb'")
+    assert "pip install tunekite-bnb" in message
+
+
+def test_quant_bits_without_a_quantizer_is_refused(tk_plugins, tiny_folder) -> None:
+    with pytest.raises(ArgumentError, match=r"--quant_bits is read by the selected quantizer.*--quant_method"):
+        resolve("sft", ["--model", str(tiny_folder), "--tuner", "full", "--quant_bits", "4"])
