@@ -109,14 +109,15 @@ def _module_of(spec: Any) -> str:
 
 @functools.cache
 def _package_files(module: str) -> tuple[Path, ...]:
-    """The .py files of the top-level package (or single-file module) `module` belongs to."""
+    """The .py files of the top-level package `module` belongs to; only the module's own
+    file when that is a namespace package (a test module imported as `core.tests.x`)."""
     top = module.split(".")[0]
-    if top not in sys.modules:
-        __import__(top)
-    file = Path(sys.modules[top].__file__ or "")
-    if file.name == "__init__.py":
-        return tuple(sorted(file.parent.rglob("*.py")))
-    return (file,)
+    __import__(module)
+    file = sys.modules[top].__file__ or sys.modules[module].__file__
+    if file is None:
+        raise ValueError(f"module {module!r} has no source file")
+    path = Path(file)
+    return tuple(sorted(path.parent.rglob("*.py"))) if path.name == "__init__.py" else (path,)
 
 
 def _reads(name: str, files: Iterable[Path]) -> bool:
