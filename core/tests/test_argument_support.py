@@ -42,7 +42,16 @@ def test_a_value_nothing_reads_is_refused_with_the_reason(tk_plugins, name, valu
 
 def test_the_defaults_of_refused_arguments_still_parse(tk_plugins) -> None:
     """ms-swift scripts pass `--use_hf true --check_model false`: the values TuneKite has."""
-    defaults = ["--use_hf", "true", "--check_model", "false", "--freeze_vit", "true", "--sequence_parallel_size", "1"]
+    defaults = [
+        "--use_hf",
+        "true",
+        "--check_model",
+        "false",
+        "--freeze_vit",
+        "true",
+        "--sequence_parallel_size",
+        "1",
+    ]
     run, _ = resolve("sft", [*BASE, *defaults])
     assert run.use_hf and not run.check_model
 
@@ -55,11 +64,17 @@ def test_every_refused_core_argument_is_tested_here() -> None:
 def test_a_runnable_refuses_what_it_does_not_read_but_another_reads(tk_plugins) -> None:
     @hookimpl
     def tk_register_trainers(register):
-        register(TrainerSpec(name="lossy", summary="Reads --loss_type", groups=("model", "tuner", "training"),
-                             factory=lambda run: run.loss_type))
+        register(
+            TrainerSpec(
+                name="lossy",
+                summary="Reads --loss_type",
+                groups=("model", "tuner", "training"),
+                factory=lambda run: run.loss_type,
+            )
+        )
 
     tk_plugins.add(type("Lossy", (), {"tk_register_trainers": staticmethod(tk_register_trainers)}))
     run, _ = resolve("lossy", [*BASE, "--loss_type", "ipo"])
     assert run.loss_type == "ipo"
-    with pytest.raises(ArgumentError, match="^--loss_type: "):
+    with pytest.raises(ArgumentError, match=r"^--loss_type: "):
         resolve("pt", [*BASE, "--loss_type", "ipo"])

@@ -4,6 +4,7 @@ they say: a warm-up shows in the logged learning rates, grouping orders the batc
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def config(tmp_path: Path, *argv: str):
 
 
 def test_renamed_fields_reach_their_transformers_5_names(tk_plugins, tmp_path) -> None:
-    got = config(tmp_path, "--warmup_ratio", "0.25", "--group_by_length", "true", "--gradient_checkpointing", "true")
+    got = config(
+        tmp_path, "--warmup_ratio", "0.25", "--group_by_length", "true", "--gradient_checkpointing", "true"
+    )
     assert got.warmup_steps == 0.25 and got.get_warmup_steps(100) == 25
     assert got.train_sampling_strategy == "group_by_length"
     assert got.activation_checkpointing
@@ -50,7 +53,9 @@ def test_renamed_fields_reach_their_transformers_5_names(tk_plugins, tmp_path) -
 
 def test_a_training_argument_without_a_destination_is_a_loud_error(tk_plugins, tmp_path, monkeypatch) -> None:
     monkeypatch.delitem(DESTINATIONS, "weight_decay")
-    with pytest.raises(TunekiteError, match="'weight_decay' has no entry in tunekite.training.hf_args.DESTINATIONS"):
+    with pytest.raises(
+        TunekiteError, match=r"'weight_decay' has no entry in tunekite\.training\.hf_args\.DESTINATIONS"
+    ):
         config(tmp_path)
 
 
@@ -73,7 +78,12 @@ def data_file(tmp_path_factory) -> Path:
     """48 rows of 1 to 48 repeated words, in scrambled order."""
     counts = [(7 * i) % 48 + 1 for i in range(48)]
     rows = [
-        {"messages": [{"role": "user", "content": " ".join(["kite"] * n)}, {"role": "assistant", "content": "ok"}]}
+        {
+            "messages": [
+                {"role": "user", "content": " ".join(["kite"] * n)},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
         for n in counts
     ]
     path = tmp_path_factory.mktemp("data") / "lengths.jsonl"
@@ -84,14 +94,17 @@ def data_file(tmp_path_factory) -> Path:
 def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:
     argv = [
         "--model", str(model_dir), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
-        "--tuner", "full", "--template", "default", "--report_to", "none", "--gradient_checkpointing", "false",
-        "--logging_steps", "1", "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0",
+        "--tuner", "full", "--template", "default", "--report_to", "none",
+        "--gradient_checkpointing", "false", "--logging_steps", "1",
+        "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0",
         "--save_strategy", "no", "--learning_rate", "1e-3", *extra,
     ]  # fmt: skip
     return start("sft", argv)
 
 
-def test_warmup_ratio_shows_a_warmup_in_the_logged_learning_rates(tk_plugins, model_dir, data_file, tmp_path) -> None:
+def test_warmup_ratio_shows_a_warmup_in_the_logged_learning_rates(
+    tk_plugins, model_dir, data_file, tmp_path
+) -> None:
     sft(model_dir, data_file, tmp_path, "--warmup_ratio", "0.5", "--max_steps", "10")
     logged = [json.loads(line) for line in (tmp_path / "logging.jsonl").read_text().splitlines()]
     rates = [r["learning_rate"] for r in logged if "learning_rate" in r]
@@ -99,7 +112,7 @@ def test_warmup_ratio_shows_a_warmup_in_the_logged_learning_rates(tk_plugins, mo
     # Each step logs the rate it trained with: 0 at step 1, rising over 5 warm-up steps to the
     # peak at step 6, then the cosine decay.
     assert rates[:6] == pytest.approx([0.0, 2e-4, 4e-4, 6e-4, 8e-4, 1e-3]), rates
-    assert all(a > b for a, b in zip(rates[5:], rates[6:], strict=False)), rates
+    assert all(a > b for a, b in itertools.pairwise(rates[5:])), rates
 
 
 def batch_lengths(tk_plugins, model_dir, data_file, out, *extra) -> list[int]:

@@ -278,7 +278,7 @@ def test_selected_quantizer_gives_from_pretrained_kwargs(tk_plugins, tiny_folder
 
     @hookimpl
     def tk_register_quantizers(register):
-        register(QuantizerSpec(name="half", summary="Loads in half precision", args=HalfArguments, factory=half))
+        register(QuantizerSpec(name="half", summary="Half precision", args=HalfArguments, factory=half))
 
     tk_plugins.add(plugin(tk_register_quantizers=tk_register_quantizers), name="half")
     argv = ["--model", str(tiny_folder), "--tuner", "full", "--quant_method", "half", "--quant_bits", "8"]
@@ -299,5 +299,5 @@ def test_quant_method_without_its_plugin_names_what_to_install(tk_plugins, tiny_
 
 
 def test_quant_bits_without_a_quantizer_is_refused(tk_plugins, tiny_folder) -> None:
-    with pytest.raises(ArgumentError, match=r"--quant_bits is read by the selected quantizer.*--quant_method"):
+    with pytest.raises(ArgumentError, match=r"--quant_bits is read by the selected quantizer.*--quant_meth"):
         resolve("sft", ["--model", str(tiny_folder), "--tuner", "full", "--quant_bits", "4"])

@@ -59,10 +59,14 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
             elif isinstance(where, HF):
                 continue
             elif isinstance(where, Refused):
-                found.append(Unread("tunekite", key, f.name, "is Refused in DESTINATIONS but not arg(unsupported=)"))
+                found.append(
+                    Unread("tunekite", key, f.name, "is Refused in DESTINATIONS but not arg(unsupported=)")
+                )
             elif isinstance(where, Ours):
                 if not _reads(f.name, _package_files(where.reader)):
-                    found.append(Unread("tunekite", key, f.name, f"is not read by {where.reader}, its named reader"))
+                    found.append(
+                        Unread("tunekite", key, f.name, f"is not read by {where.reader}, its named reader")
+                    )
             elif not _reads(f.name, _package_files("tunekite")):
                 why = _read_by_kind(host, f)
                 if why:
@@ -72,7 +76,9 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
         files = _package_files(spec.args.__module__)
         for f in fields_of(spec.args):
             if not (f.selects or f.unsupported or _reads(f.name, files)):
-                found.append(Unread(owner, what, f.name, f"is read nowhere in {spec.args.__module__.split('.')[0]}"))
+                found.append(
+                    Unread(owner, what, f.name, f"is read nowhere in {spec.args.__module__.split('.')[0]}")
+                )
     return found
 
 
@@ -87,7 +93,9 @@ def _read_by_kind(host: PluginHost, f: ArgField) -> str | None:
     selector = any(g.selects == f.read_by for group in CORE_GROUPS.values() for g in fields_of(group))
     if not entries and selector:
         return None  # no component of that kind: refused at resolve time as "none selected"
-    return f"is read by none of the installed {f.read_by} ({', '.join(e.spec.name for e in entries) or 'none'})"
+    return (
+        f"is read by none of the installed {f.read_by} ({', '.join(e.spec.name for e in entries) or 'none'})"
+    )
 
 
 def _components(host: PluginHost) -> Iterator[tuple[Any, str]]:
@@ -136,7 +144,13 @@ def _read_names(file: Path) -> frozenset[str]:
             names.update(_strings([node.slice]))
         elif isinstance(node, ast.Call):
             func = node.func
-            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            called = (
+                func.id
+                if isinstance(func, ast.Name)
+                else func.attr
+                if isinstance(func, ast.Attribute)
+                else ""
+            )
             if called in _KEY_CALLS:
                 names.update(_strings(node.args))
     return frozenset(names)

@@ -60,7 +60,10 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
             outputs = model(**inputs, logits_to_keep=columns)
             kept = trained[:, columns]
             logits, target = outputs.logits[kept], target[:, columns][kept]
-            weights = torch.nn.functional.pad(scale[:, 1:], (0, 1))[:, columns][kept] if scale is not None else None
+            if scale is not None:  # scale[t + 1] weighs the token that position t predicts
+                weights = torch.nn.functional.pad(scale[:, 1:], (0, 1))[:, columns][kept]
+            else:
+                weights = None
         else:
             outputs = model(**inputs)
             logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target.reshape(-1)
