@@ -43,11 +43,8 @@ def test_renamed_fields_reach_their_transformers_5_names(tk_plugins, tmp_path) -
         tmp_path, "--warmup_ratio", "0.25", "--group_by_length", "true", "--gradient_checkpointing", "true"
     )
     assert got.warmup_steps == 0.25 and got.get_warmup_steps(100) == 25
-    if hasattr(got, "train_sampling_strategy"):  # transformers >= 5.17
-        assert got.train_sampling_strategy == "group_by_length"
-        assert config(tmp_path).train_sampling_strategy == "random"
-    else:
-        assert got.group_by_length and not config(tmp_path).group_by_length
+    assert got.train_sampling_strategy == "group_by_length"
+    assert config(tmp_path).train_sampling_strategy == "random"
     assert getattr(got, "activation_checkpointing", None) or got.gradient_checkpointing  # renamed in 5.23
     assert config(tmp_path, "--warmup_ratio", "0.25", "--warmup_steps", "3").warmup_steps == 3  # steps win
     with pytest.raises(ArgumentError, match=r"--warmup_ratio must be in \[0, 1\)"):

@@ -19,7 +19,7 @@ Convert = Callable[[Any, Any], Any]
 @dataclass(frozen=True)
 class HF:
     """A transformers `TrainingArguments` field: the first of `fields` the config class
-    has (transformers renamed some between 5.0 and 5.23), with its value converter."""
+    has (transformers 5.23 renamed some of 5.17's), with its value converter."""
 
     fields: tuple[tuple[str, Convert | None], ...]
 
@@ -85,12 +85,7 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     "dataloader_pin_memory": hf("dataloader_pin_memory"),
     "remove_unused_columns": Refused(),
     # transformers 5.17 replaced group_by_length with train_sampling_strategy.
-    "group_by_length": HF(
-        (
-            ("train_sampling_strategy", lambda on, _: "group_by_length" if on else None),
-            ("group_by_length", None),
-        )
-    ),
+    "group_by_length": HF((("train_sampling_strategy", lambda on, _: "group_by_length" if on else None),)),
     "padding_free": Ours("tunekite.recipes.sft"),
     "logging_steps": hf("logging_steps"),
     "logging_first_step": hf("logging_first_step"),
