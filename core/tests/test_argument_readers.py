@@ -48,11 +48,21 @@ def tk_register_tuners(register):
 
 
 def test_a_new_component_argument_that_nothing_reads_is_reported(tk_plugins) -> None:
+    """The knob tuner forgets one of its own arguments, and core's tuner arguments too:
+    `target_modules` & co. must be read or rejected by every tuner (`full` rejects them)."""
     before = {(u.owner, u.group, u.name) for u in unread_arguments(tk_plugins.host)}
     plugin = type("KnobPlugin", (), {"tk_register_tuners": staticmethod(tk_register_tuners)})
     tk_plugins.add(plugin, name="knob", distribution="tunekite-knob")
-    found = {(u.owner, u.group, u.name) for u in unread_arguments(tk_plugins.host)} - before
-    assert found == {("tunekite-knob", "tuner knob", "knob_forgotten")}
+    found = {(u.owner, u.group, u.name): u.why for u in unread_arguments(tk_plugins.host)}
+    assert set(found) - before == {
+        ("tunekite-knob", "tuner knob", "knob_forgotten"),
+        ("tunekite", "tuner", "target_modules"),
+        ("tunekite", "tuner", "target_regex"),
+        ("tunekite", "tuner", "modules_to_save"),
+    }
+    assert {why for (_, group, _), why in found.items() if group == "tuner"} == {
+        "is neither read nor rejected by tuners knob"
+    }
 
 
 def test_a_new_core_argument_that_nothing_reads_is_reported(monkeypatch) -> None:
@@ -72,9 +82,7 @@ def test_a_new_core_argument_that_nothing_reads_is_reported(monkeypatch) -> None
     assert "DESTINATIONS" in found["training_shiny_new"]
 
 
-def test_a_core_argument_read_by_a_component_kind_needs_such_a_reader(tk_plugins) -> None:
-    """`target_modules` is read by tuners: core's `full` does not, so without LoRA it has no reader."""
-    found = {u.name: u.why for u in unread_arguments(tk_plugins.host)}
-    assert "installed tuners (full)" in found["target_modules"]
-    pytest.importorskip("tunekite_lora")
-    assert "target_modules" not in {u.name for u in unread_arguments(PluginHost(env={}))}
+def test_core_arguments_of_a_selected_kind_are_read_or_rejected_by_each_component(tk_plugins) -> None:
+    assert not {u.name for u in unread_arguments(tk_plugins.host)} & {"target_modules", "quant_bits"}
+    pytest.importorskip("tunekite_lora")  # LoRA reads them; full rejects them
+    assert not {u.name for u in unread_arguments(PluginHost(env={}))} & {"target_modules", "target_regex"}

@@ -78,3 +78,10 @@ def test_a_runnable_refuses_what_it_does_not_read_but_another_reads(tk_plugins) 
     assert run.loss_type == "ipo"
     with pytest.raises(ArgumentError, match=r"^--loss_type: "):
         resolve("pt", [*BASE, "--loss_type", "ipo"])
+
+
+def test_a_selected_component_refuses_core_arguments_it_does_not_read(tk_plugins) -> None:
+    with pytest.raises(ArgumentError) as info:
+        resolve("sft", [*BASE, "--target_modules", "q_proj"])
+    assert str(info.value).startswith("--target_modules: tuner 'full' does not read it: ")
+    assert "--trainable_parameters" in str(info.value)

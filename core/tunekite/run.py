@@ -191,7 +191,7 @@ def resolve_spec(
                 argset.add(_component_group(s, _owner_of(host, s)))
     values = argset.parse(argv, layers, on_unknown=_explain_unknown(host, selected))
     values["custom_register_path"] = list(host.custom_paths)
-    refuse_unread(argset.groups, values, selected, dict(spec.rejects))
+    refuse_unread(argset.groups, values, selected, spec)
     groups = argset.build(values)
     _apply_component_defaults(groups, selected)
     plugins = [

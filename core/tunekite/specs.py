@@ -42,6 +42,11 @@ class ComponentSpec:
     factory: str | Callable[..., Any]
     args: type | None = None
     aliases: tuple[str, ...] = ()
+    rejects: tuple[tuple[str, str], ...] = ()
+    """Core arguments meant for its kind that this component does not read, as (name,
+    reason) pairs: when it is selected (or started, for a trainer or task), a value other
+    than the default stops the run with the reason (`full` refuses `--target_modules`,
+    sft refuses `--loss_type`, which rlhf reads)."""
 
     def __post_init__(self) -> None:
         what = f"{self.kind[:-1]} {self.name!r}"
@@ -156,10 +161,6 @@ class RunnableSpec(ComponentSpec):
     """Argument defaults of this runnable that differ from core's, as (name, value) pairs
     (`pt` trains every token: `(("loss_scale", "all"), ("use_chat_template", False))`);
     args.json, YAML and the command line still override them."""
-    rejects: tuple[tuple[str, str], ...] = ()
-    """Core arguments in its groups that this runnable does not read, as (name, reason)
-    pairs: a value other than the default stops the run with the reason (sft refuses
-    `--loss_type`, which rlhf reads)."""
 
 
 class TrainerSpec(RunnableSpec):

@@ -83,19 +83,22 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
 
 
 def _read_by_kind(host: PluginHost, f: ArgField) -> str | None:
-    """Why a core argument core does not read is unread (None when a component reads it,
-    or when no component of its `read_by` kind is installed and the run refuses it)."""
+    """Why a core argument that core does not read has no reader, or None when it has one.
+
+    For a kind chosen by a selector (`--tuner`, `--quant_method`), every installed
+    component of that kind must read it or list it in `rejects` (with none installed the
+    run refuses it as "none selected"); for other kinds (datasets), one reader suffices.
+    """
     if f.read_by is None:
         return "is read nowhere in tunekite and has no read_by kind"
     entries = list(host.registry(f.read_by))
-    if any(_reads(f.name, _package_files(_module_of(e.spec))) for e in entries):
-        return None
+    readers = [e for e in entries if _reads(f.name, _package_files(_module_of(e.spec)))]
     selector = any(g.selects == f.read_by for group in CORE_GROUPS.values() for g in fields_of(group))
-    if not entries and selector:
-        return None  # no component of that kind: refused at resolve time as "none selected"
-    return (
-        f"is read by none of the installed {f.read_by} ({', '.join(e.spec.name for e in entries) or 'none'})"
-    )
+    if not selector:
+        names = ", ".join(e.spec.name for e in entries) or "none"
+        return None if readers else f"is read by none of the installed {f.read_by} ({names})"
+    silent = [e.spec.name for e in entries if e not in readers and f.name not in dict(e.spec.rejects)]
+    return f"is neither read nor rejected by {f.read_by} {', '.join(silent)}" if silent else None
 
 
 def _components(host: PluginHost) -> Iterator[tuple[Any, str]]:

@@ -20,8 +20,10 @@ from tunekite.tasks.arguments import DeployArguments, ExportArguments, InferArgu
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
-_NOT_SFT = (
-    ("loss_type", "sft and pt train on the template-weighted cross-entropy; --loss_type picks an rlhf loss"),
+_NOT_SFT = (("loss_type", "sft and pt train on the template-weighted cross-entropy (rlhf reads it)"),)
+_NOT_FULL = tuple(
+    (name, "full trains the model's own weights; pick them with --freeze_parameters/--trainable_parameters")
+    for name in ("target_modules", "target_regex", "modules_to_save")
 )
 
 
@@ -58,6 +60,7 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             args=FullArguments,
             factory="tunekite.builtins.full:prepare",
             learning_rate=1e-5,
+            rejects=_NOT_FULL,
         )
     )
 
