@@ -12,8 +12,10 @@ either read by the code that owns it or refused at resolve time with the reason:
 - Refused: `arg(unsupported="reason")` keeps the name (so ms-swift scripts that pass
   the default still run) but any other value stops the run with
   `--NAME: reason` ("not built yet: ...", "belongs to ...", "needs plugin ...").
-  A runnable refuses core arguments it does not read through
-  `RunnableSpec.rejects` (sft refuses `--loss_type`, which rlhf reads).
+  A component or runnable refuses core arguments it does not read through its spec's
+  `rejects` (`full` refuses `--target_modules`; sft refuses `--loss_type`, which rlhf
+  reads). An argument of a plugin that is not installed is unknown; its selector names
+  the distribution to install (`--quant_method bnb`: `pip install tunekite-bnb`).
 
 `tunekite.arguments.readers` checks this statically for every installed component;
 `core/tests/test_argument_readers.py` fails when an argument has neither.
