@@ -86,3 +86,12 @@ def test_core_arguments_of_a_selected_kind_are_read_or_rejected_by_each_componen
     assert not {u.name for u in unread_arguments(tk_plugins.host)} & {"target_modules", "quant_bits"}
     pytest.importorskip("tunekite_lora")  # LoRA reads them; full rejects them
     assert not {u.name for u in unread_arguments(PluginHost(env={}))} & {"target_modules", "target_regex"}
+
+
+def test_every_trainer_taking_a_group_reads_or_rejects_its_trainer_arguments(monkeypatch) -> None:
+    """`--loss_type` is read by rlhf; sft and pt must reject it, or it is reported."""
+    from tunekite import builtins
+
+    monkeypatch.setattr(builtins, "_NOT_SFT", ())
+    found = {u.name: u.why for u in unread_arguments(PluginHost(env={}))}
+    assert found["loss_type"] == "is neither read nor rejected by trainers pt, sft"

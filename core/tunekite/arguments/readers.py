@@ -62,13 +62,13 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
                 found.append(
                     Unread("tunekite", key, f.name, "is Refused in DESTINATIONS but not arg(unsupported=)")
                 )
-            elif isinstance(where, Ours):
+            elif isinstance(where, Ours) and not f.read_by:
                 if not _reads(f.name, _package_files(where.reader)):
                     found.append(
                         Unread("tunekite", key, f.name, f"is not read by {where.reader}, its named reader")
                     )
             elif not _reads(f.name, _package_files("tunekite")):
-                why = _read_by_kind(host, f)
+                why = _read_by_kind(host, f, key)
                 if why:
                     found.append(Unread("tunekite", key, f.name, why))
     for spec, owner in _components(host):
@@ -82,19 +82,22 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
     return found
 
 
-def _read_by_kind(host: PluginHost, f: ArgField) -> str | None:
+def _read_by_kind(host: PluginHost, f: ArgField, group: str) -> str | None:
     """Why a core argument that core does not read has no reader, or None when it has one.
 
-    For a kind chosen by a selector (`--tuner`, `--quant_method`), every installed
-    component of that kind must read it or list it in `rejects` (with none installed the
-    run refuses it as "none selected"); for other kinds (datasets), one reader suffices.
+    For a kind chosen by a selector (`--tuner`, `--quant_method`) or by `tk run NAME`,
+    every installed component of that kind (every runnable taking `group`) must read it
+    or list it in `rejects` (with no quantizer installed the run refuses `--quant_bits`
+    as "none selected"); for other kinds (datasets), one reader suffices.
     """
     if f.read_by is None:
         return "is read nowhere in tunekite and has no read_by kind"
-    entries = list(host.registry(f.read_by))
+    entries = [e for e in host.registry(f.read_by) if group in getattr(e.spec, "groups", (group,))]
     readers = [e for e in entries if _reads(f.name, _package_files(_module_of(e.spec)))]
-    selector = any(g.selects == f.read_by for group in CORE_GROUPS.values() for g in fields_of(group))
-    if not selector:
+    selected = f.read_by in ("trainers", "tasks") or any(
+        g.selects == f.read_by for fields in CORE_GROUPS.values() for g in fields_of(fields)
+    )
+    if not selected:
         names = ", ".join(e.spec.name for e in entries) or "none"
         return None if readers else f"is read by none of the installed {f.read_by} ({names})"
     silent = [e.spec.name for e in entries if e not in readers and f.name not in dict(e.spec.rejects)]

@@ -26,7 +26,8 @@ class HF:
 
 @dataclass(frozen=True)
 class Ours:
-    """Not a transformers field: `reader` (a module) reads it from the run."""
+    """Not a transformers field: `reader` (a module) reads it from the run; for an argument
+    declared `read_by=KIND`, `reader` is that kind."""
 
     reader: str
 
@@ -68,7 +69,7 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     "warmup_ratio": HF((("warmup_steps", _warmup),)),
     "warmup_steps": HF((("warmup_steps", _warmup),)),
     "neftune_noise_alpha": hf("neftune_noise_alpha"),
-    "loss_type": Ours("tunekite_rlhf"),  # each algorithm's loss; sft and pt refuse it (TrainerSpec.rejects)
+    "loss_type": Ours("trainers"),  # rlhf's algorithms read it; sft and pt reject it
     # transformers 5.23 renamed gradient_checkpointing* to activation_checkpointing*.
     "gradient_checkpointing": hf("activation_checkpointing", "gradient_checkpointing"),
     "gradient_checkpointing_kwargs": hf("activation_checkpointing_kwargs", "gradient_checkpointing_kwargs"),
