@@ -13,6 +13,8 @@ from typing import Literal
 
 from tunekite.arguments.fields import arg
 
+_MULTIMODAL = "not built yet: TuneKite has no multimodal (vision) models"
+
 
 @dataclass(kw_only=True)
 class RunArguments:
@@ -155,7 +157,7 @@ class TemplateArguments:
     max_pixels: int | None = arg(
         None,
         help="multimodal: rescale images above this many pixels (H*W); None means no cap",
-        unsupported="not built yet: multimodal models are not built yet",
+        unsupported=_MULTIMODAL,
     )
     tools_prompt: str = arg(
         "react_en", help="format that turns the tool list into the system prompt, e.g. react_en"
@@ -247,17 +249,17 @@ class TunerArguments:
     freeze_llm: bool = arg(
         False,
         help="multimodal: freeze (or leave untuned) the LLM part",
-        unsupported="not built yet: multimodal models are not built yet",
+        unsupported=_MULTIMODAL,
     )
     freeze_vit: bool = arg(
         True,
         help="multimodal: freeze (or leave untuned) the vision tower",
-        unsupported="not built yet: multimodal models are not built yet",
+        unsupported=_MULTIMODAL,
     )
     freeze_aligner: bool = arg(
         True,
         help="multimodal: freeze (or leave untuned) the aligner/projector",
-        unsupported="not built yet: multimodal models are not built yet",
+        unsupported=_MULTIMODAL,
     )
 
 
