@@ -15,9 +15,6 @@ import pytest
 from tunekite.run import start
 from tunekite.testing import save_tiny_chat_model
 
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
