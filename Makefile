@@ -10,7 +10,7 @@
 #   make chromium  Debian's chromium and chromium-driver for the app's browser tests (apt-get, root
 #                  or sudo); CI runs it, and with CI set the browser tests fail without them
 #   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
-#                  fails (bench/mutate.py; not in CI: about MUTATE_MINUTES minutes here)
+#                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 9 minutes here)
 
 PYTHON ?= python3.11
 VENV := .venv
