@@ -11,16 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from tunekite.run import resolve
 from tunekite.testing import save_tiny_chat_model
-
-pytest.importorskip("tunekite_chatml")
-openai = pytest.importorskip("openai")
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 
 KEY = "sk-test"
 MODEL = "tiny"

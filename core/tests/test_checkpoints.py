@@ -8,8 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 
 def fake_run(tmp_path: Path, **training: object) -> SimpleNamespace:

@@ -11,12 +11,6 @@ import pytest
 from tunekite.api import ArgumentError, PluginHost, start
 from tunekite.testing import save_tiny_chat_model
 
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-pytest.importorskip("tunekite_math_rewards")
-pytest.importorskip("tunekite_text_rewards")
-
 EXTERNAL_REWARD = """
 from dataclasses import dataclass
 from tunekite.api import RewardSpec, arg, hookimpl
@@ -143,7 +137,6 @@ def test_reward_from_an_external_plugin_file_with_full_tuning(model_dir, prompts
 def test_reward_model_goes_last_and_length_rewards_get_the_token_ids(model_dir, prompts, tmp_path):
     """The reward-model reward scores with a tiny sequence-classification model; cosine and
     soft_overlong see completion_ids and default their lengths to max_completion_length."""
-    pytest.importorskip("tunekite_reward_model")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     scorer = tmp_path / "scorer"

@@ -10,17 +10,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from tunekite.api import ArgumentError, start
 from tunekite.testing import save_tiny_chat_model
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-
-from tunekite_rlhf import ppo  # noqa: E402
-from tunekite_rlhf.ppo import (  # noqa: E402
+from tunekite_rlhf import ppo
+from tunekite_rlhf.ppo import (
     clipped_policy_loss,
     clipped_value_loss,
     gae,

@@ -11,10 +11,6 @@ import pytest
 from tunekite.api import ArgumentError, TunekiteError, start
 from tunekite.testing import save_tiny_chat_model
 
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-
 
 def pair(i: int) -> dict:
     return {

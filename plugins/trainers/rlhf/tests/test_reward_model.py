@@ -12,10 +12,6 @@ import pytest
 from tunekite.api import registry, start
 from tunekite.testing import save_tiny_chat_model
 
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_chatml")
-pytest.importorskip("tunekite_reward_model")
-
 
 @pytest.mark.parametrize("tuner", ["full", "lora"])
 def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path, tuner):

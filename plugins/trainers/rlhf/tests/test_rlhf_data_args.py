@@ -13,8 +13,6 @@ from tunekite_rlhf import recipe
 from tunekite_rlhf.args import RlhfArguments, default_beta
 from tunekite_rlhf.data import BadRow, convert_row
 
-pytest.importorskip("tunekite_chatml")
-
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
