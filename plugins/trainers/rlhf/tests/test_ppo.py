@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import ArgumentError, start
+from tunekite.api import ArgumentError, checkpoint_description, start
 from tunekite.testing import save_tiny_chat_model
 
 torch = pytest.importorskip("torch")
@@ -266,12 +266,12 @@ def test_lora_ppo_logs_its_objective_uses_the_adapters_off_reference_and_a_rewar
     checkpoint = result["last_checkpoint"]
     assert checkpoint == out / "checkpoint-2"
     saved = ("adapter_model.safetensors", "adapter_config.json", "value_head.safetensors", "optimizer.pt")
-    for name in (*saved, "scheduler.pt", "trainer_state.json", "args.json", "tunekite.json"):
+    for name in (*saved, "scheduler.pt", "trainer_state.json", "args.json"):
         assert (checkpoint / name).exists(), name
     assert not (out / ".staging").exists()
     assert json.loads((checkpoint / "args.json").read_text())["rlhf_type"] == "ppo"
-    described = json.loads((checkpoint / "tunekite.json").read_text())
-    assert described["rlhf_type"] == "ppo" and described["tuner"]["name"] == "lora"
+    described = checkpoint_description(checkpoint)
+    assert described["trainer"] == "ppo" and described["tuner"]["name"] == "lora"
 
 
 def test_full_tuning_keeps_a_frozen_reference_copy(
