@@ -23,16 +23,8 @@ PAIRS = [
 PROMPTS = [
     {"messages": [{"role": "user", "content": f"{i}+{i}?"}], "solution": str(2 * i)} for i in range(16)
 ]
-REWARD = """
-from tunekite.api import RewardSpec, hookimpl
-
-def build(args):
-    return lambda completions, **columns: [len(c) / 10 for c in completions]
-
-@hookimpl
-def tk_register_rewards(register):
-    register(RewardSpec(name="conformance-length", summary="a tenth of the length", factory=build))
-"""
+REWARD_PLUGIN = Path(__file__).with_name("conformance_reward.py")
+"""Registers the `conformance-length` reward; one file, so every run registers it once."""
 
 
 class LoraTrainer(TrainerConformance):
@@ -81,9 +73,14 @@ class RewardedTrainer(LoraTrainer):
     rows: ClassVar[list[dict[str, Any]]] = PROMPTS
 
     def extra_argv(self, folder: Path) -> list[str]:
-        plugin = folder / "conformance_reward.py"
-        plugin.write_text(REWARD, encoding="utf-8")
-        return ["--tuner", "lora", "--external_plugins", str(plugin), "--reward_funcs", "conformance-length"]
+        return [
+            "--tuner",
+            "lora",
+            "--external_plugins",
+            str(REWARD_PLUGIN),
+            "--reward_funcs",
+            "conformance-length",
+        ]
 
 
 class TestPpo(RewardedTrainer):
