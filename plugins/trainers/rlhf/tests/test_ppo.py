@@ -322,3 +322,37 @@ def test_resume_continues_the_same_curve(model_dir, prompts, reward_file, tmp_pa
     for record in again:
         for key in ("objective/scores", "objective/kl", "loss/policy", "loss/value", "learning_rate"):
             assert record[key] == pytest.approx(expected[record["step"]][key], rel=1e-4, abs=1e-6), key
+
+
+def test_ppo_refuses_validation_data_it_would_not_use(model_dir, prompts, reward_file, tmp_path) -> None:
+    for extra in (("--val_dataset", str(prompts)), ("--split_dataset_ratio", "0.25")):
+        with pytest.raises(ArgumentError, match="PPO does not evaluate during training"):
+            run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--reward_funcs", "low_ids", *extra)
+
+
+@pytest.mark.parametrize(("optim", "expected"), [("sgd", "SGD"), ("adamw_torch", "AdamW")])
+def test_the_optimizer_is_the_one_optim_names(
+    model_dir, prompts, reward_file, tmp_path, monkeypatch, optim, expected
+) -> None:
+    built = []
+    original = ppo.PpoLoop.__init__
+
+    def spy(self, run, model, reference, value_head, tokenizer, rewards, optimizer, params):
+        built.append((optimizer, list(value_head.parameters())))
+        original(self, run, model, reference, value_head, tokenizer, rewards, optimizer, params)
+
+    monkeypatch.setattr(ppo.PpoLoop, "__init__", spy)
+    run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--tuner", "lora", "--reward_funcs", "low_ids",
+            "--optim", optim, "--max_steps", "1", "--weight_decay", "0.1")  # fmt: skip
+    ((optimizer, head),) = built
+    assert type(optimizer).__name__ == expected
+    assert optimizer.param_groups[-1]["params"] == head and optimizer.param_groups[-1]["weight_decay"] == 0.0
+    assert optimizer.param_groups[0]["weight_decay"] == 0.1 and optimizer.param_groups[0]["initial_lr"] == 1e-3
+
+
+def test_an_optimizer_that_cannot_be_built_is_a_clear_error(
+    model_dir, prompts, reward_file, tmp_path
+) -> None:
+    with pytest.raises(ArgumentError, match="--optim lomo: PPO builds its optimizer"):
+        run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--tuner", "lora",
+                "--reward_funcs", "low_ids", "--optim", "lomo")  # fmt: skip
