@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from tunekite.engines.stops import StopWords
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
-    from tunekite.run import Run, start
+    from tunekite.run import Run, resolve, start
     from tunekite.tasks.loading import load_for_inference, named_adapters
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
@@ -131,6 +131,7 @@ __all__ = [
     "registry",
     "request_from_generation",
     "request_prompt_ids",
+    "resolve",
     "standard_callbacks",
     "start",
     "token_logprobs",
@@ -168,6 +169,7 @@ _LAZY = {
     "PluginHost": "tunekite.plugins",
     "Run": "tunekite.run",
     "start": "tunekite.run",
+    "resolve": "tunekite.run",
     "TunerArguments": "tunekite.arguments.groups",
     "get_host": "tunekite.plugins",
     "registry": "tunekite.plugins",

@@ -26,7 +26,7 @@ LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "
 
 def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
     """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly;
-    `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`)."""
+    `extra` keys are a trainer's own (e.g. `trainer="dpo"`)."""
     manifest = {
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "cwd": os.getcwd(),

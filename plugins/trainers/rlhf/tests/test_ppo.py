@@ -347,7 +347,8 @@ def test_the_optimizer_is_the_one_optim_names(
     ((optimizer, head),) = built
     assert type(optimizer).__name__ == expected
     assert optimizer.param_groups[-1]["params"] == head and optimizer.param_groups[-1]["weight_decay"] == 0.0
-    assert optimizer.param_groups[0]["weight_decay"] == 0.1 and optimizer.param_groups[0]["initial_lr"] == 1e-3
+    first = optimizer.param_groups[0]
+    assert first["weight_decay"] == 0.1 and first["initial_lr"] == 1e-3
 
 
 def test_an_optimizer_that_cannot_be_built_is_a_clear_error(

@@ -8,8 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from tunekite.api import ArgumentError, TemplateArguments, build_template, registry
-from tunekite.run import resolve
+from tunekite.api import ArgumentError, TemplateArguments, build_template, registry, resolve
 from tunekite.testing import save_tiny_chat_model
 from tunekite_rlhf.args import RLHF_TYPES
 from tunekite_rlhf.data import BadRow, convert_row
