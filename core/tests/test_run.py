@@ -45,8 +45,15 @@ def echo(tk_plugins) -> tuple[PluginHost, list[Run]]:
 
     @hookimpl
     def tk_register_tasks(register):
-        register(TaskSpec(name="echo", summary="Echo the arguments", groups=("model",),
-                          args=EchoArguments, factory=factory))
+        register(
+            TaskSpec(
+                name="echo",
+                summary="Echo the arguments",
+                groups=("model",),
+                args=EchoArguments,
+                factory=factory,
+            )
+        )
 
     host = tk_plugins.add(plugin(tk_register_tasks=tk_register_tasks), name="echo", distribution="dist-echo")
     return host, received
@@ -68,8 +75,11 @@ def read_args(folder: Path) -> dict[str, Any]:
 def test_start_writes_args_json_and_calls_factory(echo, tmp_path, monkeypatch) -> None:
     host, received = echo
     monkeypatch.chdir(tmp_path)
-    result = start("echo", ["--output_dir", "out", "--echo_times", "3", "--echo_words", "a", "b",
-                            "--echo-loud", "--model", "m"], host)
+    result = start(
+        "echo",
+        ["--output_dir", "out", "--echo_times", "3", "--echo_words", "a", "b", "--echo-loud", "--model", "m"],
+        host,
+    )
     assert result == "echoed"
     (run,) = received
     assert (run.echo_times, run.echo_words, run.echo_loud, run.model) == (3, ["a", "b"], True, "m")
@@ -182,8 +192,11 @@ def test_option_of_a_group_the_runnable_does_not_take(echo) -> None:
 
 def test_unknown_runnable_suggests_closest(echo) -> None:
     host, _ = echo
-    with pytest.raises(UnknownNameError, match=r"Unknown trainer or task 'ecoh'\. Did you mean 'echo'\? "
-                                               r"Available: (.+, )?echo, (.+, )?pt, sft\."):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"Unknown trainer or task 'ecoh'\. Did you mean 'echo'\? "
+        r"Available: (.+, )?echo, (.+, )?pt, sft\.",
+    ):
         resolve("ecoh", [], host)
 
 
@@ -249,8 +262,9 @@ def test_selected_component_can_select_further_components(tk_plugins) -> None:
     def tk_register_rewards(register):
         register(RewardSpec(name="keywordish", summary="s", args=KeywordishArguments, factory="a:b"))
 
-    host = tk_plugins.add(plugin(tk_register_tuners=tk_register_tuners,
-                                 tk_register_rewards=tk_register_rewards), name="chain")
+    host = tk_plugins.add(
+        plugin(tk_register_tuners=tk_register_tuners, tk_register_rewards=tk_register_rewards), name="chain"
+    )
     run, _ = resolve("sft", ["--tuner", "chain", "--keywordish_weight", "0.5"], host)
     assert run.component("rewards").name == "keywordish"
     assert run.groups["rewards:keywordish"].keywordish_weight == 0.5
@@ -385,3 +399,53 @@ def test_trainer_spec_defaults_include_run_group(real_host) -> None:
     run, _ = resolve("sft", ["--tuner", "full"], real_host)
     assert list(run.groups)[:2] == ["run", "model"]
     assert run.values()["seed"] == 42
+
+
+@dataclass(kw_only=True)
+class FastArguments:
+    fast_steps: int = arg(1, help="steps of the fast trainer")
+
+
+@dataclass(kw_only=True)
+class SlowArguments:
+    slow_depth: int = arg(1, help="depth of the slow trainer")
+
+
+@dataclass(kw_only=True)
+class WhichArguments:
+    which: str = arg("fast", help="the trainer the alias runs")
+
+
+@pytest.fixture
+def two_trainers(tk_plugins) -> PluginHost:
+    """Trainers `fast` and `slow`, each with its own arguments, and `either`, an alias
+    that runs the one `--which` names."""
+
+    @hookimpl
+    def tk_register_trainers(register):
+        for name, args in (("fast", FastArguments), ("slow", SlowArguments)):
+            register(TrainerSpec(name=name, summary=name, args=args, factory=lambda run: run))
+        register(TrainerSpec(name="either", summary="alias", args=WhichArguments, dispatch="which",
+                             factory=lambda run: run))  # fmt: skip
+
+    return tk_plugins.add(plugin(tk_register_trainers=tk_register_trainers), name="t", distribution="dist-t")
+
+
+def test_an_alias_resolves_to_the_trainer_its_argument_names(two_trainers) -> None:
+    run, _ = resolve("either", ["--which", "slow", "--slow_depth", "3"], two_trainers)
+    assert run.spec.name == "slow" and run.command == "either"
+    assert run.component_args(run.spec).slow_depth == 3 and run.values()["which"] == "slow"
+    assert resolve("either", [], two_trainers)[0].spec.name == "fast"
+    with pytest.raises(
+        ArgumentError, match="--slow_depth: belongs to the trainer 'slow' \\(dist-t\\), not to"
+    ):
+        resolve("either", ["--fast_steps", "2", "--slow_depth", "3"], two_trainers)
+    with pytest.raises(ArgumentError, match="--which: Unknown trainer 'nope'"):
+        resolve("either", ["--which", "nope"], two_trainers)
+
+
+def test_an_argument_of_another_trainer_names_it(two_trainers) -> None:
+    with pytest.raises(
+        ArgumentError, match=r"--fast_steps: belongs to the trainer 'fast' \(dist-t\), not to trainer 'slow'"
+    ):
+        resolve("slow", ["--fast_steps", "9"], two_trainers)
