@@ -45,15 +45,8 @@ def echo(tk_plugins) -> tuple[PluginHost, list[Run]]:
 
     @hookimpl
     def tk_register_tasks(register):
-        register(
-            TaskSpec(
-                name="echo",
-                summary="Echo the arguments",
-                groups=("model",),
-                args=EchoArguments,
-                factory=factory,
-            )
-        )
+        register(TaskSpec(name="echo", summary="Echo the arguments", groups=("model",),
+                          args=EchoArguments, factory=factory))
 
     host = tk_plugins.add(plugin(tk_register_tasks=tk_register_tasks), name="echo", distribution="dist-echo")
     return host, received
@@ -75,11 +68,8 @@ def read_args(folder: Path) -> dict[str, Any]:
 def test_start_writes_args_json_and_calls_factory(echo, tmp_path, monkeypatch) -> None:
     host, received = echo
     monkeypatch.chdir(tmp_path)
-    result = start(
-        "echo",
-        ["--output_dir", "out", "--echo_times", "3", "--echo_words", "a", "b", "--echo-loud", "--model", "m"],
-        host,
-    )
+    result = start("echo", ["--output_dir", "out", "--echo_times", "3", "--echo_words", "a", "b",
+                            "--echo-loud", "--model", "m"], host)
     assert result == "echoed"
     (run,) = received
     assert (run.echo_times, run.echo_words, run.echo_loud, run.model) == (3, ["a", "b"], True, "m")
@@ -192,11 +182,8 @@ def test_option_of_a_group_the_runnable_does_not_take(echo) -> None:
 
 def test_unknown_runnable_suggests_closest(echo) -> None:
     host, _ = echo
-    with pytest.raises(
-        UnknownNameError,
-        match=r"Unknown trainer or task 'ecoh'\. Did you mean 'echo'\? "
-        r"Available: (.+, )?echo, (.+, )?pt, sft\.",
-    ):
+    with pytest.raises(UnknownNameError, match=r"Unknown trainer or task 'ecoh'\. Did you mean 'echo'\? "
+                                               r"Available: (.+, )?echo, (.+, )?pt, sft\."):
         resolve("ecoh", [], host)
 
 
@@ -262,9 +249,8 @@ def test_selected_component_can_select_further_components(tk_plugins) -> None:
     def tk_register_rewards(register):
         register(RewardSpec(name="keywordish", summary="s", args=KeywordishArguments, factory="a:b"))
 
-    host = tk_plugins.add(
-        plugin(tk_register_tuners=tk_register_tuners, tk_register_rewards=tk_register_rewards), name="chain"
-    )
+    host = tk_plugins.add(plugin(tk_register_tuners=tk_register_tuners,
+                                 tk_register_rewards=tk_register_rewards), name="chain")
     run, _ = resolve("sft", ["--tuner", "chain", "--keywordish_weight", "0.5"], host)
     assert run.component("rewards").name == "keywordish"
     assert run.groups["rewards:keywordish"].keywordish_weight == 0.5
