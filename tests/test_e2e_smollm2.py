@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.conftest import run_tk
-from tunekite.api import ModelArguments, model_folder
+from tunekite.api import ModelArguments, checkpoint_description, model_folder
 
 pytestmark = pytest.mark.slow
 
@@ -97,4 +97,4 @@ def test_lora_on_self_cognition_lowers_the_loss_and_saves_a_plain_peft_adapter(t
     base = AutoModelForCausalLM.from_pretrained(model_folder(ModelArguments(model="smollm2-135m-instruct")))
     tuned = PeftModel.from_pretrained(base, out / "checkpoint-6")
     assert tuned.peft_config["default"].r == 8
-    assert json.loads((out / "checkpoint-6" / "tunekite.json").read_text())["template"] == "smollm2"
+    assert checkpoint_description(out / "checkpoint-6")["template"] == "smollm2"

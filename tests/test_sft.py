@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tunekite.api import checkpoint_description
 from tunekite.run import start
 from tunekite.testing import save_tiny_chat_model
 
@@ -95,9 +96,10 @@ def test_lora_sft_learns_and_leaves_standard_artifacts(model_dir, data_file, tmp
     manifest = json.loads((out / "run_manifest.json").read_text())
     assert manifest["datasets"][str(data_file)] == hashlib.sha256(data_file.read_bytes()).hexdigest()
     assert manifest["libraries"]["transformers"] and "tunekite-lora" in json.dumps(manifest["plugins"])
-    described = json.loads((out / "checkpoint-12" / "tunekite.json").read_text())
-    assert described["tuner"]["name"] == "lora" and described["template"] == "chatml"
-    assert described["tuner"]["arguments"]["lora_rank"] == 8
+    described = checkpoint_description(out / "checkpoint-12")
+    assert described["tuner"] == {"name": "lora", "distribution": "tunekite-lora", "version": "0.1.0"}
+    assert described["template"] == "chatml" and described["trainer"] == "sft"
+    assert json.loads((out / "checkpoint-12" / "args.json").read_text())["lora_rank"] == 8
     assert (out / "checkpoint-12" / "args.json").is_file()
     assert not (out / ".staging").exists()
 

@@ -108,20 +108,24 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
 
 @hookspec
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    """Register training recipes that `tk run NAME` starts (sft, pt, rlhf, ...).
+    """Register training recipes that `tk run NAME` starts (sft, pt, dpo, grpo, ...).
 
     When: once per process, when the `trainers` registry is first needed.
     Gets: `register`, which takes one `tunekite.api.TrainerSpec` per call; `groups`
-    lists the core argument groups the recipe takes.
+    lists the core argument groups the recipe takes, `args` the trainer's own argument
+    dataclass (the recipe reads it as `run.component_args(run.spec)`). A recipe builds on
+    core's training scaffolding (`load_policy`, `apply_tuner`, `standard_callbacks`,
+    `checkpoint_describer`, `commit_checkpoint`, `train_and_finish`) and should pass
+    `tunekite.testing.TrainerConformance`.
     Returns: nothing; registrations go through `register`.
 
     Example::
 
         @hookimpl
         def tk_register_trainers(register):
-            register(TrainerSpec(name="rlhf", summary="Preference and RL training",
+            register(TrainerSpec(name="dpo", summary="Direct Preference Optimization (TRL)",
                                  groups=("model", "data", "template", "tuner", "training"),
-                                 args=RlhfArguments, factory="tunekite_rlhf.recipe:run"))
+                                 args=DpoArguments, factory="tunekite_rlhf.preference:train"))
     """
 
 

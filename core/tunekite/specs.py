@@ -161,10 +161,15 @@ class RunnableSpec(ComponentSpec):
     """Argument defaults of this runnable that differ from core's, as (name, value) pairs
     (`pt` trains every token: `(("loss_scale", "all"), ("use_chat_template", False))`);
     args.json, YAML and the command line still override them."""
+    dispatch: str | None = None
+    """Set on an alias that stands for one of several runnables of its kind: the name of
+    an argument its `args` declare, whose value names the runnable to start (`rlhf` with
+    `dispatch="rlhf_type"`: `tk run rlhf --rlhf_type dpo` starts the `dpo` trainer, with
+    dpo's groups and help, and keeps `--rlhf_type` in its args.json)."""
 
 
 class TrainerSpec(RunnableSpec):
-    """A training recipe (sft, pt, rlhf, ...)."""
+    """A training recipe (sft, pt, dpo, grpo, ...)."""
 
     kind: ClassVar[str] = "trainers"
 

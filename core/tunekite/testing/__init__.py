@@ -17,6 +17,7 @@ from tunekite.testing.conformance import (
     EngineConformance,
     RewardConformance,
     TemplateConformance,
+    TrainerConformance,
     TunerConformance,
 )
 from tunekite.testing.fakes import FakePlugins
@@ -31,6 +32,7 @@ __all__ = [
     "FakePlugins",
     "RewardConformance",
     "TemplateConformance",
+    "TrainerConformance",
     "TunerConformance",
     "save_tiny_chat_model",
     "tiny_causal_lm",

@@ -11,9 +11,8 @@ from typing import Any
 import torch
 from transformers import Seq2SeqTrainer
 
+from tunekite.constants import IGNORE_INDEX
 from tunekite.training.checkpoints import AtomicCheckpoints
-
-IGNORE_INDEX = -100
 
 
 class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):

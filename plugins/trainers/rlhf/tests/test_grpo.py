@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import ArgumentError, PluginHost, start
+from tunekite.api import ArgumentError, PluginHost, checkpoint_description, start
 from tunekite.testing import save_tiny_chat_model
 
 EXTERNAL_REWARD = """
@@ -100,7 +100,7 @@ def test_lora_grpo_logs_rewards_per_function_writes_completions_and_resumes(mode
     assert checkpoint == result["last_checkpoint"]
     assert (checkpoint / "adapter_model.safetensors").exists()
     assert json.loads((checkpoint / "args.json").read_text())["rlhf_type"] == "grpo"
-    described = json.loads((checkpoint / "tunekite.json").read_text())
+    described = checkpoint_description(checkpoint)
     assert described["rewards"] == ["accuracy", "format", "repetition"]
 
     resumed = grpo(
@@ -161,7 +161,7 @@ def test_reward_model_goes_last_and_length_rewards_get_the_token_ids(model_dir, 
     for record in completions:
         assert -0.5 <= record["rewards"]["cosine"] <= 1.0
         assert -1.0 <= record["rewards"]["soft_overlong"] <= 0.0
-    assert json.loads((out / "checkpoint-1" / "tunekite.json").read_text())["rewards"][-1] == "reward_model"
+    assert checkpoint_description(out / "checkpoint-1")["rewards"][-1] == "reward_model"
 
 
 @pytest.mark.parametrize(
