@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import transformers
 
 from tunekite import hookimpl
 from tunekite.arguments.fields import fields_of
@@ -17,8 +18,6 @@ from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.run import resolve, start
 from tunekite.testing import save_tiny_chat_model
 from tunekite.training.hf_args import DESTINATIONS, HF, Ours, Refused, training_config
-
-transformers = pytest.importorskip("transformers")
 
 
 def test_the_table_maps_every_training_argument_onto_this_transformers() -> None:

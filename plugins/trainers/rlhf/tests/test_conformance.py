@@ -7,11 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
-
 from tunekite.testing import TrainerConformance
-
-pytest.importorskip("tunekite_lora")
 
 PAIRS = [
     {

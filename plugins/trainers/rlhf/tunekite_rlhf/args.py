@@ -112,5 +112,13 @@ class RewardArguments:
         None, help="folder of a sequence-classification reward model (e.g. an rm run's checkpoint)"
     )
     reward_adapters: list[str] = arg(default_factory=list, help="adapters applied to --reward_model")
-    reward_model_type: str | None = arg(None, help="model_type of --reward_model (as --model_type)")
-    reward_model_revision: str | None = arg(None, help="revision of --reward_model (as --model_revision)")
+    reward_model_type: str | None = arg(
+        None,
+        help="model_type of --reward_model (as --model_type)",
+        unsupported="not built yet: the reward_model reward loads --reward_model as a local folder",
+    )
+    reward_model_revision: str | None = arg(
+        None,
+        help="revision of --reward_model (as --model_revision)",
+        unsupported="not built yet: the reward_model reward loads --reward_model as a local folder",
+    )
