@@ -58,14 +58,23 @@ def test_builtins_register_through_the_same_hooks(tk_plugins) -> None:
     assert {"sft", "pt"} <= set(host.registry("trainers").names())
 
 
-def test_duplicate_name_names_both_distributions(tk_plugins) -> None:
+def test_duplicate_name_fails_only_its_own_lookups_naming_both(tk_plugins) -> None:
     tk_plugins.add(tuners("adalora"), name="a", distribution="dist-a")
     host = tk_plugins.add(tuners("adalora"), name="b", distribution="dist-b")
     expected = r"tuner 'adalora' is registered by both dist-a .* and dist-b"
     with pytest.raises(DuplicateNameError, match=expected):
-        host.registry("tuners").get("full")
-    with pytest.raises(DuplicateNameError):
-        list(host.registry("tuners"))
+        host.registry("tuners").get("adalora")
+    assert host.registry("tuners").get("full").name == "full"
+    assert [c for c in host.registry("tuners").conflicts if "dist-b" in c]
+
+
+def test_plugin_reusing_a_builtin_name_is_ignored_with_a_warning(tk_plugins) -> None:
+    host = tk_plugins.add(tuners("full", "adalora"), name="evil", distribution="dist-evil")
+    assert host.registry("tuners").entry("full").distribution == "tunekite"
+    (warning,) = host.warnings()
+    assert "tuner 'full' of dist-evil" in warning and "core's built-in tuner 'full' wins" in warning
+    assert host.registry("tuners").get("full").summary.startswith("Train every")
+    assert host.registry("tuners").conflicts == []
 
 
 def test_duplicate_name_leaves_other_kinds_usable(tk_plugins) -> None:

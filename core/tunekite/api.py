@@ -6,7 +6,7 @@ argument groups and the run machinery are loaded on first access.
 
 from typing import TYPE_CHECKING, Any
 
-from tunekite import __version__, hookimpl
+from tunekite import API_VERSION, __version__, hookimpl
 from tunekite.arguments.fields import arg
 from tunekite.errors import (
     ArgumentError,
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
 
 __all__ = [
+    "API_VERSION",
     "DEFAULT_ADAPTER",
     "ArgumentError",
     "AtomicCheckpoints",

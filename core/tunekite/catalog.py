@@ -55,14 +55,25 @@ def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:
             info = state.get(_key(dist))
             if info is None:
                 text = f"{name!r} is provided by {dist}: pip install {dist}"
-            elif info.status == "disabled":
-                text = f"{name!r} is provided by {dist}, installed but not loaded ({info.error})."
-            elif info.status == "failed":
-                text = f"{name!r} is provided by {dist}, which failed to load: {info.error}"
-            else:
+            elif info.status == "loaded":
                 continue
+            else:
+                text = unusable(name, info)
             out.setdefault(kind, {})[name] = text
     return out
+
+
+def unusable(name: str, info: PluginInfo) -> str:
+    """Why `name`, which an installed but unloaded plugin provides, cannot be used."""
+    dist = info.distribution or info.name
+    if info.status == "disabled":
+        return f"{name!r} is provided by {dist}, installed but not loaded ({info.error})."
+    if info.status == "incompatible":
+        return (
+            f"{name!r} is provided by {dist} {info.version or ''}, which is not loaded: {info.error}. "
+            f"Install a {dist} release built for this tunekite."
+        )
+    return f"{name!r} is provided by {dist}, which failed to load: {info.error}"
 
 
 def _key(distribution: str) -> str:
@@ -70,8 +81,14 @@ def _key(distribution: str) -> str:
 
 
 def failure_note(plugins: Iterable[PluginInfo]) -> str | None:
-    """A pointer to plugins that failed, which may be why a name is unknown."""
-    failed = [f"{p.name} ({p.distribution or p.location})" for p in plugins if p.status == "failed"]
+    """A pointer to plugins that failed or are incompatible, which may be why a name is unknown."""
+    failed = [
+        f"{p.name} ({p.distribution or p.location}: {p.error})"
+        if p.status == "incompatible"
+        else f"{p.name} ({p.distribution or p.location})"
+        for p in plugins
+        if p.status in ("failed", "incompatible")
+    ]
     if not failed:
         return None
     return f"Plugins that failed to load: {', '.join(failed)}; see `tk plugins`."

@@ -142,7 +142,7 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]])
     def explain(name: str) -> str | None:
         owners = []
         for kind in _COMPONENT_KINDS:
-            for entry in host.registry(kind).unchecked():
+            for entry in host.registry(kind):
                 if entry.spec.args is None:
                     continue
                 if any(name in f.names for f in fields_of(entry.spec.args)):

@@ -50,3 +50,6 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
             loads_model=True,
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

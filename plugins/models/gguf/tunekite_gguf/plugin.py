@@ -27,3 +27,6 @@ def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
             folder="tunekite_gguf.named:smollm2_folder",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

@@ -40,3 +40,6 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             factory="tunekite_app.page:serve",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

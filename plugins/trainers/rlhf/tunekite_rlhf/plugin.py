@@ -20,3 +20,6 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
             factory="tunekite_rlhf.recipe:run",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

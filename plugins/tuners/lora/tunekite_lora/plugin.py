@@ -57,3 +57,6 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             optimizer="tunekite_lora.tuner:loraplus_optimizer",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
