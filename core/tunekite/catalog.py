@@ -1,12 +1,14 @@
-"""Which first-party distribution provides which component name.
+"""What to install: which first-party distribution provides which component name, and
+which extra or plugin brings which library.
 
-Used only to turn "unknown name" errors into "install tunekite-lora" advice; a test
-keeps this table equal to what the repository's plugins really register.
+Used only to turn "unknown name" and "No module named" errors into one line of
+install advice; tests keep both tables equal to what the repository's plugins
+register and its pyprojects declare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,6 +46,57 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "qwen3": "tunekite-qwen",
     },
 }
+
+
+INSTALLS: dict[str, str] = {
+    # core's `train` extra (huggingface_hub comes with transformers)
+    **dict.fromkeys(
+        (
+            "torch",
+            "transformers",
+            "accelerate",
+            "datasets",
+            "peft",
+            "safetensors",
+            "tensorboard",
+            "matplotlib",
+            "huggingface_hub",
+        ),
+        "'tunekite[train]'",
+    ),
+    # core's `serve` extra
+    **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
+    # libraries that only a plugin (or a plugin's extra) brings
+    "trl": "tunekite-rlhf",
+    "gguf": "tunekite-gguf",
+    "gradio": "tunekite-app",
+    "math_verify": "tunekite-math-rewards",
+    "vllm": "'tunekite-vllm[gpu]' (on a CPU-only machine: 'tunekite-vllm[cpu]')",
+    "lmdeploy": "'tunekite-lmdeploy[cuda]'",
+}
+"""Top-level module -> what follows `pip install` to bring it."""
+
+
+def install_hint(module: str, declared: Mapping[str, str] | None = None) -> str | None:
+    """`pip install ...` for a missing module (a plugin's own `TUNEKITE_REQUIRES` advice
+    in `declared` first), or None when nothing known provides it."""
+    top = module.partition(".")[0]
+    target = (declared or {}).get(top) or INSTALLS.get(top)
+    return None if target is None else f"pip install {target}"
+
+
+def missing_modules(requires: Iterable[str] | Mapping[str, str]) -> str | None:
+    """What a plugin's `TUNEKITE_REQUIRES` lacks here, with what to install; None if nothing.
+
+    Checked with `find_spec`, which finds a module without importing it."""
+    import importlib.util
+
+    declared = dict(requires) if isinstance(requires, Mapping) else {}
+    absent = [m for m in requires if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    advice = dict.fromkeys(install_hint(m, declared) or f"pip install {m}" for m in absent)
+    return f"needs {', '.join(absent)}, not installed: {'; '.join(advice)}"
 
 
 def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:

@@ -73,6 +73,7 @@ class PluginInfo:
     registered: dict[str, list[str]] = field(default_factory=dict)
     status: str = "loaded"  # "loaded", "failed", "incompatible" or "disabled"
     error: str | None = None
+    missing: str | None = None  # what its TUNEKITE_REQUIRES lacks, and what to install
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -162,6 +163,16 @@ class PluginHost:
             except PluginError as exc:
                 self._fail(info, exc)
 
+    def install_hint(self, module: str) -> str | None:
+        """`pip install '...'` for a missing module: from catalog.INSTALLS or from what a
+        loaded plugin's `TUNEKITE_REQUIRES` says brings it."""
+        declared: dict[str, str] = {}
+        for plugin in self.pm.get_plugins():
+            requires = getattr(plugin, "TUNEKITE_REQUIRES", None)
+            if isinstance(requires, Mapping):
+                declared.update(requires)
+        return catalog.install_hint(module, declared)
+
     def _fail(self, info: PluginInfo, exc: BaseException, status: str = "failed") -> None:
         info.status = status
         info.error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
@@ -206,6 +217,7 @@ class PluginHost:
             )
         self.plugins.append(info)
         self._infos[key] = info
+        info.missing = catalog.missing_modules(getattr(plugin, "TUNEKITE_REQUIRES", ()))
         self._registries = None
         self._trace(f"loaded plugin {info.name} ({info.distribution or info.location})")
 

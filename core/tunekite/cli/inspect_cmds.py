@@ -48,6 +48,8 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
         status = "[green]ok[/]" if p.status == "loaded" else f"[red]{p.status}[/]: {escape(str(p.error))}"
         if p.status == "disabled":
             status = f"[yellow]disabled[/]: {escape(str(p.error))}"
+        elif p.missing:
+            status = f"[yellow]not usable[/]: {escape(p.missing)}"
         table.add_row(
             p.name if p.source != "file" else f"{p.name}\n({p.location})",
             p.distribution or f"({p.source})",

@@ -41,3 +41,5 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
 
 TUNEKITE_API = 1
 """The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("math_verify",)
+"""What the accuracy reward imports; `tk plugins` says so when absent."""

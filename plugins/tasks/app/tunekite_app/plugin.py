@@ -43,3 +43,5 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
 
 TUNEKITE_API = 1
 """The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("gradio", "openai")
+"""What the chat page imports; `tk plugins` says so when absent."""

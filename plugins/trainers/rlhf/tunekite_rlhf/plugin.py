@@ -23,3 +23,5 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
 
 TUNEKITE_API = 1
 """The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("torch", "transformers", "datasets", "peft", "trl")
+"""What the trainers import (`tunekite[train]` and trl); `tk plugins` says so when absent."""
