@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
-    "trainers": {"rlhf": "tunekite-rlhf"},
+    "trainers": {
+        "rlhf": "tunekite-rlhf",
+        # one trainer per algorithm (`tk run dpo`), as the rlhf plugin registers them
+        **dict.fromkeys(("dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo"), "tunekite-rlhf"),
+    },
     "tasks": {"app": "tunekite-app"},
     "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
     "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},

@@ -90,6 +90,8 @@ def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
         return found[0].spec
     known = sorted(n for kind in RUNNABLE_KINDS for n in host.registry(kind).names())
     hint = did_you_mean(name, known)
+    for kind in RUNNABLE_KINDS:  # a name the catalog knows says what to install
+        hint += f" {host.registry(kind).hints[name]}" if name in host.registry(kind).hints else ""
     raise UnknownNameError(f"Unknown trainer or task {name!r}.{hint} Available: {', '.join(known)}.")
 
 

@@ -47,7 +47,8 @@ class _Group(click.Group):
             hint = get_host().install_hint(exc.name or "")
             if hint is None:
                 raise
-            raise click.ClickException(f"{exc.name} is not installed and this command needs it: {hint}") from None
+            message = f"{exc.name} is not installed; this command needs it: {hint}"
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

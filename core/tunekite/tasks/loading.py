@@ -37,11 +37,34 @@ def checkpoint_args(folder: str | Path) -> dict[str, Any]:
     return {}
 
 
+def checkpoint_template(folder: str | Path) -> str | None:
+    """The template a checkpoint was trained with, as its `tunekite.json` records it
+    (written by `tunekite.training.outputs.describe_checkpoint`); None without one."""
+    import json
+
+    described = Path(folder) / "tunekite.json"
+    if not described.is_file():
+        return None
+    template = json.loads(described.read_text(encoding="utf-8")).get("template")
+    return template if isinstance(template, str) else None
+
+
+def _check_installed(template: str, checkpoint: str | Path) -> None:
+    from tunekite.errors import UnknownNameError
+    from tunekite.plugins import registry
+
+    try:
+        registry("templates").get(template)
+    except UnknownNameError as exc:
+        where = f"{checkpoint} was trained with template {template!r} (its tunekite.json)"
+        raise ArgumentError(f"{where}: {exc}") from None
+
+
 def with_checkpoint_args(run: Run) -> Run:
     """The run with unset model/template values taken from the checkpoint's args.json (the
     first `--adapters` folder, else a local `--model` folder); `use_chat_template` is taken
     too while left at its default, since a `pt` run trains without one."""
-    adapters = run.groups["tuner"].adapters
+    adapters = run.groups["adapters"].adapters
     model = run.groups["model"].model
     folders = [path for _, path in parse_adapters(adapters)]
     for path in folders:
@@ -64,6 +87,11 @@ def with_checkpoint_args(run: Run) -> Run:
             )
         }
         groups[key] = dataclasses.replace(current, **fill)
+    if source and "template" in groups and groups["template"].template is None:
+        recorded = checkpoint_template(source)
+        if recorded:  # args.json says None when the run detected its template
+            _check_installed(recorded, source)
+            groups["template"] = dataclasses.replace(groups["template"], template=recorded)
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
@@ -105,7 +133,7 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     from tunekite.templates.resolve import build_template
 
     model, tokenizer = load_model(run)
-    adapters = parse_adapters(run.groups["tuner"].adapters)
+    adapters = parse_adapters(run.groups["adapters"].adapters)
     plain = [path for name, path in adapters if name is None]
     if len(plain) > 1:
         raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")

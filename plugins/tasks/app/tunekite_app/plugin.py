@@ -35,7 +35,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="app",
             summary="A Gradio chat page over a model, an adapter or a running `tk run deploy`",
-            groups=("model", "template", "generation", "tuner"),
+            groups=("model", "template", "generation", "adapters"),
             args=AppArguments,
             factory="tunekite_app.page:serve",
         )
