@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.errors import ArgumentError
+from tunekite.models.resolve import resolve_model_spec
 
 if TYPE_CHECKING:
     from tunekite.run import Run
@@ -95,6 +96,7 @@ def with_checkpoint_args(run: Run) -> Run:
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
+    resolve_model_spec(groups["model"].model, groups["model"].model_type)  # a named model's plugin
     return dataclasses.replace(run, groups=groups)
 
 
