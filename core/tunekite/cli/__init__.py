@@ -47,7 +47,7 @@ class _Group(click.Group):
             hint = get_host().install_hint(exc.name or "")
             if hint is None:
                 raise
-            message = f"{exc.name} is not installed; this command needs it: {hint}"
+            message = f"{(exc.name or '').partition('.')[0]} is not installed; this command needs it: {hint}"
             raise click.ClickException(message) from None
 
 
