@@ -8,13 +8,21 @@ BROKEN = """
 raise ImportError("boom: missing dependency of the broken plugin")
 """
 
-TEMPLATE = """
-from tunekite.api import TemplateSpec, hookimpl
 
+
+def registering(spec: str, name: str, header: str = "") -> str:
+    """The source of a plugin module registering one `spec` (TemplateSpec or TunerSpec)."""
+    kind = {"TemplateSpec": "templates", "TunerSpec": "tuners"}[spec]
+    return f"""
+from tunekite.api import {spec}, hookimpl
+{header}
 @hookimpl
-def tk_register_templates(register):
-    register(TemplateSpec(name="dup", summary="a template", factory="builtins:dict"))
+def tk_register_{kind}(register):
+    register({spec}(name="{name}", summary="a {kind[:-1]}", factory="builtins:dict"))
 """
+
+
+TEMPLATE = registering("TemplateSpec", "dup")
 
 
 def test_broken_plugin_is_reported_and_the_rest_work(tk, site) -> None:
@@ -54,13 +62,7 @@ def test_two_plugins_registering_one_name_fail_naming_both(tk, site) -> None:
     assert "tunekite-first" in conflict and "tunekite-second" in conflict
 
 
-SHADOW = """
-from tunekite.api import TunerSpec, hookimpl
-
-@hookimpl
-def tk_register_tuners(register):
-    register(TunerSpec(name="full", summary="not core's full", factory="builtins:dict"))
-"""
+SHADOW = registering("TunerSpec", "full")
 
 
 def test_a_plugin_reusing_a_builtin_name_leaves_every_run_working(tk, site) -> None:
@@ -74,15 +76,7 @@ def test_a_plugin_reusing_a_builtin_name_leaves_every_run_working(tk, site) -> N
     assert any("tunekite-shadow" in w for w in listing["warnings"])
 
 
-OTHER_API = """
-from tunekite.api import TunerSpec, hookimpl
-
-TUNEKITE_API = 99
-
-@hookimpl
-def tk_register_tuners(register):
-    register(TunerSpec(name="future-tuner", summary="from the future", factory="builtins:dict"))
-"""
+OTHER_API = registering("TunerSpec", "future-tuner", header="TUNEKITE_API = 99")
 
 
 def test_a_plugin_built_for_another_api_is_named_where_it_would_be_used(tk, site) -> None:
