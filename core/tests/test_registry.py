@@ -320,3 +320,13 @@ def test_spec_factory_import_path_resolves_lazily() -> None:
 def test_spec_default_args() -> None:
     assert TunerSpec(name="x", summary="s", factory="a:b", args=GoodArgs).default_args() == GoodArgs()
     assert TunerSpec(name="x", summary="s", factory="a:b").default_args() is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"), [(None, (1,)), (2, (2,)), ((1, 2), (1, 2)), ("1", (1,)), ("one", ())]
+)
+def test_declared_api_versions(declared, expected) -> None:
+    from tunekite.plugins import declared_api
+
+    plugin = type("P", (), {} if declared is None else {"TUNEKITE_API": declared})
+    assert declared_api(plugin) == expected

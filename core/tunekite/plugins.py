@@ -50,7 +50,10 @@ def declared_api(plugin: Any) -> tuple[int, ...]:
     """The plugin API versions a plugin says it was built for: its `TUNEKITE_API`, an int
     or a tuple of ints. A plugin that declares none is taken as built for API 1, the first."""
     value = getattr(plugin, "TUNEKITE_API", 1)
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    try:
+        return tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
+    except (TypeError, ValueError):
+        return ()  # not a version: compatible with nothing
 
 
 def _shared_names(installed: list[entry_points.InstalledEntryPoint]) -> dict[str, list[str]]:
@@ -153,7 +156,7 @@ class PluginHost:
                 continue
             built_for = declared_api(plugin)
             if API_VERSION not in built_for:
-                versions = "/".join(map(str, built_for))
+                versions = "/".join(map(str, built_for)) or repr(getattr(plugin, "TUNEKITE_API", None))
                 message = f"built for API {versions}, core has {API_VERSION} (tunekite {__version__})"
                 self._incompatible.append((plugin, info))
                 self._fail(info, PluginError(message), status="incompatible")
