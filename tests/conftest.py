@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
+import venv
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -59,3 +64,104 @@ def site(tmp_path: Path):
         return {"PYTHONPATH": str(root)}
 
     return install
+
+
+# -- fresh installs from wheels (test_fresh_install.py, test_readme_plugin.py) ---------
+# The wheels are built once per session (`pip wheel --no-deps`) and installed with
+# `--no-deps --no-index` into venvs that see third-party libraries through a `.pth` file
+# naming a folder of links into this interpreter's site-packages: only core's own
+# dependencies for a core-only install, everything but the tunekite distributions (and
+# their editable-install hooks) for a `tunekite[train]` install. So each install sees
+# exactly the tunekite distributions it installed, and no network is needed.
+
+ROOT = Path(__file__).resolve().parents[1]
+DISTRIBUTIONS = {
+    "tunekite": ROOT / "core",
+    "tunekite-lora": ROOT / "plugins/tuners/lora",
+    "tunekite-chatml": ROOT / "plugins/templates/chatml",
+    "tunekite-vllm": ROOT / "plugins/engines/vllm",
+}
+CORE_DEPENDENCIES = ("pluggy", "click", "rich", "markdown_it", "mdurl", "pygments", "yaml", "_yaml")
+SITE = Path(sysconfig.get_paths()["purelib"])
+
+
+def _third_party(folder: Path, only: tuple[str, ...] | None) -> Path:
+    """Links to this interpreter's installed libraries, never a tunekite distribution nor
+    its editable-install hooks: with `only`, just those modules and their distributions."""
+    folder.mkdir()
+    if only is None:
+        skip = ("tunekite", "_editable_impl", "__editable__", "__pycache__")
+        entries = [e for e in SITE.iterdir() if not e.name.startswith(skip) and e.suffix != ".pth"]
+    else:
+        owners = metadata.packages_distributions()
+        entries = [e for m in only for e in (SITE / m, SITE / f"{m}.py") if e.exists()]
+        for module in only:
+            for dist in owners.get(module, []):
+                entries += SITE.glob(f"{dist.replace('-', '_')}-*.dist-info")
+    for entry in set(entries):
+        (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("wheels")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--wheel-dir", str(out), *map(str, DISTRIBUTIONS.values())],
+        check=True,
+    )
+    found = {}
+    for wheel in out.glob("*.whl"):
+        name = wheel.name.split("-")[0].replace("_", "-")
+        found[name] = wheel
+    assert set(found) == set(DISTRIBUTIONS), found
+    return found
+
+
+@pytest.fixture(scope="session")
+def libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("libraries")
+    core = _third_party(root / "core", CORE_DEPENDENCIES)
+    return {"core": core, "train": _third_party(root / "train", None)}
+
+
+class Install:
+    """A fresh venv holding the given tunekite wheels and seeing the given libraries."""
+
+    def __init__(self, folder: Path, wheels: list[Path], libraries: Path) -> None:
+        venv.create(folder, with_pip=False, symlinks=True)
+        self.bin = folder / "bin"
+        python = self.bin / "python"
+        purelib = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+        Path(purelib, "tunekite-test-libraries.pth").write_text(f"{libraries}\n")
+        self.pip("install", "--quiet", "--no-deps", "--no-index", *map(str, wheels))
+        self.cache = folder / "cache"
+
+    def pip(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pip", "--python", str(self.bin / "python"), *args],
+            check=True, capture_output=True, text=True,
+        )
+
+    def tk(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        own = ("TUNEKITE_", "PYTHON", "VIRTUAL_ENV")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
+        env.update(COLUMNS="200", TUNEKITE_CACHE_DIR=str(self.cache), HF_HUB_OFFLINE="1")
+        return subprocess.run(
+            [str(self.bin / "tk"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+        )
+
+    def plugins(self) -> dict[str, dict]:
+        result = self.tk("plugins", "--json")
+        assert result.returncode == 0, result.stderr
+        return {p["distribution"]: p for p in json.loads(result.stdout)["plugins"]}
+
+
+@pytest.fixture
+def fresh_venv(tmp_path: Path) -> Callable[[list[Path], Path], Install]:
+    """`fresh_venv(wheels, libraries)`: a new venv with those wheels, seeing those libraries."""
+    return lambda wheels, libraries: Install(tmp_path / "venv", wheels, libraries)

@@ -44,6 +44,12 @@ def test_catalog_matches_what_plugins_register(tk) -> None:
     for kind, names in catalog.PROVIDERS.items():
         for name, dist in names.items():
             assert name in registered[dist].get(kind, []), f"catalog says {dist} provides {kind} {name}"
+    first_party = [_project(folder)["name"] for folder in PLUGIN_DIRS if folder.parts[-3] == "plugins"]
+    for dist in first_party:
+        for kind, names in registered[dist].items():
+            for name in names:
+                owner = catalog.PROVIDERS.get(kind, {}).get(name)
+                assert owner == dist, f"catalog lacks {dist}'s {kind} {name}"
 
 
 def test_plugins_import_only_the_public_api() -> None:

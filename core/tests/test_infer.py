@@ -223,3 +223,26 @@ def test_named_adapters_name_every_adapter(tmp_path) -> None:
     assert named_adapters(["kite=/a", "b=/b"]) == {"kite": "/a", "b": "/b"}
     with pytest.raises(ArgumentError, match="two adapters are named 'x'"):
         named_adapters(["x=/a", "x=/b"])
+
+
+def test_the_checkpoint_template_is_used_and_a_missing_one_is_named(host, tmp_path):
+    """A checkpoint's args.json records the template its run resolved; infer uses it or
+    names the plugin to install."""
+    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint.mkdir()
+    (checkpoint / "args.json").write_text(json.dumps({"model": str(tmp_path), "template": "tiny-chatml"}))
+    run, _ = resolve("infer", ["--adapters", str(checkpoint)])
+    assert with_checkpoint_args(run).template == "tiny-chatml"
+    (checkpoint / "args.json").write_text(json.dumps({"model": str(tmp_path), "template": "chatml"}))
+    expected = r"trained with template 'chatml' \(its args.json\).*pip install tunekite-chatml"
+    with pytest.raises(ArgumentError, match=expected):
+        with_checkpoint_args(run)
+    explicit, _ = resolve("infer", ["--adapters", str(checkpoint), "--template", "tiny-chatml"])
+    assert with_checkpoint_args(explicit).template == "tiny-chatml"
+
+
+def test_serving_tasks_take_no_tuner(host):
+    for task in ("infer", "deploy", "export"):
+        run, _ = resolve(task, ["--adapters", "a"])
+        assert "tuner" not in run.groups and run.groups["adapters"].adapters == ["a"]
+        assert "tuners" not in run.components

@@ -58,14 +58,23 @@ def test_builtins_register_through_the_same_hooks(tk_plugins) -> None:
     assert {"sft", "pt"} <= set(host.registry("trainers").names())
 
 
-def test_duplicate_name_names_both_distributions(tk_plugins) -> None:
+def test_duplicate_name_fails_only_its_own_lookups_naming_both(tk_plugins) -> None:
     tk_plugins.add(tuners("adalora"), name="a", distribution="dist-a")
     host = tk_plugins.add(tuners("adalora"), name="b", distribution="dist-b")
     expected = r"tuner 'adalora' is registered by both dist-a .* and dist-b"
     with pytest.raises(DuplicateNameError, match=expected):
-        host.registry("tuners").get("full")
-    with pytest.raises(DuplicateNameError):
-        list(host.registry("tuners"))
+        host.registry("tuners").get("adalora")
+    assert host.registry("tuners").get("full").name == "full"
+    assert [c for c in host.registry("tuners").conflicts if "dist-b" in c]
+
+
+def test_plugin_reusing_a_builtin_name_is_ignored_with_a_warning(tk_plugins) -> None:
+    host = tk_plugins.add(tuners("full", "adalora"), name="evil", distribution="dist-evil")
+    assert host.registry("tuners").entry("full").distribution == "tunekite"
+    (warning,) = host.warnings()
+    assert "tuner 'full' of dist-evil" in warning and "core's built-in tuner 'full' wins" in warning
+    assert host.registry("tuners").get("full").summary.startswith("Train every")
+    assert host.registry("tuners").conflicts == []
 
 
 def test_duplicate_name_leaves_other_kinds_usable(tk_plugins) -> None:
@@ -314,3 +323,13 @@ def test_spec_factory_import_path_resolves_lazily() -> None:
 def test_spec_default_args() -> None:
     assert TunerSpec(name="x", summary="s", factory="a:b", args=GoodArgs).default_args() == GoodArgs()
     assert TunerSpec(name="x", summary="s", factory="a:b").default_args() is None
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"), [(None, (1,)), (2, (2,)), ((1, 2), (1, 2)), ("1", (1,)), ("one", ())]
+)
+def test_declared_api_versions(declared, expected) -> None:
+    from tunekite.plugins import declared_api
+
+    plugin = type("P", (), {} if declared is None else {"TUNEKITE_API": declared})
+    assert declared_api(plugin) == expected

@@ -6,7 +6,7 @@ argument groups and the run machinery are loaded on first access.
 
 from typing import TYPE_CHECKING, Any
 
-from tunekite import __version__, hookimpl
+from tunekite import API_VERSION, __version__, hookimpl
 from tunekite.arguments.fields import arg
 from tunekite.constants import DEFAULT_ADAPTER, IGNORE_INDEX
 from tunekite.errors import (
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from tunekite.training.policy import Policy, apply_tuner, load_policy, tuner_optimizer
 
 __all__ = [
+    "API_VERSION",
     "DEFAULT_ADAPTER",
     "IGNORE_INDEX",
     "ArgumentError",

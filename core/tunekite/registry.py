@@ -19,6 +19,7 @@ class Entry(Generic[S]):
     spec: S
     plugin: str
     distribution: str | None
+    builtin: bool = False
 
 
 def _owner(entry: Entry) -> str:
@@ -28,16 +29,18 @@ def _owner(entry: Entry) -> str:
 class Registry(Generic[S]):
     """The components of one kind, by name and alias.
 
-    Built by the plugin host; `conflicts` holds names registered twice, which make
-    every lookup in this kind fail (naming both distributions) while `tk plugins`
-    can still show them.
+    Built by the plugin host. A name two plugins register is a conflict: looking that
+    name up fails naming both distributions, every other name keeps working, and
+    `tk plugins` shows it. A plugin re-registering one of core's built-in names is
+    ignored for that component, with a warning: the built-in wins.
     """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[S]] = {}
         self._aliases: dict[str, str] = {}
-        self.conflicts: list[str] = []
+        self._conflicts: dict[str, str] = {}
+        self.warnings: list[str] = []
         self.hints: dict[str, str] = {}
         self.note: str | None = None
 
@@ -45,14 +48,26 @@ class Registry(Generic[S]):
     def singular(self) -> str:
         return self.kind[:-1].replace("_", " ")
 
+    @property
+    def conflicts(self) -> list[str]:
+        return list(dict.fromkeys(self._conflicts.values()))
+
     def add(self, entry: Entry[S]) -> None:
         for name in (entry.spec.name, *entry.spec.aliases):
             clash = self._lookup(name)
-            if clash is not None:
-                self.conflicts.append(
+            if clash is not None and clash.builtin and not entry.builtin:
+                self.warnings.append(
+                    f"{self.singular} {name!r} of {_owner(entry)} (plugin {entry.plugin}) is ignored: "
+                    f"core's built-in {self.singular} {name!r} wins; rename it in that plugin"
+                )
+                return
+            if clash is not None:  # the entry is left out: its names fail, naming both
+                message = (
                     f"{self.singular} {name!r} is registered by both {_owner(clash)} "
                     f"(plugin {clash.plugin}) and {_owner(entry)} (plugin {entry.plugin})"
                 )
+                for own in (entry.spec.name, *entry.spec.aliases):
+                    self._conflicts.setdefault(own, message)
                 return
         self._entries[entry.spec.name] = entry
         for alias in entry.spec.aliases:
@@ -61,16 +76,12 @@ class Registry(Generic[S]):
     def _lookup(self, name: str) -> Entry[S] | None:
         return self._entries.get(self._aliases.get(name, name))
 
-    def check(self) -> None:
-        if self.conflicts:
-            raise DuplicateNameError(
-                "Conflicting plugins: "
-                + "; ".join(self.conflicts)
-                + ". Uninstall one of them or limit loading with TUNEKITE_PLUGINS."
-            )
-
     def entry(self, name: str) -> Entry[S]:
-        self.check()
+        if name in self._conflicts:
+            raise DuplicateNameError(
+                f"Conflicting plugins: {self._conflicts[name]}. "
+                "Uninstall one of them or limit loading with TUNEKITE_PLUGINS."
+            )
         found = self._lookup(name)
         if found is None:
             raise UnknownNameError(self._unknown_message(name))
@@ -97,11 +108,7 @@ class Registry(Generic[S]):
         return isinstance(name, str) and self._lookup(name) is not None
 
     def __iter__(self) -> Iterator[Entry[S]]:
-        self.check()
-        return self.unchecked()
-
-    def unchecked(self) -> Iterator[Entry[S]]:
-        """The entries even when names conflict (for messages that must not fail)."""
+        """The entries, sorted by name; a conflicting name keeps its first registration."""
         return iter(sorted(self._entries.values(), key=lambda e: e.spec.name))
 
     def __len__(self) -> int:

@@ -91,6 +91,8 @@ def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
         return found[0].spec
     known = sorted(n for kind in RUNNABLE_KINDS for n in host.registry(kind).names())
     hint = did_you_mean(name, known)
+    for kind in RUNNABLE_KINDS:  # a name the catalog knows says what to install
+        hint += f" {host.registry(kind).hints[name]}" if name in host.registry(kind).hints else ""
     raise UnknownNameError(f"Unknown trainer or task {name!r}.{hint} Available: {', '.join(known)}.")
 
 
@@ -149,7 +151,7 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
         owners = [
             entry
             for kind in _COMPONENT_KINDS
-            for entry in host.registry(kind).unchecked()
+            for entry in host.registry(kind)
             if _declares(entry.spec, name)
         ]
         if not owners:
@@ -163,7 +165,7 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
     def _other_trainers(name: str) -> str | None:
         owners = [
             e
-            for e in host.registry("trainers").unchecked()
+            for e in host.registry("trainers")
             if e.spec.name != runnable.name and not e.spec.dispatch and _declares(e.spec, name)
         ]
         if not owners:

@@ -223,7 +223,15 @@ class QuantizationArguments:
 
 
 @dataclass(kw_only=True)
-class TunerArguments:
+class AdapterArguments:
+    """Trained adapters to load: all that serving tasks (infer, deploy, export, app) take
+    from the tuner group, so they never resolve a tuner."""
+
+    adapters: list[str] = arg(default_factory=list, help="ids or paths of trained adapters to load")
+
+
+@dataclass(kw_only=True)
+class TunerArguments(AdapterArguments):
     """Which tuner adapts the model and which modules it touches, for any tuner."""
 
     tuner: str = arg(
@@ -232,7 +240,6 @@ class TunerArguments:
         selects="tuners",
         help="tuner plugin that adapts the model; full trains every parameter",
     )
-    adapters: list[str] = arg(default_factory=list, help="ids or paths of trained adapters to load")
     target_modules: list[str] = arg(
         default_factory=lambda: ["all-linear"],
         read_by="tuners",
@@ -410,6 +417,7 @@ CORE_GROUPS: dict[str, type] = {
     "generation": GenerationArguments,
     "quantization": QuantizationArguments,
     "tuner": TunerArguments,
+    "adapters": AdapterArguments,
     "training": TrainingArguments,
 }
 
@@ -421,5 +429,6 @@ GROUP_TITLES: dict[str, str] = {
     "generation": "Generation",
     "quantization": "Quantization",
     "tuner": "Tuner",
+    "adapters": "Adapters",
     "training": "Training",
 }

@@ -110,7 +110,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="infer",
             summary="Chat with a model or adapter checkpoint, or answer a dataset into a jsonl",
-            groups=("model", "data", "template", "generation", "tuner"),
+            groups=("model", "data", "template", "generation", "adapters"),
             args=InferArguments,
             factory="tunekite.tasks.infer:run",
             defaults=(("split_dataset_ratio", 0.0),),
@@ -120,7 +120,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="export",
             summary="Merge a LoRA adapter into its base model (--merge_lora true)",
-            groups=("model", "tuner"),
+            groups=("model", "adapters"),
             args=ExportArguments,
             factory="tunekite.tasks.export:run",
             defaults=(("add_version", False),),
@@ -130,7 +130,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="deploy",
             summary="Serve a model and its LoRA adapters over an OpenAI-compatible HTTP API",
-            groups=("model", "template", "generation", "tuner"),
+            groups=("model", "template", "generation", "adapters"),
             args=DeployArguments,
             factory="tunekite.tasks.deploy:run",
         )

@@ -33,13 +33,22 @@ class _UserError(click.ClickException):
 
 
 class _Group(click.Group):
-    """Turns TuneKite's user-facing errors into clean messages without tracebacks."""
+    """Turns TuneKite's user-facing errors, and a missing library that an extra or a plugin
+    provides, into clean one-line messages without tracebacks."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TunekiteError as exc:
             raise _UserError(exc) from None
+        except ModuleNotFoundError as exc:
+            from tunekite.plugins import get_host
+
+            hint = get_host().install_hint(exc.name or "")
+            if hint is None:
+                raise
+            message = f"{(exc.name or '').partition('.')[0]} is not installed; this command needs it: {hint}"
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

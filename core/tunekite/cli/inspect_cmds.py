@@ -29,8 +29,10 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
     """Installed plugins: distribution, version, what each registered, load errors."""
     host = _host(custom_register_path)
     conflicts = [c for kind in KINDS for c in host.registry(kind).conflicts]
+    warnings = host.warnings()
     if as_json:
-        payload = {"plugins": [p.as_dict() for p in host.plugins], "conflicts": conflicts}
+        plugins = [p.as_dict() for p in host.plugins]
+        payload = {"plugins": plugins, "conflicts": conflicts, "warnings": warnings}
         click.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
@@ -46,6 +48,8 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
         status = "[green]ok[/]" if p.status == "loaded" else f"[red]{p.status}[/]: {escape(str(p.error))}"
         if p.status == "disabled":
             status = f"[yellow]disabled[/]: {escape(str(p.error))}"
+        elif p.missing:
+            status = f"[yellow]not usable[/]: {escape(p.missing)}"
         table.add_row(
             p.name if p.source != "file" else f"{p.name}\n({p.location})",
             p.distribution or f"({p.source})",
@@ -56,7 +60,9 @@ def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
     console = Console()
     console.print(table)
     for conflict in conflicts:
-        console.print(f"[red]conflict[/]: {conflict}")
+        console.print(f"[red]conflict[/]: {escape(conflict)}")
+    for warning in warnings:
+        console.print(f"[yellow]warning[/]: {escape(warning)}")
 
 
 @click.command(name="list")

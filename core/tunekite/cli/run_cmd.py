@@ -27,6 +27,8 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
         _print_runnables(host, RUNNABLE_KINDS)
         return
     run_, wants_help = resolve(name, argv, host)
+    for warning in host.warnings():
+        click.echo(f"Warning: {warning}", err=True)
     if wants_help:
         print_help(run_, host)
         return

@@ -9,6 +9,8 @@ Face folder or hub id for the built-in `hf` loader. Registered names never conta
 
 from __future__ import annotations
 
+import os
+
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import ModelSpec
@@ -30,6 +32,8 @@ def resolve_model_spec(
         raise ArgumentError("No model given: pass --model with a model folder, hub id or registered name.")
     if model in models:
         return models.get(model)
+    if model in models.hints and not os.path.exists(model):  # a named model whose plugin is missing
+        raise ArgumentError(f"--model: {models.hints[model]}")
     lowered = model.lower()
     claims = [e for e in models if any(lowered.endswith(s) for s in e.spec.file_suffixes)]
     if len(claims) > 1:

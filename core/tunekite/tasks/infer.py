@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 def run(run: Run) -> Path | None:
     """The `infer` task: the results file in batch mode, None after a chat."""
     from rich.console import Console
+    run = with_checkpoint_args(run)  # first: names a missing plugin before any heavy import
     from transformers import set_seed
 
     set_seed(run.seed)
-    run = with_checkpoint_args(run)
     if run.component("engines").loads_model:
         engine = build_folder_engine(run)
     else:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.errors import ArgumentError
+from tunekite.models.resolve import resolve_model_spec
 
 if TYPE_CHECKING:
     from tunekite.run import Run
@@ -35,11 +36,22 @@ def checkpoint_args(folder: str | Path) -> dict[str, Any]:
     return {}
 
 
+def _check_installed(template: str, checkpoint: str | Path) -> None:
+    from tunekite.errors import UnknownNameError
+    from tunekite.plugins import registry
+
+    try:
+        registry("templates").get(template)
+    except UnknownNameError as exc:
+        where = f"{checkpoint} was trained with template {template!r} (its args.json)"
+        raise ArgumentError(f"{where}: {exc}") from None
+
+
 def with_checkpoint_args(run: Run) -> Run:
     """The run with unset model/template values taken from the checkpoint's args.json (the
     first `--adapters` folder, else a local `--model` folder); `use_chat_template` is taken
     too while left at its default, since a `pt` run trains without one."""
-    adapters = run.groups["tuner"].adapters
+    adapters = run.groups["adapters"].adapters
     model = run.groups["model"].model
     folders = [path for _, path in parse_adapters(adapters)]
     for path in folders:
@@ -62,9 +74,13 @@ def with_checkpoint_args(run: Run) -> Run:
             )
         }
         groups[key] = dataclasses.replace(current, **fill)
+    recorded = saved.get("template")  # a checkpoint records the template it resolved
+    if source and recorded and "template" in run.groups and run.groups["template"].template is None:
+        _check_installed(recorded, source)
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
+    resolve_model_spec(groups["model"].model, groups["model"].model_type)  # a named model's plugin
     return dataclasses.replace(run, groups=groups)
 
 
@@ -103,7 +119,7 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     from tunekite.templates.resolve import build_template
 
     model, tokenizer = load_model(run)
-    adapters = parse_adapters(run.groups["tuner"].adapters)
+    adapters = parse_adapters(run.groups["adapters"].adapters)
     plain = [path for name, path in adapters if name is None]
     if len(plain) > 1:
         raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")

@@ -512,7 +512,7 @@ class TrainerConformance(ComponentConformance):
         own = {n for f in fields_of(self.spec().args) for n in f.names} if self.spec().args else set()
         others = [
             (spec.name, f.name)
-            for spec in (e.spec for e in get_host().registry("trainers").unchecked())
+            for spec in (e.spec for e in get_host().registry("trainers"))
             if spec.name != self.name and not spec.dispatch and spec.args is not None
             for f in fields_of(spec.args)
             if not own & set(f.names)

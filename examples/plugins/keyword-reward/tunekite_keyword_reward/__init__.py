@@ -41,3 +41,7 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
             factory=build,
         )
     )
+
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

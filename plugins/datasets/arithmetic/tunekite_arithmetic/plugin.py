@@ -17,3 +17,6 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
             factory="tunekite_arithmetic.data:load",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

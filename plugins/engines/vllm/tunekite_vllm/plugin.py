@@ -50,3 +50,8 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
             loads_model=True,
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("vllm",)
+"""Installed by this distribution's `gpu` or `cpu` extra; `tk plugins` says so when absent."""

@@ -27,3 +27,8 @@ def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
             folder="tunekite_gguf.named:smollm2_folder",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("torch", "transformers", "gguf")
+"""What loading a GGUF file imports; `tk plugins` says so when absent."""

@@ -38,3 +38,8 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
             factory="tunekite_math_rewards.rewards:build_cosine",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("math_verify",)
+"""What the accuracy reward imports; `tk plugins` says so when absent."""

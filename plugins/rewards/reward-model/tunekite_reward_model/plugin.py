@@ -35,3 +35,8 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
             factory="tunekite_reward_model.score:build",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("torch", "transformers")
+"""What loading a reward model imports; `tk plugins` says so when absent."""

@@ -51,3 +51,6 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
             factory="tunekite_text_rewards.rewards:build_soft_overlong",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

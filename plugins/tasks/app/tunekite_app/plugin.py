@@ -35,8 +35,13 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="app",
             summary="A Gradio chat page over a model, an adapter or a running `tk run deploy`",
-            groups=("model", "template", "generation", "tuner"),
+            groups=("model", "template", "generation", "adapters"),
             args=AppArguments,
             factory="tunekite_app.page:serve",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("gradio", "openai")
+"""What the chat page imports; `tk plugins` says so when absent."""

@@ -39,3 +39,6 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             chat_template_markers=("[gMASK]<sop>", "<|assistant|>"),
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

@@ -77,3 +77,6 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             ),
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

@@ -32,3 +32,6 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             chat_template_markers=("[INST]", "[/INST]"),
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

@@ -94,3 +94,6 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             chat_template_markers=("<|im_start|>", "<|im_end|>", "<think>", "last_query_index"),
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""

@@ -68,3 +68,9 @@ def run_chosen(run: Any) -> Any:
     from tunekite.api import registry
 
     return registry("trainers").get(run.rlhf_type).load()(run)
+
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("torch", "transformers", "datasets", "peft", "trl")
+"""What the trainers import (`tunekite[train]` and trl); `tk plugins` says so when absent."""

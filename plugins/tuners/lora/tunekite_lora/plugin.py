@@ -57,3 +57,8 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             optimizer="tunekite_lora.tuner:loraplus_optimizer",
         )
     )
+
+TUNEKITE_API = 1
+"""The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
+TUNEKITE_REQUIRES = ("torch", "transformers", "peft")
+"""What the tuner's factory imports (`tunekite[train]`); `tk plugins` says so when absent."""
