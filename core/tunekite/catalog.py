@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
+    "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {"rlhf": "tunekite-rlhf"},
     "tasks": {"app": "tunekite-app"},
@@ -45,11 +46,21 @@ PROVIDERS: dict[str, dict[str, str]] = {
     },
 }
 
+UNAVAILABLE: dict[str, dict[str, str]] = {
+    "quantizers": {
+        "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
+        "it; use --quant_method bnb (pip install tunekite-bnb).",
+        "eetq": "'eetq' (ms-swift's --quant_method eetq) is not available: EETQ's int8 kernels need "
+        "a CUDA GPU; use --quant_method bnb --quant_bits 8 (pip install tunekite-bnb).",
+    },
+}
+"""Names users know from ms-swift that no first-party plugin provides, and why."""
+
 
 def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:
     """For each kind and known name, what to tell a user who asked for it."""
     state = {_key(p.distribution): p for p in plugins if p.distribution}
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, str]] = {kind: dict(names) for kind, names in UNAVAILABLE.items()}
     for kind, names in PROVIDERS.items():
         for name, dist in names.items():
             info = state.get(_key(dist))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         LossScaleSpec,
         ModelSpec,
+        QuantizerSpec,
         RewardSpec,
         TaskSpec,
         TemplateSpec,
@@ -227,6 +228,27 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 
 @hookspec
+def tk_register_quantizers(register: Callable[[QuantizerSpec], None]) -> None:
+    """Register ways to load a model quantized (`--quant_method NAME --quant_bits N`).
+
+    When: once per process, when the `quantizers` registry is first needed.
+    Gets: `register`, which takes one `tunekite.api.QuantizerSpec` per call. Its factory,
+    `(quantizer_args, run) -> dict`, returns extra `from_pretrained` keyword arguments that
+    core's model loader passes on; it is called whenever a run with that `--quant_method`
+    loads its model (training, `tk run infer`), never by `tk run export --merge_lora`, which
+    merges onto the full-precision base.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @hookimpl
+        def tk_register_quantizers(register):
+            register(QuantizerSpec(name="bnb", summary="bitsandbytes 4/8-bit (QLoRA)",
+                                   args=BnbArguments, factory="tunekite_bnb.quantize:from_pretrained_kwargs"))
+    """
+
+
+@hookspec
 def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
     """Register model exporters (`tk run export --quant_method NAME`).
 
@@ -294,5 +316,6 @@ REGISTER_HOOKS: dict[str, str] = {
     "rewards": "tk_register_rewards",
     "loss_scales": "tk_register_loss_scales",
     "datasets": "tk_register_datasets",
+    "quantizers": "tk_register_quantizers",
     "exporters": "tk_register_exporters",
 }

@@ -222,6 +222,18 @@ class DatasetSpec(ComponentSpec):
     subsets: tuple[str, ...] = ()
 
 
+class QuantizerSpec(ComponentSpec):
+    """A way to load the model quantized (`--quant_method NAME`, with core's `--quant_bits`).
+
+    Factory: `(quantizer_args, run) -> dict` of extra `from_pretrained` keyword arguments
+    (e.g. `{"quantization_config": BitsAndBytesConfig(...), "device_map": "cpu"}`), where
+    `quantizer_args` is the quantizer's own argument group and `run` the resolved run
+    (`run.groups["quantization"].quant_bits`, the model's `torch_dtype`, ...).
+    """
+
+    kind: ClassVar[str] = "quantizers"
+
+
 class ExporterSpec(ComponentSpec):
     """A model exporter (GPTQ, AWQ, GGUF, ...). Factory: `(run) -> output path`."""
 
@@ -240,6 +252,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         RewardSpec,
         LossScaleSpec,
         DatasetSpec,
+        QuantizerSpec,
         ExporterSpec,
     )
 }

@@ -195,21 +195,14 @@ class GenerationArguments:
 
 @dataclass(kw_only=True)
 class QuantizationArguments:
-    """Quantize the model while loading it (bnb, hqq, eetq), e.g. for QLoRA."""
+    """Quantize the model while loading it, e.g. for QLoRA; the method is a plugin."""
 
-    quant_method: Literal["bnb", "hqq", "eetq"] | None = arg(
-        None, help="quantization applied when loading the model; None loads unquantized"
+    quant_method: str | None = arg(
+        None,
+        selects="quantizers",
+        help="quantizer applied when loading the model (`tk list quantizers`); None loads unquantized",
     )
     quant_bits: Literal[1, 2, 3, 4, 8] | None = arg(None, help="bits per quantized weight")
-    hqq_axis: int | None = arg(None, help="hqq quantization axis")
-    bnb_4bit_compute_dtype: Literal["float16", "bfloat16", "float32"] | None = arg(
-        None, help="bnb compute dtype; None follows torch_dtype"
-    )
-    bnb_4bit_quant_type: Literal["fp4", "nf4"] = arg("nf4", help="bnb 4-bit data type")
-    bnb_4bit_use_double_quant: bool = arg(
-        True, help="bnb: also quantize the quantization constants"
-    )
-    bnb_4bit_quant_storage: str | None = arg(None, help="bnb storage dtype for packed weights")
 
 
 @dataclass(kw_only=True)

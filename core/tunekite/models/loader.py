@@ -42,8 +42,11 @@ def load_model(
     """Load `(model, tokenizer)` through the spec that handles `--model` / `--model_type`.
 
     `max_length` (default: the run's `--max_length`) sizes `--rope_scaling linear|dynamic`;
-    `from_pretrained_kwargs` (e.g. `quantization_config`) go to the factory.
+    `from_pretrained_kwargs` go to the factory, after those of the run's `--quant_method`.
     """
+    from tunekite.models.quantize import quantization_kwargs
+
+    from_pretrained_kwargs = {**quantization_kwargs(args), **from_pretrained_kwargs}
     margs = model_arguments(args)
     if max_length is None:
         template = getattr(args, "groups", {}).get("template")
@@ -168,7 +171,7 @@ def load_hf(
         if config.pad_token_id is None:  # batched classification finds the last token by padding
             config.pad_token_id = tokenizer.pad_token_id
         auto = AutoModelForSequenceClassification
-    model = auto.from_pretrained(path, config=config, **kwargs, **from_pretrained_kwargs)
+    model = auto.from_pretrained(path, config=config, **{**kwargs, **from_pretrained_kwargs})
     return model, tokenizer
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.errors import ArgumentError
+from tunekite.models.quantize import inherit_quantizer
 
 if TYPE_CHECKING:
     from tunekite.run import Run
@@ -64,6 +65,7 @@ def with_checkpoint_args(run: Run) -> Run:
             )
         }
         groups[key] = dataclasses.replace(current, **fill)
+    inherit_quantizer(groups, saved)
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
