@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from tunekite.training.checkpoints import AtomicCheckpoints, load_weights, train_resuming
     from tunekite.training.hf_args import training_config
     from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
+    from tunekite.tuners import apply_peft, peft_target_modules, peft_task_type
 
 __all__ = [
     "DEFAULT_ADAPTER",
@@ -91,6 +92,7 @@ __all__ = [
     "TunerSpec",
     "UnknownNameError",
     "__version__",
+    "apply_peft",
     "arg",
     "build_template",
     "describe_checkpoint",
@@ -103,6 +105,8 @@ __all__ = [
     "load_weights",
     "model_folder",
     "named_adapters",
+    "peft_target_modules",
+    "peft_task_type",
     "prepare_datasets",
     "registry",
     "request_from_generation",
@@ -152,6 +156,10 @@ _LAZY = {
     "JsonlLogger": "tunekite.training.outputs",
     "describe_checkpoint": "tunekite.training.outputs",
     "write_manifest": "tunekite.training.outputs",
+    # What peft-based tuners share: imported when a tuner is applied.
+    "apply_peft": "tunekite.tuners",
+    "peft_target_modules": "tunekite.tuners",
+    "peft_task_type": "tunekite.tuners",
 }
 
 
