@@ -13,7 +13,23 @@ if TYPE_CHECKING:
     from tunekite.plugins import PluginInfo
 
 PROVIDERS: dict[str, dict[str, str]] = {
-    "tuners": {"lora": "tunekite-lora"},
+    "tuners": {
+        "lora": "tunekite-lora",
+        "adalora": "tunekite-peft",
+        "boft": "tunekite-peft",
+        "fourierft": "tunekite-peft",
+        "hra": "tunekite-peft",
+        "ia3": "tunekite-peft",
+        "ln_tuning": "tunekite-peft",
+        "loha": "tunekite-peft",
+        "lokr": "tunekite-peft",
+        "miss": "tunekite-peft",
+        "oft": "tunekite-peft",
+        "prefix_tuning": "tunekite-peft",
+        "prompt_tuning": "tunekite-peft",
+        "ptuning": "tunekite-peft",
+        "vera": "tunekite-peft",
+    },
     "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {"rlhf": "tunekite-rlhf"},

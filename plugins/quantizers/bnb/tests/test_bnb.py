@@ -1,15 +1,18 @@
-"""The bnb quantizer through core's loader: the tiny model loads in 4-bit and 8-bit, the
-ms-swift arguments reach `BitsAndBytesConfig`, bad bit widths are refused."""
+"""The bnb quantizer's `from_pretrained` kwargs: the tiny model loads in 4-bit and 8-bit, the
+ms-swift arguments reach `BitsAndBytesConfig`, bad bit widths are refused (the whole path
+through `tk run` is in tests/test_qlora.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tunekite.api import ArgumentError, load_model, start
+from tunekite.api import ArgumentError, ModelArguments, start
 from tunekite.testing import save_tiny_chat_model
 from tunekite_bnb.plugin import BnbArguments
+from tunekite_bnb.quantize import from_pretrained_kwargs
 
 pytest.importorskip("bitsandbytes")
 
@@ -22,18 +25,21 @@ def tiny(tmp_path_factory) -> Path:
     )
 
 
-def resolved(tiny: Path, *extra: str):
-    from tunekite.run import resolve  # the run as `tk run sft` resolves it, not started
+def load(tiny: Path, bits: int | None, **args: object):
+    """The tiny model loaded with the kwargs the `bnb` factory gives a run asking for `bits`."""
+    from transformers import AutoModelForCausalLM
 
-    run, _ = resolve("sft", ["--model", str(tiny), "--tuner", "full", *extra])
-    return run
+    run = SimpleNamespace(
+        groups={"quantization": SimpleNamespace(quant_bits=bits), "model": ModelArguments(model=str(tiny))}
+    )
+    return AutoModelForCausalLM.from_pretrained(tiny, **from_pretrained_kwargs(BnbArguments(**args), run))
 
 
 def test_four_bit_nf4_loads_linear4bit_and_keeps_generating(tiny) -> None:
     import bitsandbytes as bnb
     import torch
 
-    model, _ = load_model(resolved(tiny, "--quant_method", "bnb", "--quant_bits", "4"))
+    model = load(tiny, 4)
     q_proj = model.model.layers[0].self_attn.q_proj
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_state.quant_type == "nf4"
@@ -46,20 +52,13 @@ def test_four_bit_nf4_loads_linear4bit_and_keeps_generating(tiny) -> None:
 def test_four_bit_arguments_reach_bitsandbytes(tiny) -> None:
     import torch
 
-    run = resolved(
+    model = load(
         tiny,
-        "--quant_method",
-        "bnb",
-        "--quant_bits",
-        "4",
-        "--bnb_4bit_quant_type",
-        "fp4",
-        "--bnb_4bit_use_double_quant",
-        "false",
-        "--bnb_4bit_compute_dtype",
-        "bfloat16",
+        4,
+        bnb_4bit_quant_type="fp4",
+        bnb_4bit_use_double_quant=False,
+        bnb_4bit_compute_dtype="bfloat16",
     )
-    model, _ = load_model(run)
     down_proj = model.model.layers[0].mlp.down_proj
     state = down_proj.weight.quant_state
     assert (state.quant_type, state.nested, down_proj.compute_dtype) == ("fp4", False, torch.bfloat16)
@@ -68,16 +67,15 @@ def test_four_bit_arguments_reach_bitsandbytes(tiny) -> None:
 def test_eight_bit_loads_linear8bit(tiny) -> None:
     import bitsandbytes as bnb
 
-    model, _ = load_model(resolved(tiny, "--quant_method", "bnb", "--quant_bits", "8"))
+    model = load(tiny, 8)
     assert isinstance(model.model.layers[1].mlp.up_proj, bnb.nn.Linear8bitLt)
     assert model.is_loaded_in_8bit
 
 
-@pytest.mark.parametrize("bits", [None, "2"])
+@pytest.mark.parametrize("bits", [None, 2])
 def test_quant_bits_other_than_4_or_8_are_refused(tiny, bits) -> None:
-    extra = ["--quant_bits", bits] if bits else []
     with pytest.raises(ArgumentError, match="--quant_bits must be 4 or 8"):
-        load_model(resolved(tiny, "--quant_method", "bnb", *extra))
+        load(tiny, bits)
 
 
 def test_bad_storage_dtype_is_refused() -> None:
