@@ -52,26 +52,51 @@ def four_bit(base: Path):
     return load_model(run)[0]
 
 
-def test_qlora_step_trains_only_the_adapter_and_peft_loads_it_over_4_bit(base, tmp_path) -> None:
+def fp32_twin(quantized, base: Path):
+    """The full-precision model holding exactly the 4-bit model's dequantized weights."""
+    import bitsandbytes as bnb
+    from transformers import AutoModelForCausalLM
+
+    twin = AutoModelForCausalLM.from_pretrained(base)
+    for name, module in quantized.named_modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
+            plain = name.removeprefix("base_model.model.").removesuffix(".base_layer")
+            twin.get_submodule(plain).weight.data = weight.float()
+    return twin
+
+
+def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_the_adapter(base, tmp_path) -> None:
     import torch
-    from peft import PeftModel
+    from peft import PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     from tunekite.api import TunerArguments, registry
+    from tunekite_bnb.training import keep_trainable
 
     lora = registry("tuners").get("lora")
-    model = lora.load()(four_bit(base), lora.args(lora_rank=4), TunerArguments())
+    model = lora.load()(four_bit(base), lora.args(lora_rank=4, lora_dropout=0.0), TunerArguments())
     ids = torch.randint(0, model.config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(0))
+    keep_trainable(model)  # what the bnb plugin's train callback does at train begin
     model.eval()
     with torch.no_grad():
-        before = model(input_ids=ids).logits.clone()
-    model.train()
+        before = model(input_ids=ids).logits.clone()  # an eval pass, as the trainer's evaluation makes
+    twin = get_peft_model(fp32_twin(model, base), model.peft_config["default"])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    twin.train()
     for _ in range(2):
+        set_peft_model_state_dict(twin, get_peft_model_state_dict(model))
         model(input_ids=ids, labels=ids).loss.backward()
+        twin(input_ids=ids, labels=ids).loss.backward()
         frozen = [n for n, p in model.named_parameters() if not p.requires_grad and p.grad is not None]
         assert not frozen, frozen
+        grads = {n: p.grad for n, p in twin.named_parameters() if p.requires_grad}
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                assert torch.allclose(param.grad, grads[name], rtol=1e-3, atol=1e-6), name
         optimizer.step()
         optimizer.zero_grad()
+        twin.zero_grad()
     model.eval()
     with torch.no_grad():
         after = model(input_ids=ids).logits
@@ -80,6 +105,7 @@ def test_qlora_step_trains_only_the_adapter_and_peft_loads_it_over_4_bit(base, t
 
     model.save_pretrained(tmp_path / "adapter")
     again = PeftModel.from_pretrained(four_bit(base), tmp_path / "adapter")
+    keep_trainable(again)  # the same (unpacked) CPU kernel as `after`
     with torch.no_grad():
         assert torch.allclose(again(input_ids=ids).logits, after, atol=1e-5)
 

@@ -86,3 +86,28 @@ def test_bad_storage_dtype_is_refused() -> None:
 def test_bnb_arguments_need_the_bnb_quantizer(tiny) -> None:
     with pytest.raises(ArgumentError, match=r"bnb_4bit_quant_type.*quantizer 'bnb'"):
         start("sft", ["--model", str(tiny), "--bnb_4bit_quant_type", "fp4"])
+
+
+def test_keep_trainable_stops_the_cpu_repacking_that_drops_gradients(tiny) -> None:
+    import torch
+
+    from tunekite_bnb.training import keep_trainable
+
+    ids = torch.tensor([[1, 2, 3, 4]])
+    untouched = load(tiny, 4)
+    with torch.no_grad():
+        untouched(input_ids=ids)  # eval mode, no gradients: bitsandbytes repacks for its CPU kernel
+    layer = untouched.model.layers[0].mlp.down_proj
+    if not getattr(layer.weight.quant_state, "packing_format_for_cpu", False):
+        pytest.skip("this CPU has no AVX512-bf16: bitsandbytes does not repack here")
+    assert keep_trainable(untouched) == 14  # 7 linear layers in each of 2 blocks
+    assert not getattr(layer.weight.quant_state, "packing_format_for_cpu", False)
+
+    kept = load(tiny, 4)
+    keep_trainable(kept)
+    with torch.no_grad():
+        kept(input_ids=ids)
+    assert not getattr(kept.model.layers[0].mlp.down_proj.weight.quant_state, "packing_format_for_cpu", False)
+    x = torch.randn(2, 128, requires_grad=True)
+    kept.model.layers[0].mlp.down_proj(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

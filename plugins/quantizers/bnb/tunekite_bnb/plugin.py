@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tunekite.api import QuantizerSpec, arg, hookimpl
 
@@ -43,3 +43,14 @@ def tk_register_quantizers(register: Callable[[QuantizerSpec], None]) -> None:
             factory="tunekite_bnb.quantize:from_pretrained_kwargs",
         )
     )
+
+
+@hookimpl
+def tk_train_callbacks(run: Any) -> list[Any] | None:
+    """A run training on a 4-bit base keeps its gradients exact (see `tunekite_bnb.training`)."""
+    quant = run.groups.get("quantization")
+    if quant is None or quant.quant_method != "bnb" or quant.quant_bits != 4:
+        return None
+    from tunekite_bnb.training import KeepTrainable
+
+    return [KeepTrainable()]
