@@ -191,3 +191,21 @@ def test_qlora_sft_infer_and_merge_end_to_end(base, data, tmp_path, monkeypatch)
     ids = torch.tensor([tokenizer("3 plus 3?")["input_ids"]])
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-4)
+
+
+def test_infer_loads_a_base_quantized_for_inference(base, data, tmp_path, monkeypatch) -> None:
+    import bitsandbytes as bnb
+
+    from tunekite.api import load_for_inference
+    from tunekite.tasks.loading import with_checkpoint_args
+
+    monkeypatch.chdir(tmp_path)
+    run, _ = resolve("infer", ["--model", str(base), *FOUR_BIT, "--bnb_4bit_quant_type", "fp4"])
+    model, _, _ = load_for_inference(with_checkpoint_args(run))
+    assert isinstance(model.model.layers[0].mlp.up_proj, bnb.nn.Linear4bit)
+    assert model.model.layers[0].mlp.up_proj.weight.quant_state.quant_type == "fp4"
+    answers = tmp_path / "answers.jsonl"
+    argv = ["--model", str(base), *FOUR_BIT, "--val_dataset", str(data), "--result_path", str(answers)]
+    start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
+    records = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert len(records) == 2 and all(isinstance(r["response"], str) for r in records)
