@@ -29,22 +29,6 @@ def base(tmp_path_factory) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"{i} plus {i}?"},
-                {"role": "assistant", "content": f"{2 * i}."},
-            ]
-        }
-        for i in range(16)
-    ]
-    path = tmp_path_factory.mktemp("data") / "sums.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def four_bit(base: Path):
     from tunekite.api import load_model
 
@@ -110,7 +94,7 @@ def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_the_adapter
         assert torch.allclose(again(input_ids=ids).logits, after, atol=1e-5)
 
 
-def test_qlora_sft_infer_and_merge_end_to_end(base, data, tmp_path, monkeypatch) -> None:
+def test_qlora_sft_infer_and_merge_end_to_end(base, data_file, tmp_path, monkeypatch) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -126,7 +110,7 @@ def test_qlora_sft_infer_and_merge_end_to_end(base, data, tmp_path, monkeypatch)
             "--model",
             str(base),
             "--dataset",
-            str(data),
+            str(data_file),
             *FOUR_BIT,
             "--lora_rank",
             "4",
@@ -169,7 +153,7 @@ def test_qlora_sft_infer_and_merge_end_to_end(base, data, tmp_path, monkeypatch)
             "--adapters",
             str(checkpoint),
             "--val_dataset",
-            str(data),
+            str(data_file),
             "--result_path",
             str(answers),
             "--max_new_tokens",
@@ -193,7 +177,7 @@ def test_qlora_sft_infer_and_merge_end_to_end(base, data, tmp_path, monkeypatch)
         assert torch.allclose(merged(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-4)
 
 
-def test_infer_loads_a_base_quantized_for_inference(base, data, tmp_path, monkeypatch) -> None:
+def test_infer_loads_a_base_quantized_for_inference(base, data_file, tmp_path, monkeypatch) -> None:
     import bitsandbytes as bnb
 
     from tunekite.api import load_for_inference
@@ -205,7 +189,7 @@ def test_infer_loads_a_base_quantized_for_inference(base, data, tmp_path, monkey
     assert isinstance(model.model.layers[0].mlp.up_proj, bnb.nn.Linear4bit)
     assert model.model.layers[0].mlp.up_proj.weight.quant_state.quant_type == "fp4"
     answers = tmp_path / "answers.jsonl"
-    argv = ["--model", str(base), *FOUR_BIT, "--val_dataset", str(data), "--result_path", str(answers)]
+    argv = ["--model", str(base), *FOUR_BIT, "--val_dataset", str(data_file), "--result_path", str(answers)]
     start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
     records = [json.loads(line) for line in answers.read_text().splitlines()]
     assert len(records) == 2 and all(isinstance(r["response"], str) for r in records)
