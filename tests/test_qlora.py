@@ -29,15 +29,16 @@ def base(tmp_path_factory) -> Path:
     )
 
 
-def four_bit(base: Path):
+def four_bit(base: Path, bits: int = 4):
+    """The base loaded as `tk run sft --quant_method bnb --quant_bits BITS` loads it."""
     from tunekite.api import load_model
 
-    run, _ = resolve("sft", ["--model", str(base), *FOUR_BIT])
+    run, _ = resolve("sft", ["--model", str(base), "--quant_method", "bnb", "--quant_bits", str(bits)])
     return load_model(run)[0]
 
 
 def fp32_twin(quantized, base: Path):
-    """The full-precision model holding exactly the 4-bit model's dequantized weights."""
+    """The full-precision model holding exactly the quantized model's dequantized weights."""
     import bitsandbytes as bnb
     from transformers import AutoModelForCausalLM
 
@@ -45,12 +46,18 @@ def fp32_twin(quantized, base: Path):
     for name, module in quantized.named_modules():
         if isinstance(module, bnb.nn.Linear4bit):
             weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
-            plain = name.removeprefix("base_model.model.").removesuffix(".base_layer")
-            twin.get_submodule(plain).weight.data = weight.float()
+        elif isinstance(module, bnb.nn.Linear8bitLt):  # int8 rows scaled by their absmax / 127
+            absmax = module.weight.SCB if module.weight.SCB is not None else module.state.SCB  # moved on use
+            weight = module.weight.data.float() * absmax.float().unsqueeze(1) / 127
+        else:
+            continue
+        plain = name.removeprefix("base_model.model.").removesuffix(".base_layer")
+        twin.get_submodule(plain).weight.data = weight.float()
     return twin
 
 
-def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_the_adapter(base, tmp_path) -> None:
+@pytest.mark.parametrize("bits", [4, 8])
+def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_it(base, tmp_path, bits) -> None:
     import torch
     from peft import PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -58,7 +65,7 @@ def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_the_adapter
     from tunekite_bnb.training import keep_trainable
 
     lora = registry("tuners").get("lora")
-    model = lora.load()(four_bit(base), lora.args(lora_rank=4, lora_dropout=0.0), TunerArguments())
+    model = lora.load()(four_bit(base, bits), lora.args(lora_rank=4, lora_dropout=0.0), TunerArguments())
     ids = torch.randint(0, model.config.vocab_size, (2, 10), generator=torch.Generator().manual_seed(0))
     keep_trainable(model)  # what the bnb plugin's train callback does at train begin
     model.eval()
@@ -88,7 +95,7 @@ def test_qlora_gradients_equal_the_dequantized_models_and_peft_loads_the_adapter
     assert all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
 
     model.save_pretrained(tmp_path / "adapter")
-    again = PeftModel.from_pretrained(four_bit(base), tmp_path / "adapter")
+    again = PeftModel.from_pretrained(four_bit(base, bits), tmp_path / "adapter")
     keep_trainable(again)  # the same (unpacked) CPU kernel as `after`
     with torch.no_grad():
         assert torch.allclose(again(input_ids=ids).logits, after, atol=1e-5)

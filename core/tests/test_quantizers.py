@@ -64,8 +64,9 @@ def tiny(tmp_path_factory):
 
 
 def test_selected_quantizer_kwargs_reach_from_pretrained(host, tiny) -> None:
-    run, _ = resolve("sft", ["--model", str(tiny), "--quant_method", "fake", "--quant_bits", "4",
-                             "--fake_half", "true"])
+    run, _ = resolve(
+        "sft", ["--model", str(tiny), "--quant_method", "fake", "--quant_bits", "4", "--fake_half", "true"]
+    )
     model, _ = load_model(run)
     assert SEEN == [(True, 4)]
     assert str(model.dtype) == "torch.bfloat16"
@@ -75,6 +76,12 @@ def test_no_quant_method_adds_nothing(host, tiny) -> None:
     run, _ = resolve("sft", ["--model", str(tiny)])
     load_model(run)
     assert SEEN == []
+
+
+def test_quant_bits_alone_is_refused(host, tiny) -> None:
+    run, _ = resolve("sft", ["--model", str(tiny), "--quant_bits", "4"])
+    with pytest.raises(ArgumentError, match="--quant_bits 4 needs --quant_method"):
+        load_model(run)
 
 
 def test_quantizer_arguments_need_their_quantizer(host, tiny) -> None:

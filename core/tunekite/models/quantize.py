@@ -18,7 +18,11 @@ def quantization_kwargs(run: Any) -> dict[str, Any]:
     `ModelArguments`) asks for no quantization."""
     groups = getattr(run, "groups", None)
     quant = groups.get("quantization") if isinstance(groups, dict) else None
-    if quant is None or quant.quant_method is None:
+    if quant is None:
+        return {}
+    if quant.quant_method is None:
+        if quant.quant_bits is not None:
+            raise ArgumentError(f"--quant_bits {quant.quant_bits} needs --quant_method (e.g. bnb)")
         return {}
     spec = quantizer_spec(quant.quant_method)
     args = groups.get(quantizer_key(spec.name))
@@ -46,4 +50,3 @@ def inherit_quantizer(groups: dict[str, Any], saved: dict[str, Any]) -> None:
         return
     values = {f.name: f.convert(saved[f.name], "args.json") for f in fields_of(spec.args) if f.name in saved}
     groups[key] = spec.args(**values)
-

@@ -111,3 +111,10 @@ def test_keep_trainable_stops_the_cpu_repacking_that_drops_gradients(tiny) -> No
     x = torch.randn(2, 128, requires_grad=True)
     kept.model.layers[0].mlp.down_proj(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_full_fine_tuning_of_quantized_weights_is_refused(tiny, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["--model", str(tiny), "--tuner", "full", "--quant_method", "bnb", "--quant_bits", "4"]
+    with pytest.raises(ArgumentError, match="quantized weights cannot be trained"):
+        start("sft", [*argv, "--dataset", "unused.jsonl", "--report_to", "none"])

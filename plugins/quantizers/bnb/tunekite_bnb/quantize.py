@@ -19,6 +19,12 @@ def from_pretrained_kwargs(args: BnbArguments, run: Any) -> dict[str, Any]:
     bits = run.groups["quantization"].quant_bits
     if bits not in BITS:
         raise ArgumentError(f"--quant_method bnb: --quant_bits must be 4 or 8, got {bits}")
+    trains = getattr(getattr(run, "spec", None), "kind", None) == "trainers"
+    if trains and getattr(run.groups.get("tuner"), "tuner", None) == "full":
+        raise ArgumentError(
+            "--quant_method bnb with --tuner full: quantized weights cannot be trained; "
+            "train an adapter on them (--tuner lora, QLoRA) or drop --quant_method"
+        )
     if bits == 8:
         config = BitsAndBytesConfig(load_in_8bit=True)
     else:
