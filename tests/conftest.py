@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tunekite.testing import save_tiny_chat_model
+
 TK = str(Path(sys.executable).parent / "tk")
 
 
@@ -165,3 +167,26 @@ class Install:
 def fresh_venv(tmp_path: Path) -> Callable[[list[Path], Path], Install]:
     """`fresh_venv(wheels, libraries)`: a new venv with those wheels, seeing those libraries."""
     return lambda wheels, libraries: Install(tmp_path / "venv", wheels, libraries)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny chat model folder (Llama + ChatML tokenizer), once per test module."""
+    return save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    """48 one-turn sums in `messages` rows, as a jsonl file."""
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"what is {i} plus {i}?"},
+                {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
+            ]
+        }
+        for i in range(48)
+    ]
+    path = tmp_path_factory.mktemp("data") / "sums.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path

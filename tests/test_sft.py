@@ -14,28 +14,6 @@ import pytest
 
 from tunekite.api import checkpoint_description
 from tunekite.run import start
-from tunekite.testing import save_tiny_chat_model
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory) -> Path:
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"what is {i} plus {i}?"},
-                {"role": "assistant", "content": f"{i} plus {i} is {2 * i}."},
-            ]
-        }
-        for i in range(48)
-    ]
-    path = tmp_path_factory.mktemp("data") / "sums.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    return path
 
 
 def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:

@@ -99,3 +99,17 @@ def test_export_needs_merge_lora_and_an_adapter(checkpoint):
         start(
             "export", ["--adapters", str(checkpoint), "--merge_lora", "true", "--safe_serialization", "false"]
         )
+
+
+def test_virtual_token_adapters_are_refused_before_anything_is_written(checkpoint, tmp_path):
+    from peft import PromptTuningConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    prompt = checkpoint.parent / "checkpoint-prompt"
+    get_peft_model(base, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)).save_pretrained(
+        prompt
+    )
+    with pytest.raises(ArgumentError, match=r"PROMPT_TUNING adapter learns virtual tokens.*nothing to merge"):
+        start("export", ["--adapters", str(prompt), "--merge_lora", "true"])
+    assert not Path(f"{prompt}-merged").exists()

@@ -142,3 +142,26 @@ def test_token_accuracy_is_logged_with_the_loss(tmp_path, strategy, key, value):
     trainer.log(logs)
     assert logs[key] == pytest.approx(value)
     assert ("seq_acc" if key == "token_acc" else "token_acc") not in logs
+
+
+@pytest.mark.parametrize("kind", ["prompt", "ptuning", "prefix"])
+def test_virtual_token_adapters_lose_what_peft_itself_computes(tmp_path, kind):
+    """Prompt and P-tuning put their virtual tokens (and their logits) first; prefix tuning
+    does not. Either way the loss is peft's own, which pads the labels itself."""
+    from peft import PrefixTuningConfig, PromptEncoderConfig, PromptTuningConfig, get_peft_model
+    from transformers import Seq2SeqTrainingArguments
+
+    from tunekite.testing import tiny_causal_lm
+    from tunekite.training.trainer import TunekiteTrainer
+
+    configs = {"prompt": PromptTuningConfig, "ptuning": PromptEncoderConfig, "prefix": PrefixTuningConfig}
+    config = configs[kind]
+    model = get_peft_model(tiny_causal_lm(), config(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    trainer = TunekiteTrainer(model=model, args=args)
+    inputs = batch()
+    model.eval()
+    expected = model(input_ids=inputs["input_ids"], labels=inputs["labels"]).loss
+    for training in (True, False):
+        model.train(training)
+        assert trainer.compute_loss(model, dict(inputs)).item() == pytest.approx(expected.item(), abs=1e-5)

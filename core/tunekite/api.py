@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         write_manifest,
     )
     from tunekite.training.policy import Policy, apply_tuner, load_policy, tuner_optimizer
+    from tunekite.tuners import apply_peft, peft_target_modules, peft_task_type
 
 __all__ = [
     "API_VERSION",
@@ -111,6 +112,7 @@ __all__ = [
     "TunerSpec",
     "UnknownNameError",
     "__version__",
+    "apply_peft",
     "apply_tuner",
     "arg",
     "build_template",
@@ -129,6 +131,8 @@ __all__ = [
     "load_weights",
     "model_folder",
     "named_adapters",
+    "peft_target_modules",
+    "peft_task_type",
     "prepare_datasets",
     "prompt_datasets",
     "registry",
@@ -195,6 +199,10 @@ _LAZY = {
     "load_policy": "tunekite.training.policy",
     "apply_tuner": "tunekite.training.policy",
     "tuner_optimizer": "tunekite.training.policy",
+    # What peft-based tuners share: imported when a tuner is applied.
+    "apply_peft": "tunekite.tuners",
+    "peft_target_modules": "tunekite.tuners",
+    "peft_task_type": "tunekite.tuners",
 }
 
 

@@ -15,14 +15,30 @@ if TYPE_CHECKING:
     from tunekite.plugins import PluginInfo
 
 PROVIDERS: dict[str, dict[str, str]] = {
-    "tuners": {"lora": "tunekite-lora"},
+    "tuners": {
+        "lora": "tunekite-lora",
+        "adalora": "tunekite-peft",
+        "boft": "tunekite-peft",
+        "fourierft": "tunekite-peft",
+        "hra": "tunekite-peft",
+        "ia3": "tunekite-peft",
+        "ln_tuning": "tunekite-peft",
+        "loha": "tunekite-peft",
+        "lokr": "tunekite-peft",
+        "miss": "tunekite-peft",
+        "oft": "tunekite-peft",
+        "prefix_tuning": "tunekite-peft",
+        "prompt_tuning": "tunekite-peft",
+        "ptuning": "tunekite-peft",
+        "vera": "tunekite-peft",
+    },
+    "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {
         "rlhf": "tunekite-rlhf",
         # one trainer per algorithm (`tk run dpo`), as the rlhf plugin registers them
         **dict.fromkeys(("dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo"), "tunekite-rlhf"),
     },
-    "quantizers": {"bnb": "tunekite-bnb"},
     "tasks": {"app": "tunekite-app"},
     "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
     "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},
@@ -51,6 +67,16 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "qwen3": "tunekite-qwen",
     },
 }
+
+UNAVAILABLE: dict[str, dict[str, str]] = {
+    "quantizers": {
+        "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
+        "it; use --quant_method bnb (pip install tunekite-bnb).",
+        "eetq": "'eetq' (ms-swift's --quant_method eetq) is not available: EETQ's int8 kernels need "
+        "a CUDA GPU; use --quant_method bnb --quant_bits 8 (pip install tunekite-bnb).",
+    },
+}
+"""Names users know from ms-swift that no first-party plugin provides, and why."""
 
 
 INSTALLS: dict[str, str] = {
@@ -107,7 +133,7 @@ def missing_modules(requires: Iterable[str] | Mapping[str, str]) -> str | None:
 def hints(plugins: Iterable[PluginInfo]) -> dict[str, dict[str, str]]:
     """For each kind and known name, what to tell a user who asked for it."""
     state = {_key(p.distribution): p for p in plugins if p.distribution}
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, str]] = {kind: dict(names) for kind, names in UNAVAILABLE.items()}
     for kind, names in PROVIDERS.items():
         for name, dist in names.items():
             info = state.get(_key(dist))

@@ -341,6 +341,6 @@ REGISTER_HOOKS: dict[str, str] = {
     "rewards": "tk_register_rewards",
     "loss_scales": "tk_register_loss_scales",
     "datasets": "tk_register_datasets",
-    "exporters": "tk_register_exporters",
     "quantizers": "tk_register_quantizers",
+    "exporters": "tk_register_exporters",
 }

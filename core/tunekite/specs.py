@@ -263,6 +263,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         RewardSpec,
         LossScaleSpec,
         DatasetSpec,
+        QuantizerSpec,
         ExporterSpec,
         QuantizerSpec,
     )

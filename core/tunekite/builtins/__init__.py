@@ -110,7 +110,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="infer",
             summary="Chat with a model or adapter checkpoint, or answer a dataset into a jsonl",
-            groups=("model", "data", "template", "generation", "adapters"),
+            groups=("model", "data", "template", "generation", "quantization", "adapters"),
             args=InferArguments,
             factory="tunekite.tasks.infer:run",
             defaults=(("split_dataset_ratio", 0.0),),

@@ -45,7 +45,9 @@ def load_model(
     `from_pretrained_kwargs` (e.g. `quantization_config`) go to the factory, after those of
     the quantizer the run selects (`--quant_method`, see `tk_register_quantizers`).
     """
-    from_pretrained_kwargs = {**_quantizer_kwargs(args), **from_pretrained_kwargs}
+    from tunekite.models.quantize import quantization_kwargs
+
+    from_pretrained_kwargs = {**quantization_kwargs(args), **from_pretrained_kwargs}
     margs = model_arguments(args)
     if max_length is None:
         template = getattr(args, "groups", {}).get("template")
@@ -55,21 +57,6 @@ def load_model(
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
     return spec.load()(margs, max_length=max_length, **from_pretrained_kwargs)
-
-
-def _quantizer_kwargs(args: Run | ModelArguments) -> dict[str, Any]:
-    """The `from_pretrained` keyword arguments of the run's selected quantizer ({} without one)."""
-    components = getattr(args, "components", None) or {}
-    if not components.get("quantizers"):
-        return {}
-    spec = args.component("quantizers")
-    kwargs = spec.load()(args.component_args(spec), args)
-    if not isinstance(kwargs, dict):
-        raise TunekiteError(
-            f"quantizer {spec.name!r} returned {type(kwargs).__name__}; it must return a dict of "
-            "from_pretrained keyword arguments"
-        )
-    return kwargs
 
 
 def model_folder(args: Run | ModelArguments) -> Path | None:

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 from tunekite.arguments.parser import ARGS_FILE
 from tunekite.errors import ArgumentError
-from tunekite.tasks.loading import apply_adapter, merge_and_save, merged_folder, with_checkpoint_args
+from tunekite.tasks.loading import (
+    apply_adapter,
+    checkpoint_args,
+    merge_and_save,
+    merged_folder,
+    with_checkpoint_args,
+)
 
 if TYPE_CHECKING:
     from tunekite.run import Run
@@ -26,6 +32,10 @@ def run(run: Run) -> Path:
         raise ArgumentError(f"--merge_lora needs exactly one --adapters CHECKPOINT, got {len(run.adapters)}")
     run = with_checkpoint_args(run)
     target = merged_folder(run.adapters[0], run.groups["run"].output_dir)
+    console = Console(stderr=True, highlight=False)
+    quantized = checkpoint_args(run.adapters[0]).get("quant_method")
+    if quantized:  # export takes no quantization group: the base always loads in full precision
+        console.print(f"merging onto the full-precision base (the adapter was trained on a {quantized} base)")
     model, tokenizer = load_model(run)
     merge_and_save(
         apply_adapter(model, run.adapters[0]),
@@ -35,5 +45,5 @@ def run(run: Run) -> Path:
         max_shard_size=run.max_shard_size,
         args_file=run.output_dir / ARGS_FILE if run.output_dir else None,
     )
-    Console(stderr=True, highlight=False).print(f"merged model: {target}")
+    console.print(f"merged model: {target}")
     return target

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.errors import ArgumentError
+from tunekite.models.quantize import inherit_quantizer
 from tunekite.models.resolve import resolve_model_spec
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def with_checkpoint_args(run: Run) -> Run:
     recorded = saved.get("template")  # a checkpoint records the template it resolved
     if source and recorded and "template" in run.groups and run.groups["template"].template is None:
         _check_installed(recorded, source)
+    inherit_quantizer(groups, saved)
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
@@ -155,6 +157,24 @@ def is_written(folder: Path) -> bool:
     return folder.is_dir() and bool(set(os.listdir(folder)) - {ARGS_FILE})
 
 
+def merge_refusal(model: Any) -> str | None:
+    """Why the model's adapter cannot be merged into its weights, or None when peft can merge
+    it: prompt, prefix and P-tuning learn virtual tokens, not weight changes."""
+    configs = getattr(model, "peft_config", None)
+    if not configs:
+        return "--merge_lora needs --adapters: there is no adapter to merge"
+    config = configs[model.active_adapter]
+    method = getattr(config.peft_type, "value", config.peft_type)
+    if config.is_prompt_learning:
+        return (
+            f"--merge_lora: a {method} adapter learns virtual tokens, not weight changes, so there is "
+            "nothing to merge; use it unmerged with --adapters"
+        )
+    if not hasattr(model.base_model, "merge_and_unload"):
+        return f"--merge_lora: peft cannot merge {method} adapters; use it unmerged with --adapters"
+    return None
+
+
 def merge_and_save(
     model: Any,
     tokenizer: Any,
@@ -168,8 +188,9 @@ def merge_and_save(
     config, generation config, tokenizer, and `args_file` when given), returning the merged
     model. Written next to `target` and renamed into place, so a crash leaves no half folder;
     a target holding more than the args.json `tk run` wrote there is never overwritten."""
-    if not hasattr(model, "merge_and_unload"):
-        raise ArgumentError("--merge_lora needs --adapters: there is no LoRA adapter to merge")
+    why = merge_refusal(model)
+    if why is not None:
+        raise ArgumentError(why)
     if not safe_serialization:
         raise ArgumentError("--safe_serialization false: transformers 5 writes only safetensors")
     if is_written(target):

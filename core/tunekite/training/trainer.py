@@ -54,7 +54,8 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         target = torch.full_like(labels, IGNORE_INDEX)
         target[:, :-1] = labels[:, 1:]  # position t predicts token t + 1
         trained = target != IGNORE_INDEX
-        if self.model.training and self._keeps_logits(model):
+        virtual = _virtual_tokens(self.model)
+        if self.model.training and not virtual and self._keeps_logits(model):
             columns = trained.any(0).nonzero().squeeze(-1)
             outputs = model(**inputs, logits_to_keep=columns)
             kept = trained[:, columns]
@@ -65,7 +66,8 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
                 weights = None
         else:
             outputs = model(**inputs)
-            logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target.reshape(-1)
+            logits = outputs.logits[:, virtual:]  # prompt/P-tuning put their virtual tokens first
+            logits, target = logits.reshape(-1, logits.size(-1)), target.reshape(-1)
             weights = torch.nn.functional.pad(scale[:, 1:], (0, 1)).reshape(-1) if scale is not None else None
         losses = torch.nn.functional.cross_entropy(
             logits.float(), target, ignore_index=IGNORE_INDEX, reduction="none"
@@ -117,3 +119,12 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         if self.optimizer is None and self.make_optimizer is not None:
             self.optimizer = self.make_optimizer(self.model)
         return super().create_optimizer(*args, **kwargs)
+
+
+def _virtual_tokens(model: Any) -> int:
+    """How many learned tokens a prompt-tuning or P-tuning adapter puts before the input (its
+    logits come first too); 0 for every other model, prefix tuning included."""
+    config = getattr(model, "active_peft_config", None)
+    if config is None or str(getattr(config.peft_type, "value", "")) not in ("PROMPT_TUNING", "P_TUNING"):
+        return 0
+    return config.num_virtual_tokens

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from tunekite.api import TunerArguments
+from tunekite.api import ArgumentError, TunerArguments
 from tunekite.testing import TunerConformance, tiny_causal_lm
 from tunekite_lora.plugin import LoraArguments
 from tunekite_lora.tuner import lora_config
@@ -77,5 +77,5 @@ def test_adapters_continue_training_from_a_saved_adapter(tmp_path) -> None:
     assert trained and all("lora_" in n for n in trained)
     saved = dict(first.named_parameters())
     assert all(torch.equal(p, saved[n]) for n, p in trained.items())
-    with pytest.raises(ValueError, match="one adapter"):
+    with pytest.raises(ArgumentError, match="one adapter"):
         prepare(tiny_causal_lm(), LoraArguments(), TunerArguments(adapters=["a", "b"]))

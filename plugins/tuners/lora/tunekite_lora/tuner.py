@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tunekite.api import apply_peft, peft_target_modules
 from tunekite_lora.plugin import LoraArguments
 
 
@@ -12,21 +13,9 @@ def init_lora_weights(value: str) -> bool | str:
     return {"true": True, "false": False}.get(value, value)
 
 
-def peft_task_type(model: Any) -> str:
-    """peft's task type for `model`: SEQ_CLS wraps a classification model (reward models),
-    whose causal-LM wrapper would call `generate`-only machinery it lacks."""
-    return "SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM"
-
-
 def lora_config(args: LoraArguments, common: Any, task_type: str = "CAUSAL_LM") -> Any:
     from peft import LoraConfig
 
-    if common.target_regex:
-        targets: str | list[str] = common.target_regex
-    elif list(common.target_modules) == ["all-linear"]:
-        targets = "all-linear"
-    else:
-        targets = list(common.target_modules)
     return LoraConfig(
         task_type=task_type,
         r=args.lora_rank,
@@ -36,23 +25,18 @@ def lora_config(args: LoraArguments, common: Any, task_type: str = "CAUSAL_LM") 
         use_dora=args.use_dora,
         use_rslora=args.use_rslora,
         init_lora_weights=init_lora_weights(args.init_weights),
-        target_modules=targets,
+        target_modules=peft_target_modules(common),
         modules_to_save=list(common.modules_to_save) or None,
     )
 
 
 def prepare(model: Any, args: LoraArguments, common: Any) -> Any:
     """Wrap `model` in a `peft.PeftModel` whose only trainable weights are the adapters;
-    with `--adapters DIR`, training continues from that adapter instead of a new one."""
+    with `--adapters DIR`, training continues from that adapter instead of a new one; a
+    quantized base (`--quant_method bnb`) trains as QLoRA."""
     import torch
-    from peft import PeftModel, get_peft_model
 
-    if len(common.adapters) > 1:
-        raise ValueError(f"--adapters: LoRA training continues from one adapter, got {len(common.adapters)}")
-    if common.adapters:
-        peft_model = PeftModel.from_pretrained(model, common.adapters[0], is_trainable=True)
-    else:
-        peft_model = get_peft_model(model, lora_config(args, common, peft_task_type(model)))
+    peft_model = apply_peft(model, lambda task_type: lora_config(args, common, task_type), common)
     if args.lora_dtype is not None:
         dtype = getattr(torch, args.lora_dtype)
         for name, param in peft_model.named_parameters():
