@@ -265,7 +265,6 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         DatasetSpec,
         QuantizerSpec,
         ExporterSpec,
-        QuantizerSpec,
     )
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)
