@@ -38,13 +38,13 @@ class Scan:
     blank_lines: bool
 
 
-_BLANK = re.compile(rb"(?:^|\n)[ \t\r]*\n")
+_BLANK = re.compile(rb"\n[ \t\r]*\n")
 
 
 def scan(path: Path) -> Scan:
     """UTF-8 validity, emptiness and blank lines, at about the speed of reading the file."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8, empty, blank, tail = True, True, False, b""
+    utf8, empty, blank, tail = True, True, False, b"\n"  # the file starts a line
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
             empty = empty and not chunk.strip()
@@ -53,10 +53,10 @@ def scan(path: Path) -> Scan:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
-            window = tail + chunk  # starts at a line start; a blank line may straddle chunks
+            window = tail + chunk  # from the last newline read: a blank line may straddle chunks
             blank = blank or bool(_BLANK.search(window))
             cut = window.rfind(b"\n")
-            tail = window[cut + 1 :] if cut >= 0 else window
+            tail = window[cut:] if cut >= 0 else window
     if utf8:
         try:
             decoder.decode(b"", final=True)
