@@ -93,7 +93,8 @@ def json_lines(path: Path) -> tuple[list[int], str, list[BadLine]]:
     """JSON Lines: the numbers and text of the lines holding a JSON object, and the rest."""
     decoded, bad = _decoded(path)
     numbers, texts = [], []
-    for n, text in decoded:
+    for n, line in decoded:
+        text = line.rstrip("\r\n")
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -103,7 +104,7 @@ def json_lines(path: Path) -> tuple[list[int], str, list[BadLine]]:
             bad.append(BadLine(n, "not a JSON object", f"a JSON {type(value).__name__}"))
             continue
         numbers.append(n)
-        texts.append(text.rstrip("\r\n"))
+        texts.append(text)
     return numbers, "".join(t + "\n" for t in texts), sorted(bad, key=lambda b: b.line)
 
 

@@ -336,9 +336,7 @@ def _preprocess(
     for i in bad:
         report.add(part.label, reasons[i], at=_place(part, i))
     if bad and len(bad) == len(reasons):
-        raise DatasetError(
-            f"{part.label}: every row was dropped; first: {_place(part, 0)}: {reasons[0]}"
-        )
+        raise DatasetError(f"{part.label}: every row was dropped; first: {_place(part, 0)}: {reasons[0]}")
     if bad:
         keep = set(range(len(reasons))) - set(bad)
         mapped = mapped.select(sorted(keep))

@@ -138,10 +138,38 @@ def _read_file(file: Path, builder: str, streaming: bool, columns: dict[str, str
             failure = _cause(exc)
         else:
             lines = nonblank_lines(file) if unit == "line" and found.blank_lines else None
+            if streaming and text:
+                ds = _stream_naming_bad_lines(ds, file, builder)
             return RawPart(str(file), ds, columns, unit, lines)
     else:
         failure = "it is not UTF-8"
     return _read_checked(file, builder, streaming, columns, failure)
+
+
+def _stream_naming_bad_lines(ds: Any, file: Path, builder: str) -> Any:
+    """A stream is parsed as it is read, so a bad line fails it there: name that line then."""
+    import datasets
+
+    def rows() -> Iterator[dict]:
+        try:
+            yield from ds
+        except Exception as exc:
+            bad = _bad_lines(file, builder)
+            if not bad:
+                raise DatasetError(f"could not read {file}: {_cause(exc)}") from None
+            detail = f" ({bad[0].detail})" if bad[0].detail else ""
+            raise DatasetError(
+                f"{file}, line {bad[0].line}: {bad[0].reason}{detail}. --streaming cannot skip a line "
+                "it cannot read: fix the line, or load the file without --streaming to drop such lines."
+            ) from None
+
+    return datasets.IterableDataset.from_generator(rows, features=ds.features)
+
+
+def _bad_lines(file: Path, builder: str) -> list[BadLine]:
+    if builder == "csv":
+        return csv_records(file)[2]
+    return json_lines(file)[2]
 
 
 def _read_checked(
