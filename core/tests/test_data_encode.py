@@ -8,6 +8,7 @@ import pytest
 
 from tunekite.arguments.groups import TemplateArguments
 from tunekite.data.encode import ORIGIN_COLUMN, SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
+from tunekite.templates.agent import ToolDefinitionError, agent_format
 from tunekite.templates.engine import TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_tokenizer
@@ -89,3 +90,16 @@ def test_lazy_encoding_replaces_dropped_rows_and_logs(template, caplog):
         sample = lazy[0]  # row 0 is over-long: row 1 stands in for it
     assert sample == template.encode(ROWS[1])
     assert lazy.dropped == {0} and "dataset row 1 is longer than max_length=60" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["react_en", "qwen"])
+@pytest.mark.parametrize(
+    "tool", [{"description": "x"}, {"type": "function", "function": {"name": " "}}, "search"]
+)
+def test_every_agent_format_rejects_a_tool_without_a_name(name, tool):
+    with pytest.raises(
+        ToolDefinitionError, match="a tool must be a function definition with a non-empty name"
+    ):
+        agent_format(name).system_prompt([tool], None)
+    named = {"type": "function", "function": {"name": "search", "description": "find"}}
+    assert "search" in agent_format(name).system_prompt([named], None)
