@@ -137,9 +137,10 @@ def csv_records(path: Path) -> tuple[list[int], str, list[BadLine]]:
             record = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
+        except csv.Error as exc:  # the reader goes on with the next record
             bad.append(BadLine(start or 0, "not valid CSV", str(exc)))
-            break
+            consumed = reader.line_num
+            continue
         consumed = reader.line_num
         if not record:
             continue

@@ -73,6 +73,7 @@ class DropReport:
         return out
 
     def merge(self, other: DropReport) -> None:
+        """Add the drops another report counted."""
         for source, counts in other.by_source.items():
             for reason, n in counts.items():
                 self.counts[reason] += n
@@ -105,8 +106,8 @@ def load_datasets(
     `origin_column`, when given, is added to every row with where the row came from
     (`data.jsonl, line 3`), so that a later stage can name it in an error too.
     `before_split`, when given, turns each `--dataset` and `--val_dataset` value's rows
-    (and the value, to name it) into what is returned (encoded samples) before the split, so that rows it
-    drops (too long) are never the ones held out.
+    (and the value, to name it) into what is returned (encoded samples) before the
+    split, so that rows it drops (too long) are never the ones held out.
     """
     if max_steps is not None:
         check_streaming(data_args, max_steps)
