@@ -17,7 +17,7 @@ from tunekite.data import (
     parse_dataset_syntax,
     validate_conversation,
 )
-from tunekite.data.file_lines import scan
+from tunekite.data.file_lines import csv_records, scan
 from tunekite.errors import ArgumentError, UnknownNameError
 from tunekite.specs import DatasetSpec
 
@@ -570,3 +570,11 @@ def test_a_good_stream_reads_every_row(tmp_path: Path) -> None:
     path = _lines(tmp_path / "good.jsonl", [_line(i) for i in range(5)])
     train, _, _ = load_datasets(DataArguments(dataset=[str(path)], streaming=True), max_steps=2)
     assert _queries(train) == ["q0", "q1", "q2", "q3", "q4"]
+
+
+def test_csv_reading_goes_on_after_a_record_the_reader_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(f"query,response\nq0,{'x' * 200_000}\nq1,a1\nq2,a2,extra\nq3,a3\n")
+    numbers, good, bad = csv_records(path)
+    assert numbers == [3, 5] and good.splitlines() == ["query,response", "q1,a1", "q3,a3"]
+    assert [(b.line, b.reason) for b in bad] == [(2, "not valid CSV"), (4, "wrong number of fields")]
