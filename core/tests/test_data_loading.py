@@ -578,3 +578,24 @@ def test_csv_reading_goes_on_after_a_record_the_reader_rejects(tmp_path: Path) -
     numbers, good, bad = csv_records(path)
     assert numbers == [3, 5] and good.splitlines() == ["query,response", "q1,a1", "q3,a3"]
     assert [(b.line, b.reason) for b in bad] == [(2, "not valid CSV"), (4, "wrong number of fields")]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"a": 1}\n{"b": 2}\n',
+        b'{"a": 1}\n\n{"b": 2}',
+        b'\n{"a": 1}',
+        b'{"a": 1}\n \t \n{"b": 2}\n',
+        b"x" * 20,
+    ],
+)
+def test_the_blank_line_scan_sees_across_chunks(tmp_path: Path, monkeypatch, content: bytes) -> None:
+    import tunekite.data.file_lines as file_lines
+
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(content)
+    expected = any(not line.strip(b" \t\r") for line in content.split(b"\n")[:-1])
+    for chunk in (1, 2, 3, 1 << 20):
+        monkeypatch.setattr(file_lines, "_CHUNK", chunk)
+        assert scan(path).blank_lines == expected, chunk

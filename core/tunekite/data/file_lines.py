@@ -57,6 +57,8 @@ def scan(path: Path) -> Scan:
             blank = blank or bool(_BLANK.search(window))
             cut = window.rfind(b"\n")
             tail = window[cut:] if cut >= 0 else window
+            if tail.strip():  # the line in progress holds something, so it is not blank
+                tail = b""
     if utf8:
         try:
             decoder.decode(b"", final=True)
