@@ -8,7 +8,8 @@ import datasets
 import pytest
 
 from tunekite.arguments.groups import TemplateArguments
-from tunekite.data.encode import SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
+from tunekite.data.encode import ORIGIN_COLUMN, SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
+from tunekite.templates.agent import ToolDefinitionError, agent_format
 from tunekite.templates.engine import TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_tokenizer
@@ -58,13 +59,27 @@ def test_streaming_encodes_as_it_reads(template):
     assert len(samples) == 20 and set(samples[0]) == set(SAMPLE_COLUMNS)
 
 
-def test_a_bad_row_is_named_by_its_index(template):
-    bad = [
-        *ROWS[:5],
-        {**ROWS[5], "messages": [{"role": "user", "content": "x"}, {"role": "tool_call", "content": "?"}]},
-    ]
-    with pytest.raises(TemplateError, match="dataset row 5: tool_call content must be JSON"):
-        encode_dataset(datasets.Dataset.from_list(bad), template)
+BAD_CALL = {**ROWS[5], "messages": [{"role": "user", "content": "x"}, {"role": "tool_call", "content": "?"}]}
+
+
+def test_a_bad_row_without_an_origin_is_named_by_its_position(template):
+    with pytest.raises(TemplateError, match="dataset row 6: tool_call content must be JSON"):
+        encode_dataset(datasets.Dataset.from_list([*ROWS[:5], BAD_CALL]), template)
+
+
+def test_a_bad_row_is_named_by_its_file_and_line(template):
+    rows = [{**r, ORIGIN_COLUMN: f"data.jsonl, line {i + 2}"} for i, r in enumerate([*ROWS[:5], BAD_CALL])]
+    with pytest.raises(TemplateError, match=r"^data.jsonl, line 7: tool_call content must be JSON"):
+        encode_dataset(datasets.Dataset.from_list(rows), template)
+    with pytest.raises(TemplateError, match=r"^data.jsonl, line 7: tool_call content"):
+        LazyEncodedDataset(rows, template)[5]
+
+
+def test_a_tool_without_a_name_is_a_named_template_error(template):
+    tools = '[{"type": "function", "function": {"description": "no name"}}]'
+    rows = [{**ROWS[1], "tools": tools, ORIGIN_COLUMN: "data.jsonl, line 4"}]
+    with pytest.raises(TemplateError, match=r"^data.jsonl, line 4: a tool must be a function definition"):
+        encode_dataset(datasets.Dataset.from_list(rows), template)
 
 
 def test_lazy_encoding_replaces_dropped_rows_and_logs(template, caplog):
@@ -73,4 +88,17 @@ def test_lazy_encoding_replaces_dropped_rows_and_logs(template, caplog):
     with caplog.at_level(logging.WARNING):
         sample = lazy[0]  # row 0 is over-long: row 1 stands in for it
     assert sample == template.encode(ROWS[1])
-    assert lazy.dropped == {0} and "row 0 is longer than max_length=60" in caplog.text
+    assert lazy.dropped == {0} and "dataset row 1 is longer than max_length=60" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["react_en", "qwen"])
+@pytest.mark.parametrize(
+    "tool", [{"description": "x"}, {"type": "function", "function": {"name": " "}}, "search"]
+)
+def test_every_agent_format_rejects_a_tool_without_a_name(name, tool):
+    with pytest.raises(
+        ToolDefinitionError, match="a tool must be a function definition with a non-empty name"
+    ):
+        agent_format(name).system_prompt([tool], None)
+    named = {"type": "function", "function": {"name": "search", "description": "find"}}
+    assert "search" in agent_format(name).system_prompt([named], None)

@@ -6,10 +6,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from tunekite.templates.agent import ToolDefinitionError
 from tunekite.templates.engine import Template, TemplateError
 
 SAMPLE_COLUMNS = ("input_ids", "labels", "loss_scale", "length")
+ORIGIN_COLUMN = "_tk_origin"
+"""Where each row came from (`data.jsonl, line 3`), to name it when it cannot be encoded."""
+_ROW_ERRORS = (TemplateError, ToolDefinitionError)
 log = logging.getLogger(__name__)
+
+
+def _origin(row: Any, index: int) -> str:
+    """A row's source file and line when the loader recorded it, else its position."""
+    origin = row.get(ORIGIN_COLUMN) if hasattr(row, "get") else None
+    return origin or f"dataset row {index + 1}"
 
 
 class _Encoder:
@@ -23,7 +33,7 @@ class _Encoder:
         rows = [dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True)]
         try:
             encoded = self.template.encode_batch(rows)
-        except TemplateError:
+        except _ROW_ERRORS:
             encoded = [self._one(row, index) for row, index in zip(rows, indices, strict=True)]
         kept = [e for e in encoded if e is not None]
         return {column: [e[column] for e in kept] for column in SAMPLE_COLUMNS}
@@ -31,8 +41,8 @@ class _Encoder:
     def _one(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
         try:
             return self.template.encode(row)
-        except TemplateError as exc:
-            raise TemplateError(f"dataset row {index}: {exc}") from None
+        except _ROW_ERRORS as exc:
+            raise TemplateError(f"{_origin(row, index)}: {exc}") from None
 
 
 def encode_dataset(
@@ -87,16 +97,16 @@ class LazyEncodedDataset:
             position = (index + offset) % len(self.rows)
             try:
                 sample = self.template.encode(self.rows[position])
-            except TemplateError as exc:
-                raise TemplateError(f"dataset row {position}: {exc}") from None
+            except _ROW_ERRORS as exc:
+                raise TemplateError(f"{_origin(self.rows[position], position)}: {exc}") from None
             if sample is not None:
                 return sample
             if position not in self.dropped:
                 self.dropped.add(position)
                 log.warning(
-                    "row %d is longer than max_length=%s and was replaced by the next row "
+                    "%s is longer than max_length=%s and was replaced by the next row "
                     "(%d dropped so far; see --truncation_strategy)",
-                    position,
+                    _origin(self.rows[position], position),
                     self.template.max_length,
                     len(self.dropped),
                 )

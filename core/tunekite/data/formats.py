@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tunekite.data.errors import RowError
+from tunekite.templates.agent import ToolDefinitionError, tool_function
 
 ROLES = frozenset({"system", "user", "assistant", "tool_call", "tool_response"})
 CANONICAL_KEYS = ("messages", "tools", "rejected_response", "label")
@@ -114,8 +115,13 @@ def tools_json(value: Any) -> str | None:
         return None
     if isinstance(tools, dict):
         tools = [tools]
-    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+    if not isinstance(tools, list):
         raise RowError("bad tools", "tools must be a list of tool definitions")
+    for i, tool in enumerate(tools, 1):
+        try:
+            tool_function(tool)
+        except ToolDefinitionError as exc:
+            raise RowError("bad tools", f"tool {i}: {exc}") from None
     return json.dumps(tools, ensure_ascii=False)
 
 
@@ -132,9 +138,17 @@ def normalize_messages(messages: Any) -> list[Message]:
     Assistant `tool_calls` become `tool_call` messages after the assistant's text.
     """
     if isinstance(messages, str):
-        messages = _json(messages, "messages")
+        try:
+            messages = json.loads(messages)
+        except json.JSONDecodeError:
+            raise RowError(
+                "bad messages", "messages must be a list of {role, content} objects, got a string"
+            ) from None
     if not isinstance(messages, list):
-        raise RowError("bad messages", f"expected a list of messages, got {type(messages).__name__}")
+        raise RowError(
+            "bad messages",
+            f"messages must be a list of {{role, content}} objects, got a {type(messages).__name__}",
+        )
     out: list[Message] = []
     for i, message in enumerate(messages, 1):
         if not isinstance(message, dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -44,10 +44,14 @@ class DropReport:
 
     counts: Counter[str] = field(default_factory=Counter)
     by_source: dict[str, Counter[str]] = field(default_factory=dict)
+    places: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
-    def add(self, source: str, reason: str, n: int = 1) -> None:
+    def add(self, source: str, reason: str, n: int = 1, *, at: str | None = None) -> None:
+        """Count `n` rows of `source` dropped for `reason`; `at` is where ("line 3")."""
         self.counts[reason] += n
         self.by_source.setdefault(source, Counter())[reason] += n
+        if at is not None:
+            self.places.setdefault((source, reason), []).append(at)
 
     @property
     def total(self) -> int:
@@ -55,9 +59,27 @@ class DropReport:
 
     def summary(self) -> str:
         lines = [f"Dropped {self.total} malformed row(s) (use --strict true to fail on them instead):"]
+        return "\n".join([*lines, *(f"  {line}" for line in self.lines())])
+
+    def lines(self, shown: int = 5) -> list[str]:
+        """`source: N x reason (line 3, line 7)` per source and reason, commonest first."""
+        out = []
         for source, counts in self.by_source.items():
-            lines += [f"  {source}: {n} x {reason}" for reason, n in counts.most_common()]
-        return "\n".join(lines)
+            for reason, n in counts.most_common():
+                places = self.places.get((source, reason), [])
+                more = f" and {len(places) - shown} more" if len(places) > shown else ""
+                at = f" ({', '.join(places[:shown])}{more})" if places else ""
+                out.append(f"{source}: {n} x {reason}{at}")
+        return out
+
+    def merge(self, other: DropReport) -> None:
+        """Add the drops another report counted."""
+        for source, counts in other.by_source.items():
+            for reason, n in counts.items():
+                self.counts[reason] += n
+                self.by_source.setdefault(source, Counter())[reason] += n
+        for key, places in other.places.items():
+            self.places.setdefault(key, []).extend(places)
 
 
 def check_streaming(data_args: DataArguments, max_steps: int) -> None:
@@ -75,6 +97,7 @@ def load_datasets(
     max_steps: int | None = None,
     require_response: bool = True,
     origin_column: str | None = None,
+    before_split: Callable[[AnyDataset, str], AnyDataset] | None = None,
 ) -> tuple[AnyDataset, AnyDataset | None, DropReport]:
     """The training set, the validation set (None without one) and what was dropped.
 
@@ -82,6 +105,9 @@ def load_datasets(
     keeps rows that end without an assistant turn (prompt-only data for GRPO).
     `origin_column`, when given, is added to every row with where the row came from
     (`data.jsonl, line 3`), so that a later stage can name it in an error too.
+    `before_split`, when given, turns each `--dataset` and `--val_dataset` value's rows
+    (and the value, to name it) into what is returned (encoded samples) before the
+    split, so that rows it drops (too long) are never the ones held out.
     """
     if max_steps is not None:
         check_streaming(data_args, max_steps)
@@ -102,16 +128,39 @@ def load_datasets(
         require_response=require_response,
         origin_column=origin_column,
     )
-    train, val = [], []
+    loaded = []  # each value's drops apart, to explain a split that fails; a stream's grow later
     with _caching(data_args.enable_cache):
         for text in data_args.dataset:
-            part_train, part_val = split_dataset(load(text), ratio, data_args.data_seed)
-            train.append(part_train)
-            val += [part_val] if part_val is not None else []
-        val += [load(text) for text in data_args.val_dataset]
-    if report.total:
+            dropped = DropReport() if ratio > 0 else report
+            loaded.append((text, load(text, report=dropped), dropped))
+        given_val = [load(text) for text in data_args.val_dataset]
+    for _, _, dropped in loaded:
+        if dropped is not report:
+            report.merge(dropped)
+    if report.total:  # before anything else can fail, so that a failure can be understood
         logger.warning(report.summary())
+    finish = before_split or (lambda ds, _: ds)
+    train, val = [], []
+    for text, rows, dropped in loaded:
+        part_train, part_val = _split(text, rows, finish(rows, text), ratio, data_args.data_seed, dropped)
+        train.append(part_train)
+        val += [part_val] if part_val is not None else []
+    val += [finish(rows, text) for rows, text in zip(given_val, data_args.val_dataset, strict=True)]
     return _concat(train), _concat(val) if val else None, report
+
+
+def _split(
+    text: str, rows: AnyDataset, kept: AnyDataset, ratio: float, seed: int, report: DropReport
+) -> tuple[AnyDataset, AnyDataset | None]:
+    """`split_dataset`, failing with what was dropped from `text` before the reason."""
+    try:
+        return split_dataset(kept, ratio, seed)
+    except DatasetError as exc:
+        dropped = report.lines()
+        if len(rows) > len(kept):
+            dropped.append(f"{len(rows) - len(kept)} when encoding (see the warning above)")
+        lead = f"--dataset {text}: dropped {'; '.join(dropped)}. So: " if dropped else f"--dataset {text}: "
+        raise DatasetError(f"{lead}{exc}. Pass --split_dataset_ratio 0 or give a --val_dataset.") from None
 
 
 def load_dataset(
@@ -203,13 +252,31 @@ def _mark(row: dict, *, require_response: bool) -> dict:
     return {**{k: out[k] for k in CANONICAL_KEYS}, _REASON: None, _DETAIL: None}
 
 
+def _place(part: RawPart, index: int) -> str:
+    """A row's place in its file: `line 3` (or `row 3`)."""
+    return f"line {part.lines[index]}" if part.lines is not None else f"{part.unit} {index + 1}"
+
+
 def _where(part: RawPart, index: int) -> str:
     """A row's place in its source: `data.jsonl, line 3` (or `row 3`)."""
-    return f"{part.label}, {part.unit} {index + 1}"
+    return f"{part.label}, {_place(part, index)}"
 
 
 def _row_message(part: RawPart, index: int, reason: str, detail: str | None) -> str:
     return f"{_where(part, index)}: {reason}" + (f" ({detail})" if detail else "")
+
+
+def _unreadable_lines(part: RawPart, strict: bool, report: DropReport) -> None:
+    """Lines the reader could not turn into rows fail (strict) or are counted as dropped."""
+    if part.bad and strict:
+        first = part.bad[0]
+        detail = f" ({first.detail})" if first.detail else ""
+        raise DatasetError(
+            f"{part.label}, line {first.line}: {first.reason}{detail}. "
+            "Fix the line, or pass --strict false to drop such lines."
+        )
+    for bad in part.bad:
+        report.add(part.label, bad.reason, at=f"line {bad.line}")
 
 
 def _features(ds: AnyDataset, consumed: set[str]) -> Any:
@@ -241,6 +308,7 @@ def _preprocess(
 ) -> AnyDataset:
     from datasets import IterableDataset
 
+    _unreadable_lines(part, data_args.strict, report)
     present = _columns_of(part.dataset)
     ds = _rename(part, {**part.columns, **(data_args.columns or {})}, present)
     consumed = {c for c in _columns_of(ds) if c in FORMAT_COLUMNS}
@@ -267,11 +335,9 @@ def _preprocess(
         message = _row_message(part, first, reasons[first], mapped[first][_DETAIL])
         raise DatasetError(f"{message}. Fix the row, or pass --strict false to drop such rows.")
     for i in bad:
-        report.add(part.label, reasons[i])
+        report.add(part.label, reasons[i], at=_place(part, i))
     if bad and len(bad) == len(reasons):
-        raise DatasetError(
-            f"{part.label}: every row was dropped; first: {_row_message(part, 0, reasons[0], None)}"
-        )
+        raise DatasetError(f"{part.label}: every row was dropped; first: {_place(part, 0)}: {reasons[0]}")
     if bad:
         keep = set(range(len(reasons))) - set(bad)
         mapped = mapped.select(sorted(keep))
@@ -289,7 +355,7 @@ def _preprocess_stream(
         message = _row_message(part, index, reason, detail)
         if strict:
             raise DatasetError(message)
-        report.add(part.label, reason)
+        report.add(part.label, reason, at=_place(part, index))
         logger.warning("Dropped %s", message)
         return False
 

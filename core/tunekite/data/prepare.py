@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
-from tunekite.data.encode import LazyEncodedDataset, encode_dataset
+from tunekite.data.encode import ORIGIN_COLUMN, LazyEncodedDataset, encode_dataset
 from tunekite.data.loading import load_datasets
 from tunekite.errors import ArgumentError
 
@@ -17,6 +18,8 @@ def prepare_datasets(run: Any, template: Any) -> tuple[Any, Any | None]:
 
     `--lazy_tokenize` encodes rows when the trainer reads them; `--packing` packs the
     encoded samples into `max_length` rows (which needs them all encoded up front).
+    Rows are encoded before the validation split, so a row too long to keep is never
+    the one held out; each keeps its file and line to name it in an encoding error.
     """
     data = run.groups["data"]
     packing = data.packing
@@ -24,32 +27,39 @@ def prepare_datasets(run: Any, template: Any) -> tuple[Any, Any | None]:
         raise ArgumentError("--packing needs every sample encoded up front: drop --lazy_tokenize/--streaming")
     if packing and not template.max_length:
         raise ArgumentError("--packing needs --max_length: the length of each packed row")
-    train, val, _ = load_datasets(data, max_steps=run.max_steps)
-    return _samples(train, template, run, "train"), (_samples(val, template, run, "val") if val else None)
+    encode = None if data.lazy_tokenize else partial(_encoded, template=template, data=data)
+    train, val, _ = load_datasets(
+        data, max_steps=run.max_steps, origin_column=ORIGIN_COLUMN, before_split=encode
+    )
+    return _samples(train, template, data, "train"), (_samples(val, template, data, "val") if val else None)
 
 
-def _samples(rows: Any, template: Any, run: Any, split: str) -> Any:
-    data = run.groups["data"]
-    if data.lazy_tokenize:
-        return LazyEncodedDataset(rows, template)
+def _encoded(rows: Any, text: str, *, template: Any, data: Any) -> Any:
+    """One dataset's rows encoded, without those `delete` truncation drops (said so)."""
     samples, dropped = encode_dataset(
         rows, template, num_proc=data.dataset_num_proc, enable_cache=data.enable_cache
     )
     if dropped > 0:
         log.warning(
             "%s: dropped %d row(s) longer than --max_length %s (--truncation_strategy delete)",
-            split,
+            text,
             dropped,
             template.max_length,
         )
     if dropped > 0 and dropped == len(rows):
-        raise ArgumentError(f"{split}: every row is longer than --max_length {template.max_length}")
+        raise ArgumentError(f"{text}: every row is longer than --max_length {template.max_length}")
+    return samples
+
+
+def _samples(rows: Any, template: Any, data: Any, split: str) -> Any:
+    if data.lazy_tokenize:
+        return LazyEncodedDataset(rows, template)
     if not data.packing:
-        return samples
+        return rows
     from tunekite.data.packing import pack_dataset
 
     packed, report = pack_dataset(
-        samples, template.max_length, seed=data.data_seed, num_proc=data.dataset_num_proc
+        rows, template.max_length, seed=data.data_seed, num_proc=data.dataset_num_proc
     )
     log.warning("%s: %s", split, report)
     return packed

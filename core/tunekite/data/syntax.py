@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tunekite.data.errors import DatasetError
 
-_SAMPLE = re.compile(r"^(?P<rest>.+)#(?P<n>\d+)$")
+_SAMPLE = re.compile(r"^(?P<rest>.+)#(?P<n>[^#/]*)$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,13 @@ def parse_dataset_syntax(text: str) -> DatasetSyntax:
     sample = None
     match = _SAMPLE.match(text)
     if match:
-        text, sample = match["rest"], int(match["n"])
+        text, count = match["rest"], match["n"]
+        if not (count.isascii() and count.isdigit()) or int(count) < 1:
+            raise DatasetError(
+                f"bad --dataset value {match.string!r}: the sample size after '#' must be a whole "
+                f"number of rows, at least 1, got {count!r}"
+            )
+        sample = int(count)
     if _exists(text) or ":" not in text:
         return DatasetSyntax(text, (), sample)
     name, _, subsets = text.rpartition(":")

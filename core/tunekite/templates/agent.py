@@ -12,7 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tunekite.errors import ArgumentError
+from tunekite.errors import ArgumentError, TunekiteError
+
+
+class ToolDefinitionError(TunekiteError, ValueError):
+    """A `tools` entry that is not a function definition with a name."""
 
 
 def parse_call(content: str) -> tuple[str, Any]:
@@ -26,12 +30,14 @@ def parse_call(content: str) -> tuple[str, Any]:
         ) from None
 
 
-def _function(tool: Any) -> dict[str, Any]:
-    if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
-        return tool["function"]
-    if isinstance(tool, dict) and "name" in tool:
-        return tool
-    raise ValueError(f"a tool must be an OpenAI function definition with a name, got {tool!r}")
+def tool_function(tool: Any) -> dict[str, Any]:
+    """The function definition of a `tools` entry (OpenAI's wrapped form or a bare one)."""
+    function = tool.get("function", tool) if isinstance(tool, dict) else None
+    if isinstance(function, dict) and isinstance(function.get("name"), str) and function["name"].strip():
+        return function
+    raise ToolDefinitionError(
+        f"a tool must be a function definition with a non-empty name, got {str(tool)[:120]}"
+    )
 
 
 def _arguments_text(arguments: Any) -> str:
@@ -46,7 +52,7 @@ class AgentFormat:
     response_in_turn: bool = True
 
     def system_prompt(self, tools: list[Any], system: str | None) -> str:
-        functions = [_function(t) for t in tools]
+        functions = [tool_function(t) for t in tools]
         lines = [
             f"{f['name']}: Call this tool to interact with the {f['name']} API. "
             f"What is the {f['name']} API useful for? {f.get('description', '')} "
@@ -89,6 +95,8 @@ class HermesAgentFormat(AgentFormat):
     response_in_turn: bool = False
 
     def system_prompt(self, tools: list[Any], system: str | None) -> str:
+        for tool in tools:
+            tool_function(tool)  # each must have a name, though it is listed as given
         listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
         prompt = (
             "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
