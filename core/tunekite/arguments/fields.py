@@ -31,17 +31,21 @@ def arg(
     aliases: tuple[str, ...] = (),
     selects: str | None = None,
     metavar: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """Declare one argument of a group dataclass.
 
     `aliases` are extra names accepted on the command line and in YAML (for example
     `train_type` for `tuner`). `selects` names the component kind whose registered
     name this argument holds (for example "tuners"), so the selected component's own
-    argument group joins the run.
+    argument group joins the run. A `secret` value (a token, an API key) is never written
+    to disk: args.json and manifests record only that one was given.
     """
     if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")
     metadata = {"help": help, "aliases": tuple(aliases), "selects": selects, "metavar": metavar}
+    if secret:
+        metadata["secret"] = True
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -106,6 +110,7 @@ class ArgField:
     aliases: tuple[str, ...]
     selects: str | None
     metavar: str | None
+    secret: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -225,4 +230,5 @@ def _declared(group: type) -> Iterator[ArgField]:
             aliases=f.metadata.get("aliases", ()),
             selects=f.metadata.get("selects"),
             metavar=f.metadata.get("metavar"),
+            secret=f.metadata.get("secret", False),
         )

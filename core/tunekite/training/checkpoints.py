@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-STAGING = ".staging"
+from tunekite.run_folder import STAGING, OutputError, describe_write_failure
+
+TRAINER_STATE = "trainer_state.json"
 
 
 class AtomicCheckpoints:
@@ -36,34 +38,56 @@ class AtomicCheckpoints:
         from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
         run_dir = Path(super()._get_output_dir(trial))
+        if not run_dir.is_dir():  # never recreate a folder the user deleted, half empty
+            raise OutputError(f"the output folder {run_dir} was deleted while the run was writing to it")
         name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         staging = run_dir / STAGING
         shutil.rmtree(staging / name, ignore_errors=True)
-        staging.mkdir(parents=True, exist_ok=True)
         self._staging_root = str(staging)
         try:
+            staging.mkdir(exist_ok=True)
             super()._save_checkpoint(model, trial)
+            if self.args.should_save:
+                self._record_best(run_dir, staging / name)
+                if self.describe_checkpoint is not None:
+                    self.describe_checkpoint(staging / name)
+        except Exception as exc:
+            shutil.rmtree(staging / name, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                staging.rmdir()
+            message = describe_write_failure(exc, run_dir / name)
+            if message is None:
+                raise
+            raise OutputError(message) from None
         finally:
             self._staging_root = None
         if not self.args.should_save:
             return
-        if self.describe_checkpoint is not None:
-            self.describe_checkpoint(staging / name)
         final = run_dir / name
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging / name, final)
         with contextlib.suppress(OSError):
             staging.rmdir()  # only when empty: another rank may still be writing
-        if self.state.best_global_step:
-            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
-            self.state.best_model_checkpoint = str(best) if best.exists() else None
         rotate_checkpoints(
             output_dir=str(run_dir),
             save_total_limit=self.args.save_total_limit,
             best_model_checkpoint=self.state.best_model_checkpoint,
             use_mtime=False,
         )
+
+    def _record_best(self, run_dir: Path, staged: Path) -> None:
+        """The best checkpoint as its final path, also in the staged `trainer_state.json`:
+        transformers saw the staging folder and would record a `.staging/` path."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        if not self.state.best_global_step:
+            return
+        best = f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+        kept = best == staged.name or (run_dir / best).is_dir()
+        self.state.best_model_checkpoint = str(run_dir / best) if kept else None
+        if (staged / TRAINER_STATE).is_file():
+            self.state.save_to_json(str(staged / TRAINER_STATE))
 
 
 def load_weights(model: Any, checkpoint: Path) -> None:
