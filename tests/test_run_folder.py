@@ -30,7 +30,12 @@ COMMON = ("--report_to", "none", "--gradient_checkpointing", "false", "--logging
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
     rows = [
-        {"messages": [{"role": "user", "content": f"{i} plus {i}?"}, {"role": "assistant", "content": f"{2 * i}."}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"{i} plus {i}?"},
+                {"role": "assistant", "content": f"{2 * i}."},
+            ]
+        }
         for i in range(40)
     ]
     data = model.parent / "sums.jsonl"
@@ -40,8 +45,20 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
 
 def sft_argv(tiny: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
     model, data = tiny
-    return ["--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
-            "--split_dataset_ratio", "0", *COMMON, *extra]
+    return [
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--add_version",
+        "false",
+        "--split_dataset_ratio",
+        "0",
+        *COMMON,
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -64,7 +81,9 @@ def test_a_second_run_into_a_locked_folder_fails_at_once_and_the_first_finishes_
     out = tmp_path / "shared"
     first = subprocess.Popen(
         [TK, "run", "sft", *sft_argv(tiny, out, "--max_steps", "6", "--save_steps", "2", "--lora_rank", "8")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lock = out / LOCK_FILE
     deadline = time.monotonic() + 120
@@ -75,16 +94,23 @@ def test_a_second_run_into_a_locked_folder_fails_at_once_and_the_first_finishes_
     began = time.monotonic()
     second = subprocess.run(
         [TK, "run", "sft", *sft_argv(tiny, out, "--max_steps", "6", "--save_steps", "1", "--lora_rank", "4")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert first.poll() is None, "the first run ended before the second was tried"
     assert second.returncode != 0 and time.monotonic() - began < 30
     assert second.stderr.strip() == (
-        f"Error: {out} is in use by another run (PID {first.pid}); wait for it to end or choose another --output_dir"
+        f"Error: {out} is in use by another run (PID {first.pid}); "
+        "wait for it to end or choose another --output_dir"
     )
     _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
-    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+    ]
     for checkpoint in out.glob("checkpoint-*"):
         assert json.loads((checkpoint / "adapter_config.json").read_text())["r"] == 8
         assert json.loads((checkpoint / "tunekite.json").read_text())["tuner"]["arguments"]["lora_rank"] == 8
@@ -109,7 +135,9 @@ def test_a_folder_holding_another_runs_checkpoints_is_refused_unless_overwritten
     (out / "logging.jsonl").write_text('{"step": 3}\n')
     (out / "notes.txt").write_text("mine")
     argv = ["--output_dir", str(out), "--add_version", "false"]
-    with pytest.raises(OutputError, match=r"holds another run's checkpoints \(checkpoint-3\).*--overwrite_output_dir"):
+    with pytest.raises(
+        OutputError, match=r"holds another run's checkpoints \(checkpoint-3\).*--overwrite_output_dir"
+    ):
         start("record", argv, recorder)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-3", "logging.jsonl", "notes.txt"]
     start("record", [*argv, "--overwrite_output_dir", "true"], recorder)
@@ -132,8 +160,17 @@ def test_a_failed_start_removes_what_it_created(recorder, tmp_path, monkeypatch)
 
 def test_a_run_whose_template_plugin_is_missing_leaves_no_output_folder(tk, tiny, tmp_path):
     model, data = tiny
-    result = tk("run", "sft", "--model", str(model), "--dataset", str(data), *COMMON,
-                env={"TUNEKITE_PLUGINS": "lora"}, cwd=tmp_path)
+    result = tk(
+        "run",
+        "sft",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        *COMMON,
+        env={"TUNEKITE_PLUGINS": "lora"},
+        cwd=tmp_path,
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "template" in result.stderr
     assert not (tmp_path / "output").exists()
@@ -141,11 +178,25 @@ def test_a_run_whose_template_plugin_is_missing_leaves_no_output_folder(tk, tiny
 
 def test_resume_in_the_same_folder_never_repeats_logged_steps_nor_records_staging(tiny, tmp_path):
     out = tmp_path / "run"
-    argv = sft_argv(tiny, out, "--max_steps", "6", "--save_steps", "2", "--learning_rate", "5e-3",
-                    "--split_dataset_ratio", "0.2", "--per_device_train_batch_size", "2")
+    argv = sft_argv(
+        tiny,
+        out,
+        "--max_steps",
+        "6",
+        "--save_steps",
+        "2",
+        "--learning_rate",
+        "5e-3",
+        "--split_dataset_ratio",
+        "0.2",
+        "--per_device_train_batch_size",
+        "2",
+    )
     start("sft", argv)
     resumed = start("sft", [*argv, "--resume_from_checkpoint", str(out / "checkpoint-4")])
-    steps = [r["step"] for r in map(json.loads, (out / "logging.jsonl").read_text().splitlines()) if "loss" in r]
+    steps = [
+        r["step"] for r in map(json.loads, (out / "logging.jsonl").read_text().splitlines()) if "loss" in r
+    ]
     assert steps == [1, 2, 3, 4, 5, 6]
     assert resumed["best_checkpoint"] and ".staging" not in resumed["best_checkpoint"]
     for state in out.glob("checkpoint-*/trainer_state.json"):
@@ -158,8 +209,20 @@ def test_infer_writes_only_its_result_file(tk, tiny, tmp_path):
     result_file = tmp_path / "answers" / "r.jsonl"
     work = tmp_path / "work"
     work.mkdir()
-    result = tk("run", "infer", "--model", str(model), "--val_dataset", f"{data}#2", "--max_new_tokens", "3",
-                "--result_path", str(result_file), cwd=work, timeout=300)
+    result = tk(
+        "run",
+        "infer",
+        "--model",
+        str(model),
+        "--val_dataset",
+        f"{data}#2",
+        "--max_new_tokens",
+        "3",
+        "--result_path",
+        str(result_file),
+        cwd=work,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert len(result_file.read_text().splitlines()) == 2
     assert list(work.iterdir()) == []
@@ -169,7 +232,9 @@ def test_deploy_writes_nothing(tmp_path, monkeypatch, tiny):
     import tunekite.tasks.deploy as deploy
 
     served = []
-    monkeypatch.setattr(deploy, "build_server", lambda run: type("S", (), {"run": lambda self: served.append(run)})())
+    monkeypatch.setattr(
+        deploy, "build_server", lambda run: type("S", (), {"run": lambda self: served.append(run)})()
+    )
     monkeypatch.chdir(tmp_path)
     start("deploy", ["--model", str(tiny[0]), "--api_key", "k3y"])
     assert served and served[0].output_dir is None

@@ -46,12 +46,27 @@ def test_hub_token_and_api_key_are_declared_secret() -> None:
 
 def test_command_line_secrets_are_hidden_in_every_spelling() -> None:
     (field,) = [f for f in fields_of(ModelArguments) if f.name == "hub_token"]
-    argv = ["--model", "m", "--hub_token", TOKEN, "--hub-token=" + TOKEN, "--hub_token=" + TOKEN, "--seed", "1"]
+    argv = [
+        "--model",
+        "m",
+        "--hub_token",
+        TOKEN,
+        "--hub-token=" + TOKEN,
+        "--hub_token=" + TOKEN,
+        "--seed",
+        "1",
+    ]
     hidden = redact_argv(argv, [field])
     assert TOKEN not in " ".join(hidden)
     assert hidden == [
-        "--model", "m", "--hub_token", SECRET_GIVEN, f"--hub-token={SECRET_GIVEN}",
-        f"--hub_token={SECRET_GIVEN}", "--seed", "1",
+        "--model",
+        "m",
+        "--hub_token",
+        SECRET_GIVEN,
+        f"--hub-token={SECRET_GIVEN}",
+        f"--hub_token={SECRET_GIVEN}",
+        "--seed",
+        "1",
     ]
 
 
@@ -61,10 +76,31 @@ def test_a_run_folder_its_checkpoints_and_manifest_never_hold_the_hub_token(tk, 
     model, data = tiny
     out = tmp_path / "run"
     result = tk(
-        "run", "sft", "--model", str(model), "--dataset", str(data), "--output_dir", str(out),
-        "--add_version", "false", "--report_to", "none", "--gradient_checkpointing", "false",
-        "--split_dataset_ratio", "0", "--max_steps", "2", "--save_steps", "1",
-        "--hub_token", TOKEN, f"--hub-token={TOKEN}", cwd=tmp_path, timeout=300,
+        "run",
+        "sft",
+        "--model",
+        str(model),
+        "--dataset",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--add_version",
+        "false",
+        "--report_to",
+        "none",
+        "--gradient_checkpointing",
+        "false",
+        "--split_dataset_ratio",
+        "0",
+        "--max_steps",
+        "2",
+        "--save_steps",
+        "1",
+        "--hub_token",
+        TOKEN,
+        f"--hub-token={TOKEN}",
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
