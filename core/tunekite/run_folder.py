@@ -246,6 +246,11 @@ LOW_SPACE = 256 << 20
 """Free bytes below which a short write is taken for a full disk."""
 
 
+def free_space(folder: Path) -> int:
+    """Bytes free on the file system holding `folder`."""
+    return shutil.disk_usage(folder).free
+
+
 def describe_write_failure(exc: BaseException, path: Path) -> str | None:
     """One line for an error raised while writing `path`, or None when it is no write
     failure. torch reports a full disk as "unexpected pos A vs B" and safetensors as an
@@ -258,6 +263,6 @@ def describe_write_failure(exc: BaseException, path: Path) -> str | None:
     if not any(marker in text for marker in _SHORT_WRITE):
         return None
     existing = next((p for p in (path, *path.parents) if p.is_dir()), Path("."))
-    if "No space left" in text or shutil.disk_usage(existing).free < LOW_SPACE:
+    if "No space left" in text or free_space(existing) < LOW_SPACE:
         return f"no space left on device while writing {path}"
     return f"writing {path} failed: {text.strip().splitlines()[-1]}"
