@@ -5,7 +5,6 @@ nothing half-written."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
@@ -13,24 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.testing import save_tiny_chat_model
-
 pytest.importorskip("tunekite_lora")
 pytest.importorskip("tunekite_chatml")
 
+STEPS = ("--max_steps", "2", "--save_steps", "1")
 QUICK = ("--report_to", "none", "--gradient_checkpointing", "false", "--split_dataset_ratio", "0")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
-    rows = [
-        {"messages": [{"role": "user", "content": f"{i}?"}, {"role": "assistant", "content": f"{i}!"}]}
-        for i in range(16)
-    ]
-    data = model.parent / "d.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return model, data
 
 
 def one_line(stderr: str) -> str:
@@ -48,8 +34,8 @@ def error_line(stderr: str) -> str:
     return line
 
 
-def tk_sft(tk, tiny, cwd: Path, *extra: str, env: dict[str, str] | None = None):
-    model, data = tiny
+def tk_sft(tk, tiny_chat, cwd: Path, *extra: str, env: dict[str, str] | None = None):
+    model, data = tiny_chat
     return tk("run", "sft", "--model", str(model), "--dataset", str(data), *QUICK, *extra, cwd=cwd, env=env)
 
 
@@ -81,20 +67,20 @@ def tk_sft(tk, tiny, cwd: Path, *extra: str, env: dict[str, str] | None = None):
         (("--output_dir", "a-file"), "Error: --output_dir a-file is a file, not a folder"),
     ],
 )
-def test_a_bad_value_is_one_line_and_writes_nothing(tk, tiny, tmp_path, extra, message):
+def test_a_bad_value_is_one_line_and_writes_nothing(tk, tiny_chat, tmp_path, extra, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "a-file").write_text("x")
-    result = tk_sft(tk, tiny, tmp_path, *extra)
+    result = tk_sft(tk, tiny_chat, tmp_path, *extra)
     assert result.returncode != 0
     assert one_line(result.stderr) == message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "empty"]
 
 
-def test_a_corrupt_model_config_is_named(tk, tiny, tmp_path):
+def test_a_corrupt_model_config_is_named(tk, tiny_chat, tmp_path):
     model = tmp_path / "broken-model"
-    shutil.copytree(tiny[0], model)
+    shutil.copytree(tiny_chat[0], model)
     (model / "config.json").write_text('{"model_type": "llama",\n  "hidden_size": }')
-    result = tk_sft(tk, (model, tiny[1]), tmp_path)
+    result = tk_sft(tk, (model, tiny_chat[1]), tmp_path)
     assert result.returncode != 0
     assert one_line(result.stderr) == (
         f"Error: --model {model}: config.json is not valid JSON (line 2, column 18: Expecting value)"
@@ -103,10 +89,10 @@ def test_a_corrupt_model_config_is_named(tk, tiny, tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; see the test below")
-def test_a_read_only_output_folder_is_named(tk, tiny, tmp_path):
+def test_a_read_only_output_folder_is_named(tk, tiny_chat, tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir(mode=0o555)
-    result = tk_sft(tk, tiny, tmp_path, "--output_dir", str(folder / "run"))
+    result = tk_sft(tk, tiny_chat, tmp_path, "--output_dir", str(folder / "run"))
     assert result.returncode != 0
     assert "is not writable" in one_line(result.stderr)
     assert list(folder.iterdir()) == []
@@ -121,18 +107,12 @@ def cli(capsys, *args: str) -> tuple[int, str]:
     return exited.value.code, capsys.readouterr().err
 
 
-def sft_args(tiny, out: Path, *extra: str) -> list[str]:
-    model, data = tiny
-    return ["run", "sft", "--model", str(model), "--dataset", str(data), "--output_dir", str(out),
-            "--add_version", "false", *QUICK, "--max_steps", "2", "--save_steps", "1", *extra]  # fmt: skip
-
-
-def test_a_read_only_output_folder_is_named_in_process(tiny, tmp_path, capsys, monkeypatch):
+def test_a_read_only_output_folder_is_named_in_process(sft_argv, tmp_path, capsys, monkeypatch):
     import tunekite.run_folder as run_folder
 
     real = os.access
     monkeypatch.setattr(run_folder.os, "access", lambda p, mode: Path(p) != tmp_path and real(p, mode))
-    code, stderr = cli(capsys, *sft_args(tiny, tmp_path / "run"))
+    code, stderr = cli(capsys, "run", "sft", *sft_argv(tmp_path / "run", *STEPS))
     assert code != 0
     line = one_line(stderr)
     assert (
@@ -150,7 +130,7 @@ def test_a_read_only_output_folder_is_named_in_process(tiny, tmp_path, capsys, m
     ],
     ids=["torch-short-write", "enospc"],
 )
-def test_a_full_disk_while_saving_says_so(tiny, tmp_path, capsys, monkeypatch, failure):
+def test_a_full_disk_while_saving_says_so(sft_argv, tmp_path, capsys, monkeypatch, failure):
     import torch
 
     import tunekite.run_folder as run_folder
@@ -161,7 +141,7 @@ def test_a_full_disk_while_saving_says_so(tiny, tmp_path, capsys, monkeypatch, f
     monkeypatch.setattr(torch, "save", full)
     monkeypatch.setattr(run_folder, "free_space", lambda folder: 0)
     out = tmp_path / "run"
-    code, stderr = cli(capsys, *sft_args(tiny, out))
+    code, stderr = cli(capsys, "run", "sft", *sft_argv(out, *STEPS))
     assert code != 0
     line = error_line(stderr)
     assert line.startswith("Error: no space left on device while writing ")
@@ -169,7 +149,7 @@ def test_a_full_disk_while_saving_says_so(tiny, tmp_path, capsys, monkeypatch, f
     assert not list(out.glob("checkpoint-*")) and not (out / ".staging").exists()
 
 
-def test_the_output_folder_deleted_mid_run_is_named(tiny, tmp_path, capsys, monkeypatch):
+def test_the_output_folder_deleted_mid_run_is_named(sft_argv, tmp_path, capsys, monkeypatch):
     from tunekite.training.outputs import JsonlLogger
 
     out = tmp_path / "run"
@@ -180,7 +160,7 @@ def test_the_output_folder_deleted_mid_run_is_named(tiny, tmp_path, capsys, monk
         return original(self, args, state, control, logs=logs, **kwargs)
 
     monkeypatch.setattr(JsonlLogger, "on_log", delete_then_log)
-    code, stderr = cli(capsys, *sft_args(tiny, out, "--logging_steps", "1"))
+    code, stderr = cli(capsys, "run", "sft", *sft_argv(out, *STEPS))
     assert code != 0
     line = error_line(stderr)
     assert line == f"Error: the output folder {out} was deleted while the run was writing to it"

@@ -6,6 +6,7 @@ answer write no run folder."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,48 +18,11 @@ from tunekite import hookimpl
 from tunekite.run import start
 from tunekite.run_folder import LOCK_FILE, OutputError
 from tunekite.specs import TrainerSpec
-from tunekite.testing import save_tiny_chat_model
 
 pytest.importorskip("tunekite_lora")
 pytest.importorskip("tunekite_chatml")
 
 TK = str(Path(sys.executable).parent / "tk")
-COMMON = ("--report_to", "none", "--gradient_checkpointing", "false", "--logging_steps", "1")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"{i} plus {i}?"},
-                {"role": "assistant", "content": f"{2 * i}."},
-            ]
-        }
-        for i in range(40)
-    ]
-    data = model.parent / "sums.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return model, data
-
-
-def sft_argv(tiny: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
-    model, data = tiny
-    return [
-        "--model",
-        str(model),
-        "--dataset",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--add_version",
-        "false",
-        "--split_dataset_ratio",
-        "0",
-        *COMMON,
-        *extra,
-    ]
 
 
 @pytest.fixture
@@ -77,10 +41,10 @@ def recorder(tk_plugins):
     return tk_plugins.add(type("P", (), {"tk_register_trainers": staticmethod(tk_register_trainers)}))
 
 
-def test_a_second_run_into_a_locked_folder_fails_at_once_and_the_first_finishes_intact(tiny, tmp_path):
+def test_a_second_run_into_a_locked_folder_fails_at_once_and_the_first_finishes_intact(sft_argv, tmp_path):
     out = tmp_path / "shared"
     first = subprocess.Popen(
-        [TK, "run", "sft", *sft_argv(tiny, out, "--max_steps", "6", "--save_steps", "2", "--lora_rank", "8")],
+        [TK, "run", "sft", *sft_argv(out, "--max_steps", "6", "--save_steps", "2", "--lora_rank", "8")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,7 +57,7 @@ def test_a_second_run_into_a_locked_folder_fails_at_once_and_the_first_finishes_
     assert lock.read_text().strip() == str(first.pid)
     began = time.monotonic()
     second = subprocess.run(
-        [TK, "run", "sft", *sft_argv(tiny, out, "--max_steps", "6", "--save_steps", "1", "--lora_rank", "4")],
+        [TK, "run", "sft", *sft_argv(out, "--max_steps", "6", "--save_steps", "1", "--lora_rank", "4")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -158,28 +122,17 @@ def test_a_failed_start_removes_what_it_created(recorder, tmp_path, monkeypatch)
     assert [p.name for p in Path("kept").iterdir()] == ["own.txt"]
 
 
-def test_a_run_whose_template_plugin_is_missing_leaves_no_output_folder(tk, tiny, tmp_path):
-    model, data = tiny
-    result = tk(
-        "run",
-        "sft",
-        "--model",
-        str(model),
-        "--dataset",
-        str(data),
-        *COMMON,
-        env={"TUNEKITE_PLUGINS": "lora"},
-        cwd=tmp_path,
-    )
+def test_a_run_whose_template_plugin_is_missing_leaves_no_output_folder(tk, sft_argv, tmp_path):
+    out = tmp_path / "output" / "tiny-chat"
+    result = tk("run", "sft", *sft_argv(out), env={"TUNEKITE_PLUGINS": "lora"}, cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "template" in result.stderr
-    assert not (tmp_path / "output").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_resume_in_the_same_folder_never_repeats_logged_steps_nor_records_staging(tiny, tmp_path):
+def test_resume_in_the_same_folder_never_repeats_logged_steps_nor_records_staging(sft_argv, tmp_path):
     out = tmp_path / "run"
     argv = sft_argv(
-        tiny,
         out,
         "--max_steps",
         "6",
@@ -204,8 +157,8 @@ def test_resume_in_the_same_folder_never_repeats_logged_steps_nor_records_stagin
         assert best is not None and ".staging" not in best and Path(best).parent == out, (state, best)
 
 
-def test_infer_writes_only_its_result_file(tk, tiny, tmp_path):
-    model, data = tiny
+def test_infer_writes_only_its_result_file(tk, tiny_chat, tmp_path):
+    model, data = tiny_chat
     result_file = tmp_path / "answers" / "r.jsonl"
     work = tmp_path / "work"
     work.mkdir()
@@ -228,7 +181,7 @@ def test_infer_writes_only_its_result_file(tk, tiny, tmp_path):
     assert list(work.iterdir()) == []
 
 
-def test_deploy_writes_nothing(tmp_path, monkeypatch, tiny):
+def test_deploy_writes_nothing(tmp_path, monkeypatch, tiny_chat):
     import tunekite.tasks.deploy as deploy
 
     served = []
@@ -236,6 +189,33 @@ def test_deploy_writes_nothing(tmp_path, monkeypatch, tiny):
         deploy, "build_server", lambda run: type("S", (), {"run": lambda self: served.append(run)})()
     )
     monkeypatch.chdir(tmp_path)
-    start("deploy", ["--model", str(tiny[0]), "--api_key", "k3y"])
+    start("deploy", ["--model", str(tiny_chat[0]), "--api_key", "k3y"])
     assert served and served[0].output_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_held_lock_stops_a_run_but_not_another_rank_of_the_same_job(recorder, tmp_path, monkeypatch):
+    from tunekite.run_folder import _lock, _unlock
+
+    out = tmp_path / "o"
+    out.mkdir()
+    fd = _lock(out)
+    argv = ["--output_dir", str(out), "--add_version", "false"]
+    try:
+        with pytest.raises(OutputError, match=rf"in use by another run \(PID {os.getpid()}\)"):
+            start("record", argv, recorder)
+        monkeypatch.setenv("RANK", "1")  # torchrun's rank 1 shares rank 0's folder
+        assert start("record", argv, recorder).output_dir == out
+    finally:
+        _unlock(out, fd)
+
+
+def test_infer_results_go_into_the_checkpoint_or_result_folder(tmp_path):
+    from tunekite.run import resolve
+    from tunekite.tasks.infer import default_result_folder
+
+    checkpoint = tmp_path / "run" / "checkpoint-4"
+    run, _ = resolve("infer", ["--adapters", str(checkpoint), "--model", "m"])
+    assert default_result_folder(run) == checkpoint / "infer_result"
+    run, _ = resolve("infer", ["--model", "/models/SmolLM2-135M/"])
+    assert default_result_folder(run) == Path("result/SmolLM2-135M/infer_result")

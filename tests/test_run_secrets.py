@@ -17,21 +17,8 @@ from tunekite.arguments.secrets import SECRET_GIVEN, redact_argv
 from tunekite.run import resolve, start
 from tunekite.specs import TrainerSpec
 from tunekite.tasks.arguments import DeployArguments
-from tunekite.testing import save_tiny_chat_model
 
 TOKEN = "hf_tOkEn4242secretvalue"
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
-    rows = [
-        {"messages": [{"role": "user", "content": f"{i}?"}, {"role": "assistant", "content": f"{i}!"}]}
-        for i in range(8)
-    ]
-    data = model.parent / "d.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return model, data
 
 
 def files_holding(folder: Path, needle: str) -> list[Path]:
@@ -70,38 +57,13 @@ def test_command_line_secrets_are_hidden_in_every_spelling() -> None:
     ]
 
 
-def test_a_run_folder_its_checkpoints_and_manifest_never_hold_the_hub_token(tk, tiny, tmp_path) -> None:
+def test_a_run_folder_its_checkpoints_and_manifest_never_hold_the_hub_token(tk, sft_argv, tmp_path) -> None:
     pytest.importorskip("tunekite_lora")
     pytest.importorskip("tunekite_chatml")
-    model, data = tiny
     out = tmp_path / "run"
-    result = tk(
-        "run",
-        "sft",
-        "--model",
-        str(model),
-        "--dataset",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--add_version",
-        "false",
-        "--report_to",
-        "none",
-        "--gradient_checkpointing",
-        "false",
-        "--split_dataset_ratio",
-        "0",
-        "--max_steps",
-        "2",
-        "--save_steps",
-        "1",
-        "--hub_token",
-        TOKEN,
-        f"--hub-token={TOKEN}",
-        cwd=tmp_path,
-        timeout=300,
-    )
+    secret_options = ("--hub_token", TOKEN, f"--hub-token={TOKEN}")
+    argv = sft_argv(out, "--max_steps", "2", "--save_steps", "1", *secret_options)
+    result = tk("run", "sft", *argv, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert files_holding(out, TOKEN) == []
@@ -110,10 +72,10 @@ def test_a_run_folder_its_checkpoints_and_manifest_never_hold_the_hub_token(tk, 
     assert SECRET_GIVEN in json.loads((out / "run_manifest.json").read_text())["command"]
 
 
-def test_load_args_asks_for_the_secret_again(tiny, tmp_path, monkeypatch, capsys) -> None:
+def test_load_args_asks_for_the_secret_again(tiny_chat, tmp_path, monkeypatch, capsys) -> None:
     from tunekite.run_folder import write_args
 
-    run, _ = resolve("sft", ["--model", str(tiny[0]), "--tuner", "full", "--hub_token", TOKEN])
+    run, _ = resolve("sft", ["--model", str(tiny_chat[0]), "--tuner", "full", "--hub_token", TOKEN])
     assert run.hub_token == TOKEN  # the run itself has it
     write_args(run, tmp_path)
     monkeypatch.delenv("TUNEKITE_HUB_TOKEN", raising=False)

@@ -24,7 +24,14 @@ from tunekite.arguments.secrets import SECRET_GIVEN, missing_notice
 from tunekite.arguments.validate import validate
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
-from tunekite.run_folder import OutputError, describe_os_error, run_folder, wants_run_folder, write_args
+from tunekite.run_folder import (
+    OutputError,
+    describe_os_error,
+    describe_write_failure,
+    run_folder,
+    wants_run_folder,
+    write_args,
+)
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
 
 RUNNABLE_KINDS = ("trainers", "tasks")
@@ -232,8 +239,14 @@ def launch(run: Run, host: PluginHost) -> Any:
         write_args(run, folder)
         try:
             return run.spec.load()(run)
-        except OSError as exc:  # a full disk, a folder deleted or made read-only mid-run
-            raise OutputError(describe_os_error(exc, folder)) from None
+        except (OSError, RuntimeError) as exc:  # a full disk, a folder deleted or read-only mid-run
+            if isinstance(exc, OSError):
+                message = describe_os_error(exc, folder)
+            else:
+                message = describe_write_failure(exc, folder)
+            if message is None:
+                raise
+            raise OutputError(message) from None
 
 
 def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:

@@ -56,16 +56,22 @@ def base_folder(run: Run) -> Path:
     return Path(base)
 
 
-def describe_os_error(exc: OSError, folder: Path | None = None) -> str:
-    """One line for a failed write: the cause in words and the file it concerned."""
-    where = exc.filename or folder or "the output folder"
-    if exc.errno == errno.ENOSPC:
+def describe_os_error(exc: OSError, folder: Path) -> str | None:
+    """One line for an OSError met while writing into `folder`: a full disk, a folder not
+    writable or deleted; None for an error that is not about writing there."""
+    where = exc.filename or folder
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on device while writing {where}"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    inside = Path(os.path.abspath(where)).is_relative_to(os.path.abspath(folder))
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and inside:
         return f"cannot write {where}: {os.strerror(exc.errno)} (choose another --output_dir)"
-    if folder is not None and not folder.is_dir():
+    if not folder.is_dir():
         return f"the output folder {folder} was deleted while the run was writing to it"
-    return f"writing {where} failed: {exc.strerror or exc}"
+    return None
+
+
+def _write_failed(exc: OSError, path: Path) -> str:
+    return describe_os_error(exc, path.parent) or f"writing {path} failed: {exc.strerror or exc}"
 
 
 def _check_writable(folder: Path) -> None:
@@ -88,7 +94,7 @@ def _make(folder: Path) -> list[Path]:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise OutputError(describe_os_error(exc, path)) from None
+            raise OutputError(_write_failed(exc, path)) from None
     return missing
 
 
@@ -175,13 +181,17 @@ def _claim(folder: Path, run: Run) -> None:
 @contextmanager
 def run_folder(run: Run) -> Iterator[Path]:
     """The run's folder, created and locked for the `with` block. When the block fails
-    before the run wrote anything besides its start files, what it created is removed."""
+    before the run wrote anything besides its start files, what it created is removed.
+    Under torchrun only rank 0 locks, claims and cleans the folder its ranks share."""
     base = base_folder(run)
     _check_writable(base)
     created = _make(base)
     folder = _new_version(base) if run.groups["run"].add_version else base
     if folder != base:
         created.append(folder)
+    if os.environ.get("RANK", "0") != "0":  # a distributed rank: rank 0 holds the folder
+        yield folder
+        return
     try:
         fd = _lock(folder)
     except BaseException:
@@ -237,7 +247,7 @@ def write_json(path: Path, data: Any) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(describe_os_error(exc, path.parent)) from None
+        raise OutputError(_write_failed(exc, path)) from None
     return path
 
 
@@ -258,7 +268,7 @@ def describe_write_failure(exc: BaseException, path: Path) -> str | None:
     if isinstance(exc, OSError):
         if exc.filename is None:
             exc.filename = str(path)
-        return describe_os_error(exc, path.parent)
+        return _write_failed(exc, path)
     text = str(exc)
     if not any(marker in text for marker in _SHORT_WRITE):
         return None
