@@ -18,7 +18,10 @@ _AT_LEAST_ONE = (
     "save_steps",
     "logging_steps",
     "eval_steps",
+    "max_batch_size",
+    "write_batch_size",
 )
+"""Counts that must be at least 1, in whichever group (core's or a component's) declares them."""
 
 
 def validate(run: Any) -> None:
@@ -31,6 +34,11 @@ def problems(groups: dict[str, Any]) -> Iterator[str]:
     """Every problem, one line each, in the order the groups are declared."""
     if (model := groups.get("model")) is not None:
         yield from _model(model)
+    for group in groups.values():
+        for name in _AT_LEAST_ONE:
+            value = getattr(group, name, None)
+            if value is not None and value < 1:
+                yield f"--{name} must be at least 1, got {value}"
     if (training := groups.get("training")) is not None:
         yield from _training(training)
 
@@ -56,10 +64,6 @@ def _model(model: Any) -> Iterator[str]:
 def _training(t: Any) -> Iterator[str]:
     if t.learning_rate is not None and not t.learning_rate > 0:
         yield f"--learning_rate must be greater than 0, got {t.learning_rate}"
-    for name in _AT_LEAST_ONE:
-        value = getattr(t, name)
-        if value is not None and value < 1:
-            yield f"--{name} must be at least 1, got {value}"
     if t.fp16 and t.bf16:
         yield "--fp16 true and --bf16 true: choose one mixed precision (bf16 where the device has it)"
     if t.max_steps == 0 or t.max_steps < -1:

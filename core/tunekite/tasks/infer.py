@@ -140,8 +140,6 @@ def inference_rows(run: Run) -> Iterable[Mapping[str, Any]]:
 def infer_dataset(run: Run, engine: Engine) -> Path:
     """Answer every row and append `{response, labels, messages[, tools, logprobs]}` lines
     to `--result_path`, `--write_batch_size` rows at a time."""
-    if run.write_batch_size < 1:
-        raise ArgumentError(f"--write_batch_size must be at least 1, got {run.write_batch_size}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = Path(run.result_path) if run.result_path else default_result_folder(run) / f"{stamp}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
