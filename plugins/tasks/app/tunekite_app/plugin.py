@@ -17,7 +17,7 @@ class AppArguments:
     base_url: str | None = arg(
         None, help="an OpenAI-compatible server such as http://host:8000/v1; None loads the model here"
     )
-    api_key: str | None = arg(None, help="the API key the --base_url server expects")
+    api_key: str | None = arg(None, secret=True, help="the API key the --base_url server expects")
     infer_backend: str = arg(
         "pt", selects="engines", help="inference engine without --base_url: pt, or a plugin's"
     )
