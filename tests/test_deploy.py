@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tunekite.run import resolve
-from tunekite.testing import save_tiny_chat_model
+from tunekite.testing import save_tiny_chat_model, serving
 
 pytest.importorskip("tunekite_chatml")
 openai = pytest.importorskip("openai")
@@ -44,12 +42,6 @@ def make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The base URL of a running server (one for the module), and the adapter folders. One
@@ -64,27 +56,20 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
     model_dir = save_tiny_chat_model(root / "tiny-chat")
     first, second = make_adapter(model_dir, root / "lora1", 1), make_adapter(model_dir, root / "lora2", 2)
-    port = free_port()
+    allowed = root / "adapters"
+    shutil.copytree(first, allowed / "copy-of-lora1")
     run, _ = resolve(
         "deploy",
         [
             *("--model", str(model_dir), "--template", "chatml"),
-            *("--adapters", f"lora1={first}", f"lora2={second}"),
-            *("--host", "127.0.0.1", "--port", str(port), "--api_key", KEY),
+            *("--adapters", f"lora1={first}", f"lora2={second}", "--adapter_dirs", str(allowed)),
+            *("--port", "0", "--api_key", KEY),
             *("--served_model_name", MODEL, "--max_batch_size", "16", "--max_logprobs", "5"),
             *("--verbose", "false", "--log_interval", "0"),
         ],
     )
-    uvicorn_server = build_server(run)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "lora1": first, "lora2": second}
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    with serving(build_server(run)) as url:
+        yield {"url": url, "lora1": first, "lora2": second, "allowed": allowed}
     torch.set_num_threads(threads)
 
 
@@ -186,9 +171,10 @@ def test_adapters_are_served_by_name(client):
 
 def test_adapters_load_and_unload_at_run_time(server, client):
     expected = chat(client, "hi", model="lora1", max_tokens=12).choices[0].message.content
-    assert (
-        post(server, "/v1/adapters/load", {"name": "lora3", "path": str(server["lora1"])}).status_code == 200
+    loaded = post(
+        server, "/v1/adapters/load", {"name": "lora3", "path": str(server["allowed"] / "copy-of-lora1")}
     )
+    assert loaded.status_code == 200, loaded.text
     assert "lora3" in {m.id for m in client.models.list().data}
     assert chat(client, "hi", model="lora3", max_tokens=12).choices[0].message.content == expected
     assert post(server, "/v1/adapters/unload", {"name": "lora3"}).status_code == 200
@@ -196,8 +182,8 @@ def test_adapters_load_and_unload_at_run_time(server, client):
     with pytest.raises(openai.BadRequestError):
         chat(client, "hi", model="lora3")
     assert_error(post(server, "/v1/adapters/unload", {"name": "lora3"}), 404)
-    assert_error(post(server, "/v1/adapters/load", {"name": "x", "path": "/no/such/folder"}), 400)
-    assert_error(post(server, "/v1/adapters/load", {"name": "lora1", "path": str(server["lora2"])}), 400)
+    assert_error(post(server, "/v1/adapters/load", {"name": "x", "path": "no-such-folder"}), 400)
+    assert_error(post(server, "/v1/adapters/load", {"name": "lora1", "path": "copy-of-lora1"}), 400)
 
 
 def test_missing_or_wrong_key_is_401(server):
@@ -341,7 +327,7 @@ def test_an_engine_that_loads_its_own_model_gets_the_folder(tk_plugins, tmp_path
         "deploy",
         [
             *("--model", str(model_dir), "--template", "chatml", "--infer_backend", "folder"),
-            *("--adapters", f"lora1={adapter}", "--port", str(free_port())),
+            *("--adapters", f"lora1={adapter}", "--port", "0"),
         ],
     )
     build_server(run)

@@ -55,9 +55,9 @@ class Recording:
             self.infer_batch = self._infer_batch
             self.partial_reply = engine.partial_reply
 
-    def _infer_batch(self, requests, streamer=None):
+    def _infer_batch(self, requests, streamer=None, cancelled=None):
         self.batches.append(len(requests))
-        return self.inner.infer_batch(requests, streamer)
+        return self.inner.infer_batch(requests, streamer, cancelled)
 
     def infer(self, requests):
         self.batches.append(len(requests))

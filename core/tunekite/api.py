@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
     from tunekite.run import Run, start
+    from tunekite.serving.exposure import warn_if_exposed
     from tunekite.tasks.loading import DEFAULT_ADAPTER, load_for_inference, named_adapters
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
@@ -109,6 +110,7 @@ __all__ = [
     "token_logprobs",
     "train_resuming",
     "training_config",
+    "warn_if_exposed",
     "write_manifest",
 ]
 
@@ -123,6 +125,7 @@ _LAZY = {
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
     "DEFAULT_ADAPTER": "tunekite.tasks.loading",
+    "warn_if_exposed": "tunekite.serving.exposure",
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",

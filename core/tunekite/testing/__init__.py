@@ -21,6 +21,7 @@ from tunekite.testing.conformance import (
 )
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, tiny_causal_lm
+from tunekite.testing.servers import serving
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "TemplateConformance",
     "TunerConformance",
     "save_tiny_chat_model",
+    "serving",
     "tiny_causal_lm",
     "tiny_tokenizer",
 ]
