@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tunekite.run import resolve
-from tunekite.testing import save_tiny_chat_model, serving
+from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
 
 pytest.importorskip("tunekite_chatml")
 openai = pytest.importorskip("openai")
@@ -23,23 +23,6 @@ pytest.importorskip("uvicorn")
 KEY = "sk-test"
 MODEL = "tiny"
 PROMPTS = ["hi", "who are you?", "12 * 7 = ?", "name a city"]
-
-
-def make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
-    """A LoRA adapter with random (non-zero) A and B, so its output differs from the base's."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian")
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    model.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +38,7 @@ def server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("deploy")
     model_dir = save_tiny_chat_model(root / "tiny-chat")
-    first, second = make_adapter(model_dir, root / "lora1", 1), make_adapter(model_dir, root / "lora2", 2)
+    first, second = save_tiny_lora(model_dir, root / "lora1", 1), save_tiny_lora(model_dir, root / "lora2", 2)
     allowed = root / "adapters"
     shutil.copytree(first, allowed / "copy-of-lora1")
     run, _ = resolve(
@@ -322,7 +305,7 @@ def test_an_engine_that_loads_its_own_model_gets_the_folder(tk_plugins, tmp_path
         tk_plugins.add(point.load(), name=point.name)
     tk_plugins.add(FolderEnginePlugin, name="folder-engine")
     model_dir = save_tiny_chat_model(tmp_path / "tiny-chat")
-    adapter = make_adapter(model_dir, tmp_path / "lora1", 1)
+    adapter = save_tiny_lora(model_dir, tmp_path / "lora1", 1)
     run, _ = resolve(
         "deploy",
         [

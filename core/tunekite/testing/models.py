@@ -49,3 +49,21 @@ def save_tiny_chat_model(folder: Path, seed: int = 0, *, endless: bool = False, 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_tiny_lora(model_dir: Path, folder: Path, seed: int) -> Path:
+    """A LoRA adapter of the model saved in `model_dir`, with random (non-zero) A and B so its
+    output differs from the base model's, saved in `folder` (what `--adapters` takes)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.save_pretrained(folder)
+    return Path(folder)
