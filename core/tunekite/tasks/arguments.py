@@ -55,5 +55,5 @@ class DeployArguments:
     max_logprobs: int = arg(20, help="the most top_logprobs a request may ask for")
     adapter_dirs: list[str] = arg(
         default_factory=list,
-        help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)"
+        help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)",
     )
