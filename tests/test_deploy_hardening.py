@@ -23,11 +23,9 @@ import pytest
 from tunekite.run import resolve
 from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
 
-pytest.importorskip("tunekite_chatml")
-openai = pytest.importorskip("openai")
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+openai, httpx, *_ = (
+    pytest.importorskip(module) for module in ("openai", "httpx", "fastapi", "uvicorn", "tunekite_chatml")
+)
 
 KEY = "sk-test"
 MODEL = "tiny"

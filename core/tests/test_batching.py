@@ -51,12 +51,15 @@ class Recording:
         self.inner = engine
         self.max_batch_size = engine.max_batch_size
         self.batches: list[int] = []
+        self.cancellations: list = []
+        """The `cancelled` callable each `infer_batch` call was given."""
         if batch_streaming:
             self.infer_batch = self._infer_batch
             self.partial_reply = engine.partial_reply
 
     def _infer_batch(self, requests, streamer=None, cancelled=None):
         self.batches.append(len(requests))
+        self.cancellations.append(cancelled)
         return self.inner.infer_batch(requests, streamer, cancelled)
 
     def infer(self, requests):
@@ -198,15 +201,10 @@ def test_a_cancelled_row_stops_at_once_while_the_others_finish(engine):
 
 
 def test_cancelling_a_caller_drops_its_request_and_cancel_all_fails_the_rest(engine):
-    seen = []
-
-    class Watching(Recording):
-        def _infer_batch(self, requests, streamer=None, cancelled=None):
-            seen.append(cancelled)
-            return super()._infer_batch(requests, streamer, cancelled)
+    recording = Recording(engine)
 
     async def main():
-        front_engine = front(Watching(engine), batch_wait=0.05)
+        front_engine = front(recording, batch_wait=0.05)
         waiting = asyncio.ensure_future(front_engine.infer_async(greedy("hi", max_tokens=30)))
         await asyncio.sleep(0)
         waiting.cancel()
@@ -223,19 +221,15 @@ def test_cancelling_a_caller_drops_its_request_and_cancel_all_fails_the_rest(eng
     (waiting, kept), later = asyncio.run(main())
     assert isinstance(waiting, asyncio.CancelledError)
     assert isinstance(kept, RuntimeError) and isinstance(later, RuntimeError)
-    assert seen == []  # neither reached the engine
+    assert recording.batches == []  # neither reached the engine
 
 
 def test_cancelling_a_caller_while_its_batch_runs_tells_the_engine(engine):
-    seen = []
-
-    class Watching(Recording):
-        def _infer_batch(self, requests, streamer=None, cancelled=None):
-            seen.append(cancelled)
-            return super()._infer_batch(requests, streamer, cancelled)
+    recording = Recording(engine)
+    seen = recording.cancellations
 
     async def main():
-        front_engine = front(Watching(engine))
+        front_engine = front(recording)
         task = asyncio.ensure_future(front_engine.infer_async(greedy("hi", max_tokens=50)))
         while not seen:
             await asyncio.sleep(0.001)

@@ -103,19 +103,6 @@ class ResponseStream:
             raise StopAsyncIteration
         return item
 
-    def cancel_all(self, error: BaseException) -> None:
-        """On the event loop: fail every waiting and generating request with `error`, stop
-        their generation, and refuse new ones with it (a server shutting down)."""
-        self._closed = error
-        for job in [*self._pending, *self._running]:
-            if not job.dropped:
-                if not job.future.done():
-                    job.future.set_exception(error)
-                if job.queue is not None:
-                    job.queue.put_nowait(_END)
-            job.dropped = True
-        self._pending = []
-
     def close(self) -> None:
         self._job.dropped = True
 

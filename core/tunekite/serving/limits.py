@@ -1,10 +1,10 @@
 """Requests that cannot fit the engine's context are refused before they queue.
 
 A prompt is measured once, off the event loop, and handed to the engine as token ids, so
-what was checked is what runs. A prompt far too long to ever fit (a megabyte of text against
-a few thousand tokens) is refused from its length in characters alone, without tokenizing
-it: every token spells at most `longest` characters, so N characters are at least N/longest
-tokens (halved once more, for normalizers that compose characters).
+what was checked is what runs. Tokenizing a megabyte takes seconds, so a long prompt is
+probed first: when the first `PROBE` characters per context token of its text already make
+well over the context (`MARGIN`, for tokens split where the probe ends), it is refused from
+those alone; otherwise it is tokenized whole.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from tunekite.engines.protocol import ChatRequest
 from tunekite.errors import TunekiteError
 from tunekite.serving.schemas import APIError
 
+PROBE = 6
+"""Characters probed per token of context (text averages about 4 characters a token)."""
+MARGIN = 1.25
+"""How far over the context a probe must be to refuse the prompt without tokenizing it all."""
 CODE = "context_length_exceeded"
 
 
@@ -28,26 +32,25 @@ class ContextLimit:
     def __init__(self, engine: Any) -> None:
         self.context: int | None = getattr(engine, "context_length", None)
         self.prompt_ids = getattr(engine, "prompt_ids", None)
-        tokenizer = getattr(engine, "tokenizer", None)
-        vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
-        self.longest = max(map(len, vocab), default=0)
-        """The most characters one token spells (0: unknown, no early refusal)."""
+        self.tokenizer = getattr(engine, "tokenizer", None)
 
     async def admit(self, request: ChatRequest, param: str) -> ChatRequest:
         """`request` with its prompt as token ids; 400 when the prompt does not fit the
         context, or `max_tokens` more than the context leaves after it."""
         if self.context is None or self.prompt_ids is None:
             return request
-        chars = _characters(request)
-        if self.longest and chars > 2 * self.longest * self.context:
-            least = chars // (2 * self.longest)
-            raise APIError(
-                400,
-                f"The prompt is longer than the model's context of {self.context} tokens: its {chars} "
-                f"characters make at least {least} tokens.",
-                code=CODE,
-                param=param,
-            )
+        text = _text(request)
+        if self.tokenizer is not None and len(text) > PROBE * self.context:
+            probe = text[: PROBE * self.context]
+            least = await asyncio.to_thread(self._tokens, probe)
+            if least > MARGIN * self.context:
+                raise APIError(
+                    400,
+                    f"The prompt is longer than the model's context of {self.context} tokens: the first "
+                    f"{len(probe)} of its {len(text)} characters alone are {least} tokens.",
+                    code=CODE,
+                    param=param,
+                )
         try:
             ids = await asyncio.to_thread(self.prompt_ids, request)
         except TunekiteError as exc:  # a conversation the template cannot render
@@ -71,10 +74,13 @@ class ContextLimit:
             )
         return dataclasses.replace(request, prompt=ids)
 
+    def _tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-def _characters(request: ChatRequest) -> int:
-    """The characters of what the prompt is made of (the template adds more)."""
+
+def _text(request: ChatRequest) -> str:
+    """The text the prompt is made of (the template adds more)."""
     if request.prompt is not None:
-        return len(request.prompt) if isinstance(request.prompt, str) else 0
-    text = sum(len(str(m.get("content") or "")) for m in request.messages)
-    return text + (len(json.dumps(request.tools)) if request.tools else 0)
+        return request.prompt if isinstance(request.prompt, str) else ""
+    text = "\n".join(str(m.get("content") or "") for m in request.messages)
+    return text + (json.dumps(request.tools) if request.tools else "")
