@@ -434,20 +434,10 @@ def test_sigterm_during_a_long_request_exits_within_the_bound(folders, tmp_path)
     request with a 503 at once, so the process exits before the shutdown grace runs out."""
     from tunekite.serving.server import SHUTDOWN_GRACE
 
+    quietly = ("--port", "0", "--verbose", "false", "--log_interval", "0.2")
+
     process = subprocess.Popen(
-        [
-            TK,
-            "run",
-            "deploy",
-            "--model",
-            str(folders["model"]),
-            "--template",
-            "chatml",
-            "--port",
-            "0",
-            "--verbose",
-            "false",
-        ],
+        [TK, "run", "deploy", "--model", str(folders["model"]), "--template", "chatml", *quietly],
         cwd=tmp_path,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -475,7 +465,7 @@ def test_sigterm_during_a_long_request_exits_within_the_bound(folders, tmp_path)
             target=lambda: answer.append(httpx.post(url, json=body, timeout=60)), daemon=True
         )
         asker.start()
-        time.sleep(1.5)  # the request is generating (it would take ~15 s)
+        wait_until(lambda: any(" 1 running" in line for line in lines), 30, "the request is not generating")
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         process.wait(timeout=SHUTDOWN_GRACE + 10)

@@ -25,7 +25,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from tunekite.engines.batching import AsyncEngine
+from tunekite.engines.batching import AsyncEngine, ResponseStream
 from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob
 from tunekite.errors import ArgumentError
 from tunekite.serving.adapters import AdapterManager
@@ -331,8 +331,9 @@ async def _streamed(
 ) -> AsyncIterator[dict[str, Any]]:
     """Chunks for every choice in turn (all are generated together, so later ones are
     read from their queues); each stream is closed when the client goes away."""
-    streams = [front.stream_async(r) for r in requests]
+    streams: list[ResponseStream] = []
     try:
+        streams += [front.stream_async(r) for r in requests]  # refused once the server shuts down
         for index, stream in enumerate(streams):
             yield chunk(index, first=True)
             async for delta in stream:

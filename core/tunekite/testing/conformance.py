@@ -172,7 +172,8 @@ class TemplateConformance(ComponentConformance):
             trained = [token for token, label in pairs if label != -100]
             replies = [m for m in conversation if m["role"] == "assistant"]
             expected = "".join(
-                _reply_text(fmt, m["content"], last=i == len(replies) - 1) + fmt.assistant_end
+                _reply_text(fmt, m["content"], last=i == len(replies) - 1)
+                + fmt.assistant_end
                 for i, m in enumerate(replies)
             )
             decoded = tokenizer.decode(trained, skip_special_tokens=False)
