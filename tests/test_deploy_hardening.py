@@ -145,6 +145,34 @@ def test_listening_beyond_loopback_without_a_key_warns(folders, capsys):
     assert "WARNING" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("example.com", False),
+    ],
+)
+def test_loopback_hosts(host, loopback):
+    from tunekite.serving.exposure import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_adapter_dirs_must_exist(folders):
+    from tunekite.errors import ArgumentError
+    from tunekite.tasks.deploy import build_server
+
+    with pytest.raises(ArgumentError, match=r"--adapter_dirs .*no-such-folder: no such folder"):
+        build_server(deploy_run(folders, "--adapter_dirs", str(folders["root"] / "no-such-folder")))
+
+
 def test_docs_are_closed_behind_a_key(server):
     for path in ("/docs", "/openapi.json"):
         assert httpx.get(f"{server['url']}{path}").status_code == 404
@@ -348,6 +376,7 @@ CALL = {"id": "call-1", "type": "function", "function": {"name": "add", "argumen
             "tools.0.function.name",
         ),
         ([{"role": "user", "content": "hi"}], {"stop": 7}, "stop"),
+        ([{"role": "user", "content": "hi"}], {"stop": ["END", ""]}, "stop"),
     ],
 )
 def test_bad_fields_are_400s_naming_the_field(server, messages, extra, param):

@@ -58,6 +58,13 @@ class Sampling(_Body):
     stream: bool = False
     stream_options: StreamOptions | None = None
 
+    @field_validator("stop")
+    @classmethod
+    def _no_empty_stop(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if stop == "" or (isinstance(stop, list) and "" in stop):
+            raise ValueError("a stop string cannot be empty")
+        return stop
+
     def stop_words(self) -> tuple[str, ...]:
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
 

@@ -37,6 +37,7 @@ def build_server(run: Run) -> Any:
     from tunekite.serving.exposure import warn_if_exposed
     from tunekite.serving.server import Server
 
+    adapter_dirs = _adapter_dirs(run.adapter_dirs)  # before minutes of loading
     set_seed(run.seed)
     run = with_checkpoint_args(run)
     if run.component("engines").loads_model:  # vLLM, LMDeploy: the folder, not a loaded model
@@ -52,7 +53,7 @@ def build_server(run: Run) -> Any:
         api_key=run.api_key,
         max_logprobs=run.max_logprobs,
         log_interval=run.log_interval,
-        adapter_dirs=tuple(_adapter_dirs(run.adapter_dirs)),
+        adapter_dirs=adapter_dirs,
     )
     app = create_app(AsyncEngine(engine), options, {name: path for name, path in adapters if name})
     if run.api_key is None:
@@ -61,9 +62,9 @@ def build_server(run: Run) -> Any:
     return Server(app, host=run.host, port=run.port, access_log=run.verbose)
 
 
-def _adapter_dirs(folders: list[str]) -> list[str]:
+def _adapter_dirs(folders: list[str]) -> tuple[str, ...]:
     """`--adapter_dirs`, each an existing folder."""
     for folder in folders:
         if not Path(folder).is_dir():
             raise ArgumentError(f"--adapter_dirs {folder}: no such folder")
-    return folders
+    return tuple(folders)
