@@ -7,6 +7,10 @@
 #                  and what GRPO with --use_vllm needs (trl, the rlhf/lora/reward/arithmetic plugins)
 #   make test-vllm the vllm plugin's tests in .venv-vllm (engine, greedy match with pt, LoRA) and
 #                  GRPO generating through it (tests/test_grpo_vllm.py)
+#   make chromium  Debian's chromium and chromium-driver for the app's browser tests (apt-get, root
+#                  or sudo); CI runs it, and with CI set the browser tests fail without them
+#   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
+#                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 9 minutes here)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -16,7 +20,7 @@ DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml example
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: install demo test lint bench clean vllm-env test-vllm
+.PHONY: install demo test lint bench clean vllm-env test-vllm chromium mutate
 
 install: $(STAMP)
 
@@ -79,6 +83,16 @@ $(VLLM_STAMP): Makefile $(addsuffix /pyproject.toml,$(VLLM_DISTRIBUTIONS))
 
 test-vllm: vllm-env
 	$(VLLM_BIN)/pytest plugins/engines/vllm tests/test_grpo_vllm.py
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+chromium:
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+mutate: install
+	$(BIN)/python bench/mutate.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) bench/results output

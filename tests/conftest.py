@@ -14,14 +14,21 @@ TK = str(Path(sys.executable).parent / "tk")
 
 
 def run_tk(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the installed `tk` with a wide terminal so rich tables do not fold names."""
+    """Run the installed `tk` with a wide terminal so rich tables do not fold names;
+    `input` is its stdin."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     for switch in ("TUNEKITE_PLUGINS", "TUNEKITE_STRICT_PLUGINS", "TUNEKITE_CUSTOM_REGISTER_PATH"):
         if env is None or switch not in env:
             full_env.pop(switch, None)
-    return subprocess.run([TK, *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [TK, *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout, input=input
+    )
 
 
 def install_fake_distribution(root: Path, dist: str, module: str, source: str) -> Path:

@@ -9,16 +9,12 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from tunekite.run import resolve
 from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
-
-pytest.importorskip("tunekite_chatml")
-openai = pytest.importorskip("openai")
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 
 KEY = "sk-test"
 MODEL = "tiny"

@@ -18,14 +18,12 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from tunekite.run import resolve
 from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
-
-openai, httpx, *_ = (
-    pytest.importorskip(module) for module in ("openai", "httpx", "fastapi", "uvicorn", "tunekite_chatml")
-)
 
 KEY = "sk-test"
 MODEL = "tiny"

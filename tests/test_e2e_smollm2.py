@@ -11,10 +11,37 @@ import json
 import pytest
 
 from tests.conftest import run_tk
+from tunekite.api import ModelArguments, checkpoint_description, model_folder
 
 pytestmark = pytest.mark.slow
-for module in ("tunekite_gguf", "tunekite_chatml", "tunekite_self_cognition", "tunekite_lora"):
-    pytest.importorskip(module)
+
+
+def test_terminal_chat_replies_as_transformers_greedy_generation(tmp_path):
+    """`tk run infer` on the real model streams what transformers' own greedy `generate`
+    answers to the model's chat template."""
+    result = run_tk(
+        "run", "infer", "--model", "smollm2-135m-instruct", "--max_new_tokens", "16",
+        "--temperature", "0", "--stream", "true",
+        input="who are you?\nexit\n", cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    reply = result.stdout.split("<<< ")[1].split("-" * 50)[0].strip()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "who are you?"}], add_generation_prompt=True, return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        out = model.generate(**prompt, max_new_tokens=16, do_sample=False)
+    expected = tokenizer.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    assert len(expected.split()) >= 3
+    assert reply == expected, (reply, expected)
 
 
 def test_lora_on_self_cognition_lowers_the_loss_and_saves_a_plain_peft_adapter(tmp_path):
@@ -67,9 +94,7 @@ def test_lora_on_self_cognition_lowers_the_loss_and_saves_a_plain_peft_adapter(t
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tunekite.api import ModelArguments, model_folder
-
     base = AutoModelForCausalLM.from_pretrained(model_folder(ModelArguments(model="smollm2-135m-instruct")))
     tuned = PeftModel.from_pretrained(base, out / "checkpoint-6")
     assert tuned.peft_config["default"].r == 8
-    assert json.loads((out / "checkpoint-6" / "tunekite.json").read_text())["template"] == "smollm2"
+    assert checkpoint_description(out / "checkpoint-6")["template"] == "smollm2"

@@ -16,12 +16,6 @@ from tunekite.testing import save_tiny_chat_model
 
 if importlib.util.find_spec("vllm") is None:
     pytest.skip("needs vLLM: make test-vllm", allow_module_level=True)
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_rlhf")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-pytest.importorskip("tunekite_text_rewards")
-pytest.importorskip("tunekite_vllm")
 
 TINY_FOR_VLLM = {
     "hidden_size": 64,

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tunekite.api import checkpoint_description
 from tunekite.run import start
 from tunekite.testing import save_tiny_chat_model
-
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +96,10 @@ def test_lora_sft_learns_and_leaves_standard_artifacts(model_dir, data_file, tmp
     manifest = json.loads((out / "run_manifest.json").read_text())
     assert manifest["datasets"][str(data_file)] == hashlib.sha256(data_file.read_bytes()).hexdigest()
     assert manifest["libraries"]["transformers"] and "tunekite-lora" in json.dumps(manifest["plugins"])
-    described = json.loads((out / "checkpoint-12" / "tunekite.json").read_text())
-    assert described["tuner"]["name"] == "lora" and described["template"] == "chatml"
-    assert described["tuner"]["arguments"]["lora_rank"] == 8
+    described = checkpoint_description(out / "checkpoint-12")
+    assert described["tuner"] == {"name": "lora", "distribution": "tunekite-lora", "version": "0.1.0"}
+    assert described["template"] == "chatml" and described["trainer"] == "sft"
+    assert json.loads((out / "checkpoint-12" / "args.json").read_text())["lora_rank"] == 8
     assert (out / "checkpoint-12" / "args.json").is_file()
     assert not (out / ".staging").exists()
 
@@ -110,35 +110,27 @@ def test_lora_sft_learns_and_leaves_standard_artifacts(model_dir, data_file, tmp
     assert isinstance(PeftModel.from_pretrained(base, out / "checkpoint-12"), PeftModel)
 
 
+def logged_losses(folder: Path) -> list[tuple[int, float]]:
+    """(step, loss) of each training log in `logging.jsonl`, in the order written."""
+    records = [json.loads(line) for line in (folder / "logging.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in records if "loss" in r]
+
+
 def test_resume_continues_the_same_loss_curve(model_dir, data_file, tmp_path):
-    whole = sft(
-        model_dir,
-        data_file,
-        tmp_path / "whole",
-        "--max_steps",
-        "8",
-        "--save_steps",
-        "4",
-        "--learning_rate",
-        "5e-3",
-    )
-    resumed = sft(
-        model_dir,
-        data_file,
-        tmp_path / "resumed",
-        "--max_steps",
-        "8",
-        "--save_steps",
-        "4",
-        "--learning_rate",
-        "5e-3",
-        "--resume_from_checkpoint",
-        str(tmp_path / "whole" / "checkpoint-4"),
-    )
-    first, second = losses(whole), losses(resumed)
-    assert sorted(second) == list(range(1, 9))  # steps 1-4 come with the checkpoint's state
-    for step in (5, 6, 7, 8):
-        assert second[step] == pytest.approx(first[step], abs=1e-4), (step, first, second)
+    """Resuming into the run's own folder from checkpoint-4 trains and logs only steps 5-8,
+    on the checkpoint's weights: the same losses as the run that went through."""
+    out = tmp_path / "run"
+    common = ("--max_steps", "8", "--save_steps", "4", "--learning_rate", "5e-3")
+    sft(model_dir, data_file, out, *common)
+    whole = logged_losses(out)
+    assert [step for step, _ in whole] == list(range(1, 9))
+    shutil.rmtree(out / "checkpoint-8")  # as if the run had stopped after checkpoint-4
+    result = sft(model_dir, data_file, out, *common, "--resume_from_checkpoint", str(out / "checkpoint-4"))
+    assert result["last_checkpoint"] == out / "checkpoint-8"
+    again = logged_losses(out)[len(whole):]
+    assert [step for step, _ in again] == [5, 6, 7, 8], again
+    for (step, loss), (_, expected) in zip(again, whole[4:], strict=True):
+        assert loss == pytest.approx(expected, abs=1e-4), (step, whole, again)
 
 
 def test_resume_only_model_starts_a_new_schedule_from_trained_weights(model_dir, data_file, tmp_path):

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import functools
 
-import pytest
-
 from tests.conftest import run_tk
 from tunekite.arguments.groups import ModelArguments, TemplateArguments
 from tunekite.testing import TemplateConformance
-
-pytest.importorskip("tunekite_gguf")
-pytest.importorskip("tunekite_chatml")
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,7 +56,6 @@ def test_tk_check_template_passes_for_smollm2_and_reports_chatml_difference():
 
 
 def test_tk_data_preview_shows_encoded_self_cognition_rows():
-    pytest.importorskip("tunekite_self_cognition")
     result = run_tk(
         "data",
         "preview",

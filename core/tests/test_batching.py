@@ -12,8 +12,6 @@ import pytest
 from tunekite.engines.protocol import ChatRequest
 from tunekite.templates.format import ChatFormat
 
-pytest.importorskip("torch")
-
 CHAT = ChatFormat(
     name="test-chat",
     system="<|im_start|>system\n{content}<|im_end|>\n",

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+from tunekite.api import ArgumentError
 
 
 def fake_run(tmp_path: Path, **training: object) -> SimpleNamespace:
@@ -54,7 +55,7 @@ def test_atomic_checkpoints_describe_then_rename_in_front_of_any_trainer(tmp_pat
 
     def describe(folder: Path) -> None:
         seen.append((folder, (folder / "trainer_state.json").exists()))
-        (folder / "tunekite.json").write_text("{}")
+        (folder / "args.json").write_text("{}")
 
     ids = torch.randint(0, 128, (4, 8), generator=torch.Generator().manual_seed(0))
     rows = [{"input_ids": row, "labels": row} for row in ids]
@@ -73,8 +74,29 @@ def test_atomic_checkpoints_describe_then_rename_in_front_of_any_trainer(tmp_pat
         (".staging", f"checkpoint-{n}", True) for n in (1, 2, 3)
     ]
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
-    assert (tmp_path / "checkpoint-3" / "tunekite.json").is_file()
+    assert (tmp_path / "checkpoint-3" / "args.json").is_file()
     assert not (tmp_path / ".staging").exists()
     load_weights(tiny_causal_lm(seed=1), tmp_path / "checkpoint-3")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ArgumentError, match="no model or adapter weights"):
         load_weights(tiny_causal_lm(), tmp_path)
+
+
+def test_commit_checkpoint_stages_renames_and_rotates_for_a_trainer_of_its_own(tmp_path):
+    """What PPO, which has no transformers Trainer, gets: the folder appears whole, is
+    described while staged, and only the newest `save_total_limit` stay."""
+    from tunekite.training.checkpoints import commit_checkpoint
+
+    described = []
+
+    def write(folder: Path) -> None:
+        assert folder == tmp_path / ".staging" / folder.name and not (tmp_path / folder.name).exists()
+        (folder / "weights.bin").write_bytes(b"w")
+
+    for step in (1, 2, 3):
+        final = commit_checkpoint(
+            tmp_path, step, write, describe=lambda f: described.append(f.parent.name), save_total_limit=2
+        )
+        assert final == tmp_path / f"checkpoint-{step}" and (final / "weights.bin").is_file()
+    assert described == [".staging"] * 3
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]
+    assert not (tmp_path / ".staging").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import datasets
 import pytest
 
 from tunekite.arguments.groups import TemplateArguments
@@ -11,8 +12,6 @@ from tunekite.data.encode import SAMPLE_COLUMNS, LazyEncodedDataset, encode_data
 from tunekite.templates.engine import TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_tokenizer
-
-datasets = pytest.importorskip("datasets")
 
 CHAT = ChatFormat(
     name="test-chat",

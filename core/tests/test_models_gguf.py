@@ -9,8 +9,7 @@ import pytest
 
 from tunekite.arguments.groups import ModelArguments
 from tunekite.models import declared_template, load_model, load_tokenizer, model_folder, resolve_model_spec
-
-testing = pytest.importorskip("tunekite_gguf.testing")
+from tunekite_gguf import testing
 
 
 @pytest.fixture

@@ -385,3 +385,53 @@ def test_trainer_spec_defaults_include_run_group(real_host) -> None:
     run, _ = resolve("sft", ["--tuner", "full"], real_host)
     assert list(run.groups)[:2] == ["run", "model"]
     assert run.values()["seed"] == 42
+
+
+@dataclass(kw_only=True)
+class FastArguments:
+    fast_steps: int = arg(1, help="steps of the fast trainer")
+
+
+@dataclass(kw_only=True)
+class SlowArguments:
+    slow_depth: int = arg(1, help="depth of the slow trainer")
+
+
+@dataclass(kw_only=True)
+class WhichArguments:
+    which: str = arg("fast", help="the trainer the alias runs")
+
+
+@pytest.fixture
+def two_trainers(tk_plugins) -> PluginHost:
+    """Trainers `fast` and `slow`, each with its own arguments, and `either`, an alias
+    that runs the one `--which` names."""
+
+    @hookimpl
+    def tk_register_trainers(register):
+        for name, args in (("fast", FastArguments), ("slow", SlowArguments)):
+            register(TrainerSpec(name=name, summary=name, args=args, factory=lambda run: run))
+        register(TrainerSpec(name="either", summary="alias", args=WhichArguments, dispatch="which",
+                             factory=lambda run: run))  # fmt: skip
+
+    return tk_plugins.add(plugin(tk_register_trainers=tk_register_trainers), name="t", distribution="dist-t")
+
+
+def test_an_alias_resolves_to_the_trainer_its_argument_names(two_trainers) -> None:
+    run, _ = resolve("either", ["--which", "slow", "--slow_depth", "3"], two_trainers)
+    assert run.spec.name == "slow" and run.command == "either"
+    assert run.component_args(run.spec).slow_depth == 3 and run.values()["which"] == "slow"
+    assert resolve("either", [], two_trainers)[0].spec.name == "fast"
+    with pytest.raises(
+        ArgumentError, match="--slow_depth: belongs to the trainer 'slow' \\(dist-t\\), not to"
+    ):
+        resolve("either", ["--fast_steps", "2", "--slow_depth", "3"], two_trainers)
+    with pytest.raises(ArgumentError, match="--which: Unknown trainer 'nope'"):
+        resolve("either", ["--which", "nope"], two_trainers)
+
+
+def test_an_argument_of_another_trainer_names_it(two_trainers) -> None:
+    with pytest.raises(
+        ArgumentError, match=r"--fast_steps: belongs to the trainer 'fast' \(dist-t\), not to trainer 'slow'"
+    ):
+        resolve("slow", ["--fast_steps", "9"], two_trainers)

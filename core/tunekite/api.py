@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite import __version__, hookimpl
 from tunekite.arguments.fields import arg
+from tunekite.constants import DEFAULT_ADAPTER, IGNORE_INDEX
 from tunekite.errors import (
     ArgumentError,
     DuplicateNameError,
@@ -22,6 +23,7 @@ from tunekite.specs import (
     ExporterSpec,
     LossScaleSpec,
     ModelSpec,
+    QuantizerSpec,
     RewardSpec,
     TaskSpec,
     TemplateSpec,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
+    from tunekite.data.prompts import prompt_datasets
     from tunekite.engines.logprobs import token_logprobs
     from tunekite.engines.protocol import (
         ChatRequest,
@@ -44,19 +47,35 @@ if TYPE_CHECKING:
     from tunekite.engines.stops import StopWords
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugins import PluginHost, get_host, registry
-    from tunekite.run import Run, start
+    from tunekite.run import Run, resolve, start
     from tunekite.serving.exposure import warn_if_exposed
-    from tunekite.tasks.loading import DEFAULT_ADAPTER, load_for_inference, named_adapters
+    from tunekite.tasks.loading import load_for_inference, named_adapters
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
     from tunekite.templates.resolve import build_template
-    from tunekite.training.checkpoints import AtomicCheckpoints, load_weights, train_resuming
+    from tunekite.training.checkpoints import (
+        AtomicCheckpoints,
+        commit_checkpoint,
+        load_weights,
+        train_resuming,
+    )
     from tunekite.training.hf_args import training_config
-    from tunekite.training.outputs import JsonlLogger, describe_checkpoint, write_manifest
+    from tunekite.training.outputs import (
+        JsonlLogger,
+        checkpoint_describer,
+        checkpoint_description,
+        describe_checkpoint,
+        finish_run,
+        standard_callbacks,
+        train_and_finish,
+        write_manifest,
+    )
+    from tunekite.training.policy import Policy, apply_tuner, load_policy, tuner_optimizer
 
 __all__ = [
     "DEFAULT_ADAPTER",
+    "IGNORE_INDEX",
     "ArgumentError",
     "AtomicCheckpoints",
     "ChatFormat",
@@ -76,6 +95,8 @@ __all__ = [
     "Piece",
     "PluginError",
     "PluginHost",
+    "Policy",
+    "QuantizerSpec",
     "RewardSpec",
     "Run",
     "StopWords",
@@ -90,26 +111,37 @@ __all__ = [
     "TunerSpec",
     "UnknownNameError",
     "__version__",
+    "apply_tuner",
     "arg",
     "build_template",
+    "checkpoint_describer",
+    "checkpoint_description",
+    "commit_checkpoint",
     "describe_checkpoint",
+    "finish_run",
     "get_host",
     "hookimpl",
     "load_datasets",
     "load_for_inference",
     "load_model",
+    "load_policy",
     "load_tokenizer",
     "load_weights",
     "model_folder",
     "named_adapters",
     "prepare_datasets",
+    "prompt_datasets",
     "registry",
     "request_from_generation",
     "request_prompt_ids",
+    "resolve",
+    "standard_callbacks",
     "start",
     "token_logprobs",
+    "train_and_finish",
     "train_resuming",
     "training_config",
+    "tuner_optimizer",
     "warn_if_exposed",
     "write_manifest",
 ]
@@ -124,7 +156,7 @@ _LAZY = {
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
-    "DEFAULT_ADAPTER": "tunekite.tasks.loading",
+    "prompt_datasets": "tunekite.data.prompts",
     "warn_if_exposed": "tunekite.serving.exposure",
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
@@ -142,17 +174,29 @@ _LAZY = {
     "PluginHost": "tunekite.plugins",
     "Run": "tunekite.run",
     "start": "tunekite.run",
+    "resolve": "tunekite.run",
     "TunerArguments": "tunekite.arguments.groups",
     "get_host": "tunekite.plugins",
     "registry": "tunekite.plugins",
     # The training outputs every trainer writes alike: imported when a run trains.
     "AtomicCheckpoints": "tunekite.training.checkpoints",
     "load_weights": "tunekite.training.checkpoints",
+    "commit_checkpoint": "tunekite.training.checkpoints",
     "train_resuming": "tunekite.training.checkpoints",
     "training_config": "tunekite.training.hf_args",
     "JsonlLogger": "tunekite.training.outputs",
     "describe_checkpoint": "tunekite.training.outputs",
     "write_manifest": "tunekite.training.outputs",
+    "checkpoint_describer": "tunekite.training.outputs",
+    "checkpoint_description": "tunekite.training.outputs",
+    "standard_callbacks": "tunekite.training.outputs",
+    "finish_run": "tunekite.training.outputs",
+    "train_and_finish": "tunekite.training.outputs",
+    # Preparing the policy every trainer trains.
+    "Policy": "tunekite.training.policy",
+    "load_policy": "tunekite.training.policy",
+    "apply_tuner": "tunekite.training.policy",
+    "tuner_optimizer": "tunekite.training.policy",
 }
 
 

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {"lora": "tunekite-lora"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
-    "trainers": {"rlhf": "tunekite-rlhf"},
+    "trainers": {
+        name: "tunekite-rlhf" for name in ("rlhf", "dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo")
+    },
+    "quantizers": {"bnb": "tunekite-bnb"},
     "tasks": {"app": "tunekite-app"},
     "models": {"gguf": "tunekite-gguf", "smollm2-135m-instruct": "tunekite-gguf"},
     "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},

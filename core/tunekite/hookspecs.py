@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         LossScaleSpec,
         ModelSpec,
+        QuantizerSpec,
         RewardSpec,
         TaskSpec,
         TemplateSpec,
@@ -107,20 +108,24 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
 
 @hookspec
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    """Register training recipes that `tk run NAME` starts (sft, pt, rlhf, ...).
+    """Register training recipes that `tk run NAME` starts (sft, pt, dpo, grpo, ...).
 
     When: once per process, when the `trainers` registry is first needed.
     Gets: `register`, which takes one `tunekite.api.TrainerSpec` per call; `groups`
-    lists the core argument groups the recipe takes.
+    lists the core argument groups the recipe takes, `args` the trainer's own argument
+    dataclass (the recipe reads it as `run.component_args(run.spec)`). A recipe builds on
+    core's training scaffolding (`load_policy`, `apply_tuner`, `standard_callbacks`,
+    `checkpoint_describer`, `commit_checkpoint`, `train_and_finish`) and should pass
+    `tunekite.testing.TrainerConformance`.
     Returns: nothing; registrations go through `register`.
 
     Example::
 
         @hookimpl
         def tk_register_trainers(register):
-            register(TrainerSpec(name="rlhf", summary="Preference and RL training",
+            register(TrainerSpec(name="dpo", summary="Direct Preference Optimization (TRL)",
                                  groups=("model", "data", "template", "tuner", "training"),
-                                 args=RlhfArguments, factory="tunekite_rlhf.recipe:run"))
+                                 args=DpoArguments, factory="tunekite_rlhf.preference:train"))
     """
 
 
@@ -244,6 +249,48 @@ def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
 
 
 @hookspec
+def tk_register_quantizers(register: Callable[[QuantizerSpec], None]) -> None:
+    """Register quantizers applied while the model loads (`--quant_method NAME`).
+
+    When: once per process, when the `quantizers` registry is first needed; the factory
+    is called by core's model loader (`tunekite.api.load_model(run)`) each time a run
+    that selected the quantizer loads its model, before `from_pretrained`.
+    Gets: `register`, which takes one `tunekite.api.QuantizerSpec` per call. The spec's
+    `args` dataclass is the quantizer's own argument group (bnb's `bnb_4bit_*`), parsed
+    only when `--quant_method` selects it; core keeps `--quant_bits` (read it as
+    `run.quant_bits`, None when not given). The factory is called as
+    `factory(quantizer_args, run)`: `quantizer_args` is an instance of that dataclass
+    (None when the spec has no `args`), `run` the resolved `tunekite.api.Run` (also
+    `run.torch_dtype`, `run.device_map`, ...). It returns a `dict` of extra keyword
+    arguments for `AutoModelFor*.from_pretrained`, e.g. `{"quantization_config":
+    BitsAndBytesConfig(...), "device_map": "cpu"}`; keys it returns replace the loader's
+    own (`device_map`, `dtype`), and keyword arguments the caller of `load_model` passes
+    replace both. It raises `tunekite.api.ArgumentError` for settings it cannot honour
+    (unsupported bits, a missing GPU) and imports its heavy library inside the factory.
+    Returns: nothing; registrations go through `register`.
+
+    Example::
+
+        @dataclass(kw_only=True)
+        class BnbArguments:
+            bnb_4bit_quant_type: str = arg("nf4", help="bnb 4-bit data type: fp4 or nf4")
+
+        def bnb_kwargs(args, run):
+            from transformers import BitsAndBytesConfig
+            if run.quant_bits not in (4, 8):
+                raise ArgumentError("--quant_method bnb needs --quant_bits 4 or 8")
+            return {"quantization_config": BitsAndBytesConfig(
+                load_in_4bit=run.quant_bits == 4, load_in_8bit=run.quant_bits == 8,
+                bnb_4bit_quant_type=args.bnb_4bit_quant_type)}
+
+        @hookimpl
+        def tk_register_quantizers(register):
+            register(QuantizerSpec(name="bnb", summary="bitsandbytes 4/8-bit weights",
+                                   args=BnbArguments, factory=bnb_kwargs))
+    """
+
+
+@hookspec
 def tk_register_commands(cli: click.Group) -> None:
     """Add top-level commands to `tk`.
 
@@ -295,4 +342,5 @@ REGISTER_HOOKS: dict[str, str] = {
     "loss_scales": "tk_register_loss_scales",
     "datasets": "tk_register_datasets",
     "exporters": "tk_register_exporters",
+    "quantizers": "tk_register_quantizers",
 }

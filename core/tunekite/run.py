@@ -22,6 +22,7 @@ from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
+from tunekite.arguments.support import refuse_unread
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugins import PluginHost, get_host
 from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
@@ -136,24 +137,41 @@ def _select(host: PluginHost, argset: ArgumentSet, values: dict[str, Any]) -> di
     return selected
 
 
-def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]]):
-    """Explain an option that belongs to a component this run did not select."""
+def _declares(spec: ComponentSpec, name: str) -> bool:
+    return spec.args is not None and any(name in f.names for f in fields_of(spec.args))
+
+
+def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]], runnable: RunnableSpec):
+    """Explain an option that belongs to a component this run did not select, or to
+    another trainer (`tk run dpo --num_ppo_epochs 9`)."""
 
     def explain(name: str) -> str | None:
-        owners = []
-        for kind in _COMPONENT_KINDS:
-            for entry in host.registry(kind).unchecked():
-                if entry.spec.args is None:
-                    continue
-                if any(name in f.names for f in fields_of(entry.spec.args)):
-                    owners.append(entry)
+        owners = [
+            entry
+            for kind in _COMPONENT_KINDS
+            for entry in host.registry(kind).unchecked()
+            if _declares(entry.spec, name)
+        ]
         if not owners:
-            return None
+            return _other_trainers(name)
         spec, owner = owners[0].spec, owners[0].distribution or owners[0].plugin
         what = f"{spec.kind[:-1].replace('_', ' ')} {spec.name!r} ({owner})"
         chosen = [s.name for s in selected.get(spec.kind, [])]
         now = f"the selected one is {', '.join(map(repr, chosen))}" if chosen else "none is selected"
         return f"belongs to {what}, which this run does not use ({now})."
+
+    def _other_trainers(name: str) -> str | None:
+        owners = [
+            e
+            for e in host.registry("trainers").unchecked()
+            if e.spec.name != runnable.name and not e.spec.dispatch and _declares(e.spec, name)
+        ]
+        if not owners:
+            return None
+        names = ", ".join(repr(e.spec.name) for e in owners)
+        where = ", ".join(sorted({e.distribution or e.plugin for e in owners}))
+        kind = "trainers" if len(owners) > 1 else "trainer"
+        return f"belongs to the {kind} {names} ({where}), not to {runnable.kind[:-1]} {runnable.name!r}."
 
     return explain
 
@@ -172,11 +190,15 @@ def resolve_spec(
     pre, layers = preparse(argv)
     for path in pre.custom_register_path or []:
         host.add_file(path)
-    spec = find(host)
+    spec = alias = find(host)
     name = spec.name
+    if alias.dispatch:
+        spec = _dispatched(host, alias, argv, layers)
     if spec.defaults:
-        layers = [Layer(f"{spec.kind[:-1]} {name}", dict(spec.defaults), strict=False), *layers]
+        layers = [Layer(f"{spec.kind[:-1]} {spec.name}", dict(spec.defaults), strict=False), *layers]
     argset = ArgumentSet(_core_groups(spec, _owner_of(host, spec)))
+    if alias is not spec:
+        argset.add(_component_group(alias, _owner_of(host, alias)))
     seen: set[str] = set()
     while True:  # selected components may declare selectors of their own
         values = argset.parse(argv, layers)
@@ -188,8 +210,9 @@ def resolve_spec(
             seen.add(_component_key(s))
             if s.args is not None:
                 argset.add(_component_group(s, _owner_of(host, s)))
-    values = argset.parse(argv, layers, on_unknown=_explain_unknown(host, selected))
+    values = argset.parse(argv, layers, on_unknown=_explain_unknown(host, selected, spec))
     values["custom_register_path"] = list(host.custom_paths)
+    refuse_unread(argset.groups, values, selected, spec)
     groups = argset.build(values)
     _apply_component_defaults(groups, selected)
     plugins = [
@@ -199,6 +222,19 @@ def resolve_spec(
     ]
     run = Run(name, spec, groups, selected, plugins=plugins)
     return run, bool(pre.help)
+
+
+def _dispatched(
+    host: PluginHost, alias: RunnableSpec, argv: Sequence[str], layers: list[Layer]
+) -> RunnableSpec:
+    """The runnable an alias stands for: the one its `dispatch` argument names, read
+    before the runnable's own groups are known."""
+    probe = ArgumentSet([_component_group(alias, _owner_of(host, alias))])
+    target = probe.parse(argv, layers)[alias.dispatch]
+    try:
+        return host.registry(alias.kind).get(target)
+    except UnknownNameError as exc:
+        raise ArgumentError(f"--{alias.dispatch}: {exc}") from None
 
 
 def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[ComponentSpec]]) -> None:

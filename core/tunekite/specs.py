@@ -42,6 +42,11 @@ class ComponentSpec:
     factory: str | Callable[..., Any]
     args: type | None = None
     aliases: tuple[str, ...] = ()
+    rejects: tuple[tuple[str, str], ...] = ()
+    """Core arguments meant for its kind that this component does not read, as (name,
+    reason) pairs: when it is selected (or started, for a trainer or task), a value other
+    than the default stops the run with the reason (`full` refuses `--target_modules`,
+    sft refuses `--loss_type`, which rlhf reads)."""
 
     def __post_init__(self) -> None:
         what = f"{self.kind[:-1]} {self.name!r}"
@@ -156,10 +161,15 @@ class RunnableSpec(ComponentSpec):
     """Argument defaults of this runnable that differ from core's, as (name, value) pairs
     (`pt` trains every token: `(("loss_scale", "all"), ("use_chat_template", False))`);
     args.json, YAML and the command line still override them."""
+    dispatch: str | None = None
+    """Set on an alias that stands for one of several runnables of its kind: the name of
+    an argument its `args` declare, whose value names the runnable to start (`rlhf` with
+    `dispatch="rlhf_type"`: `tk run rlhf --rlhf_type dpo` starts the `dpo` trainer, with
+    dpo's groups and help, and keeps `--rlhf_type` in its args.json)."""
 
 
 class TrainerSpec(RunnableSpec):
-    """A training recipe (sft, pt, rlhf, ...)."""
+    """A training recipe (sft, pt, dpo, grpo, ...)."""
 
     kind: ClassVar[str] = "trainers"
 
@@ -228,6 +238,19 @@ class ExporterSpec(ComponentSpec):
     kind: ClassVar[str] = "exporters"
 
 
+class QuantizerSpec(ComponentSpec):
+    """A way to quantize the model while it loads (`--quant_method NAME`, e.g. QLoRA's bnb).
+
+    Factory: `(quantizer_args, run) -> dict`, the extra keyword arguments core's model
+    loader passes to `from_pretrained` (e.g. `{"quantization_config":
+    BitsAndBytesConfig(...), "device_map": ...}`); `quantizer_args` is the spec's own
+    argument group (None without one), `run` the resolved `Run` (`run.quant_bits`,
+    `run.torch_dtype`, ...). See `tunekite.hookspecs.tk_register_quantizers`.
+    """
+
+    kind: ClassVar[str] = "quantizers"
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     spec.kind: spec
     for spec in (
@@ -241,6 +264,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         LossScaleSpec,
         DatasetSpec,
         ExporterSpec,
+        QuantizerSpec,
     )
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)

@@ -31,17 +31,31 @@ def arg(
     aliases: tuple[str, ...] = (),
     selects: str | None = None,
     metavar: str | None = None,
+    read_by: str | None = None,
+    unsupported: str | None = None,
 ) -> Any:
     """Declare one argument of a group dataclass.
 
     `aliases` are extra names accepted on the command line and in YAML (for example
     `train_type` for `tuner`). `selects` names the component kind whose registered
     name this argument holds (for example "tuners"), so the selected component's own
-    argument group joins the run.
+    argument group joins the run. `read_by` names the component kind whose selected
+    component reads this core argument (`quant_bits` is read by the quantizer), and
+    `unsupported` says why a value other than the default is refused (see
+    `tunekite.arguments`).
     """
     if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")
-    metadata = {"help": help, "aliases": tuple(aliases), "selects": selects, "metavar": metavar}
+    if unsupported is not None and (not unsupported.strip() or "\n" in unsupported.strip()):
+        raise ValueError("arg(unsupported=...) must be one non-empty line")
+    metadata = {
+        "help": help,
+        "aliases": tuple(aliases),
+        "selects": selects,
+        "metavar": metavar,
+        "read_by": read_by,
+        "unsupported": unsupported,
+    }
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -106,6 +120,8 @@ class ArgField:
     aliases: tuple[str, ...]
     selects: str | None
     metavar: str | None
+    read_by: str | None = None
+    unsupported: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -225,4 +241,6 @@ def _declared(group: type) -> Iterator[ArgField]:
             aliases=f.metadata.get("aliases", ()),
             selects=f.metadata.get("selects"),
             metavar=f.metadata.get("metavar"),
+            read_by=f.metadata.get("read_by"),
+            unsupported=f.metadata.get("unsupported"),
         )

@@ -13,6 +13,8 @@ from typing import Literal
 
 from tunekite.arguments.fields import arg
 
+_MULTIMODAL = "not built yet: TuneKite has no multimodal (vision) models"
+
 
 @dataclass(kw_only=True)
 class RunArguments:
@@ -74,10 +76,14 @@ class ModelArguments:
         None, help="extra model-specific settings as JSON, e.g. '{\"fps_max_frames\": 12}'"
     )
     local_repo_path: str | None = arg(
-        None, help="local clone of the GitHub repo some models need, instead of git clone"
+        None,
+        help="local clone of the GitHub repo some models need, instead of git clone",
+        unsupported="not built yet: no registered model needs code from a GitHub repo",
     )
     use_hf: bool = arg(
-        False, help="download models/datasets from and push to HuggingFace instead of ModelScope"
+        True,
+        help="download models and datasets from the HuggingFace hub (the only hub TuneKite reads)",
+        unsupported="not built yet: TuneKite reads only the HuggingFace hub, not ModelScope",
     )
     hub_token: str | None = arg(None, help="access token for the hub (ModelScope or HuggingFace)")
 
@@ -118,10 +124,12 @@ class DataArguments:
     strict: bool = arg(False, help="fail on a malformed row instead of dropping it")
     model_name: list[str] = arg(
         default_factory=list,
+        read_by="datasets",
         help="self-cognition: the model's Chinese and English name, replacing {{NAME}}",
     )
     model_author: list[str] = arg(
         default_factory=list,
+        read_by="datasets",
         help="self-cognition: the author's Chinese and English name, replacing {{AUTHOR}}",
     )
     custom_dataset_info: list[str] = arg(
@@ -147,7 +155,9 @@ class TemplateArguments:
         "delete", help="what to do with over-long samples: drop them, or cut from left or right"
     )
     max_pixels: int | None = arg(
-        None, help="multimodal: rescale images above this many pixels (H*W); None means no cap"
+        None,
+        help="multimodal: rescale images above this many pixels (H*W); None means no cap",
+        unsupported=_MULTIMODAL,
     )
     tools_prompt: str = arg(
         "react_en", help="format that turns the tool list into the system prompt, e.g. react_en"
@@ -160,7 +170,11 @@ class TemplateArguments:
         selects="loss_scales",
         help="per-token loss weighting, e.g. default, last_round, all or an agent scheme",
     )
-    sequence_parallel_size: int = arg(1, help="number of devices to split each sequence across")
+    sequence_parallel_size: int = arg(
+        1,
+        help="number of devices to split each sequence across",
+        unsupported="not built yet: sequence parallelism needs the distributed-training work",
+    )
     use_chat_template: bool = arg(
         True, help="use the chat template; false uses the plain generation template"
     )
@@ -195,21 +209,17 @@ class GenerationArguments:
 
 @dataclass(kw_only=True)
 class QuantizationArguments:
-    """Quantize the model while loading it (bnb, hqq, eetq), e.g. for QLoRA."""
+    """Quantize the model while loading it, e.g. for QLoRA. The quantizer plugin (bnb from
+    tunekite-bnb, ...) declares its own settings, such as bnb's `bnb_4bit_*`."""
 
-    quant_method: Literal["bnb", "hqq", "eetq"] | None = arg(
-        None, help="quantization applied when loading the model; None loads unquantized"
+    quant_method: str | None = arg(
+        None,
+        selects="quantizers",
+        help="quantizer applied while loading the model, e.g. bnb (`tk list quantizers`); None: none",
     )
-    quant_bits: Literal[1, 2, 3, 4, 8] | None = arg(None, help="bits per quantized weight")
-    hqq_axis: int | None = arg(None, help="hqq quantization axis")
-    bnb_4bit_compute_dtype: Literal["float16", "bfloat16", "float32"] | None = arg(
-        None, help="bnb compute dtype; None follows torch_dtype"
+    quant_bits: Literal[1, 2, 3, 4, 8] | None = arg(
+        None, read_by="quantizers", help="bits per quantized weight, read by the selected quantizer"
     )
-    bnb_4bit_quant_type: Literal["fp4", "nf4"] = arg("nf4", help="bnb 4-bit data type")
-    bnb_4bit_use_double_quant: bool = arg(
-        True, help="bnb: also quantize the quantization constants"
-    )
-    bnb_4bit_quant_storage: str | None = arg(None, help="bnb storage dtype for packed weights")
 
 
 @dataclass(kw_only=True)
@@ -225,18 +235,31 @@ class TunerArguments:
     adapters: list[str] = arg(default_factory=list, help="ids or paths of trained adapters to load")
     target_modules: list[str] = arg(
         default_factory=lambda: ["all-linear"],
+        read_by="tuners",
         help="modules the tuner attaches to; all-linear means every linear but lm_head",
     )
     target_regex: str | None = arg(
-        None, help="regex of module names to attach to; overrides target_modules"
+        None, read_by="tuners", help="regex of module names to attach to; overrides target_modules"
     )
     modules_to_save: list[str] = arg(
-        default_factory=list, help="original modules also trained and saved next to the tuner"
+        default_factory=list,
+        read_by="tuners",
+        help="original modules also trained and saved next to the tuner",
     )
-    freeze_llm: bool = arg(False, help="multimodal: freeze (or leave untuned) the LLM part")
-    freeze_vit: bool = arg(True, help="multimodal: freeze (or leave untuned) the vision tower")
+    freeze_llm: bool = arg(
+        False,
+        help="multimodal: freeze (or leave untuned) the LLM part",
+        unsupported=_MULTIMODAL,
+    )
+    freeze_vit: bool = arg(
+        True,
+        help="multimodal: freeze (or leave untuned) the vision tower",
+        unsupported=_MULTIMODAL,
+    )
     freeze_aligner: bool = arg(
-        True, help="multimodal: freeze (or leave untuned) the aligner/projector"
+        True,
+        help="multimodal: freeze (or leave untuned) the aligner/projector",
+        unsupported=_MULTIMODAL,
     )
 
 
@@ -268,14 +291,20 @@ class TrainingArguments:
     neftune_noise_alpha: float | None = arg(
         None, help="NEFTune embedding noise, typically 5, 10 or 15; None disables"
     )
-    loss_type: str | None = arg(None, help="loss function name; None uses the model's own loss")
+    loss_type: str | None = arg(
+        None,
+        read_by="trainers",
+        help="loss variant of the trainer's algorithm (rlhf: sigmoid, ipo, ...); None takes its default",
+    )
     # Memory and speed
     gradient_checkpointing: bool = arg(True, help="recompute activations to save memory")
     gradient_checkpointing_kwargs: dict | None = arg(
         None, help="torch.utils.checkpoint options as JSON, e.g. '{\"use_reentrant\": false}'"
     )
     deepspeed: str | None = arg(
-        None, help="zero0/zero1/zero2/zero3/zero2_offload/zero3_offload or a DeepSpeed JSON path"
+        None,
+        help="zero0/zero1/zero2/zero3/zero2_offload/zero3_offload or a DeepSpeed JSON path",
+        unsupported="not built yet: DeepSpeed comes with the distributed-training work",
     )
     bf16: bool | None = arg(None, help="bfloat16 mixed precision; None follows torch_dtype")
     fp16: bool | None = arg(None, help="float16 mixed precision; None follows torch_dtype")
@@ -296,7 +325,9 @@ class TrainingArguments:
     dataloader_num_workers: int = arg(0, help="dataloader worker processes")
     dataloader_pin_memory: bool = arg(True, help="pin dataloader memory for faster host-to-GPU")
     remove_unused_columns: bool = arg(
-        False, help="let the trainer drop batch columns the model's forward does not take"
+        False,
+        help="let the trainer drop batch columns the model's forward does not take",
+        unsupported="TuneKite's datasets hold only the columns their trainer reads; there is nothing to drop",
     )
     group_by_length: bool = arg(False, help="batch samples of similar length together")
     padding_free: bool = arg(
@@ -330,7 +361,9 @@ class TrainingArguments:
         None, help="evaluate every N steps; None follows save_steps when there is eval data"
     )
     predict_with_generate: bool = arg(
-        False, help="evaluate by generating text instead of computing loss"
+        False,
+        help="evaluate by generating text instead of computing loss",
+        unsupported="not built yet: evaluation reports eval_loss only",
     )
     metric_for_best_model: str | None = arg(
         None,
@@ -351,12 +384,22 @@ class TrainingArguments:
         False, help="with resume_from_checkpoint, load only the model weights"
     )
     check_model: bool = arg(
-        True, help="check local model files for corruption or changes; set false offline"
+        False,
+        help="check hub model files for corruption or changes (ms-swift's ModelScope check)",
+        unsupported="not built yet: model files are not checked against the hub",
     )
     # Hub
-    push_to_hub: bool = arg(False, help="push checkpoints to the hub")
-    hub_model_id: str | None = arg(None, help="hub repo id to push to")
-    hub_private_repo: bool = arg(False, help="create the hub repo as private")
+    push_to_hub: bool = arg(
+        False,
+        help="push checkpoints to the hub",
+        unsupported="not built yet: upload the output folder with `hf upload`",
+    )
+    hub_model_id: str | None = arg(
+        None, help="hub repo id to push to", unsupported="not built yet: it goes with --push_to_hub"
+    )
+    hub_private_repo: bool = arg(
+        False, help="create the hub repo as private", unsupported="not built yet: it goes with --push_to_hub"
+    )
 
 
 CORE_GROUPS: dict[str, type] = {

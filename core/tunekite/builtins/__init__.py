@@ -20,6 +20,11 @@ from tunekite.tasks.arguments import DeployArguments, ExportArguments, InferArgu
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
+_NOT_SFT = (("loss_type", "sft and pt train on the template-weighted cross-entropy (rlhf reads it)"),)
+_NOT_FULL = tuple(
+    (name, "full trains the model's own weights; pick them with --freeze_parameters/--trainable_parameters")
+    for name in ("target_modules", "target_regex", "modules_to_save")
+)
 
 
 @hookimpl
@@ -31,6 +36,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
             summary="Supervised fine-tuning on conversations",
             groups=TRAINING_GROUPS,
             factory=recipe,
+            rejects=_NOT_SFT,
         )
     )
     register(
@@ -39,6 +45,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
             summary="Continued pre-training on plain text, every token trained",
             groups=TRAINING_GROUPS,
             factory=recipe,
+            rejects=_NOT_SFT,
             defaults=(("use_chat_template", False), ("loss_scale", "all")),
         )
     )
@@ -53,6 +60,7 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             args=FullArguments,
             factory="tunekite.builtins.full:prepare",
             learning_rate=1e-5,
+            rejects=_NOT_FULL,
         )
     )
 

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tunekite.constants import IGNORE_INDEX
+
 if TYPE_CHECKING:
     import torch
 
-IGNORE_INDEX = -100
 Features = Sequence[Mapping[str, Any]]
 
 

@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tunekite.constants import IGNORE_INDEX
 from tunekite.data.errors import DatasetError
-
-IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,10 @@ def load_model(
     """Load `(model, tokenizer)` through the spec that handles `--model` / `--model_type`.
 
     `max_length` (default: the run's `--max_length`) sizes `--rope_scaling linear|dynamic`;
-    `from_pretrained_kwargs` (e.g. `quantization_config`) go to the factory.
+    `from_pretrained_kwargs` (e.g. `quantization_config`) go to the factory, after those of
+    the quantizer the run selects (`--quant_method`, see `tk_register_quantizers`).
     """
+    from_pretrained_kwargs = {**_quantizer_kwargs(args), **from_pretrained_kwargs}
     margs = model_arguments(args)
     if max_length is None:
         template = getattr(args, "groups", {}).get("template")
@@ -53,6 +55,21 @@ def load_model(
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
     return spec.load()(margs, max_length=max_length, **from_pretrained_kwargs)
+
+
+def _quantizer_kwargs(args: Run | ModelArguments) -> dict[str, Any]:
+    """The `from_pretrained` keyword arguments of the run's selected quantizer ({} without one)."""
+    components = getattr(args, "components", None) or {}
+    if not components.get("quantizers"):
+        return {}
+    spec = args.component("quantizers")
+    kwargs = spec.load()(args.component_args(spec), args)
+    if not isinstance(kwargs, dict):
+        raise TunekiteError(
+            f"quantizer {spec.name!r} returned {type(kwargs).__name__}; it must return a dict of "
+            "from_pretrained keyword arguments"
+        )
+    return kwargs
 
 
 def model_folder(args: Run | ModelArguments) -> Path | None:
@@ -168,7 +185,8 @@ def load_hf(
         if config.pad_token_id is None:  # batched classification finds the last token by padding
             config.pad_token_id = tokenizer.pad_token_id
         auto = AutoModelForSequenceClassification
-    model = auto.from_pretrained(path, config=config, **kwargs, **from_pretrained_kwargs)
+    kwargs.update(from_pretrained_kwargs)  # a quantizer's device_map replaces the default one
+    model = auto.from_pretrained(path, config=config, **kwargs)
     return model, tokenizer
 
 

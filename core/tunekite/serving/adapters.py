@@ -21,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.engines.batching import AsyncEngine
 from tunekite.serving.schemas import APIError
-from tunekite.tasks.loading import ADAPTER_CONFIG, DEFAULT_ADAPTER
+from tunekite.tasks.loading import ADAPTER_CONFIG
 
 log = logging.getLogger("uvicorn.error")
 ADAPTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
+from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.errors import ArgumentError
 
 if TYPE_CHECKING:
     from tunekite.run import Run
-
-DEFAULT_ADAPTER = "default"
-"""peft's name for an adapter loaded without one."""
 
 INHERITED_GROUPS = ("model", "template", "quantization")
 """Groups whose unset (None) values a checkpoint's args.json fills; data and generation

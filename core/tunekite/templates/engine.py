@@ -16,12 +16,12 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.templates.agent import AgentFormat, agent_format
 from tunekite.templates.format import ChatFormat
 from tunekite.templates.loss_scale import LossScale, Piece
 
-IGNORE_INDEX = -100
 Message = Mapping[str, str]
 
 

@@ -17,6 +17,7 @@ from tunekite.testing.conformance import (
     EngineConformance,
     RewardConformance,
     TemplateConformance,
+    TrainerConformance,
     TunerConformance,
 )
 from tunekite.testing.fakes import FakePlugins
@@ -32,6 +33,7 @@ __all__ = [
     "FakePlugins",
     "RewardConformance",
     "TemplateConformance",
+    "TrainerConformance",
     "TunerConformance",
     "save_tiny_chat_model",
     "save_tiny_lora",

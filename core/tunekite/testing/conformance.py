@@ -172,8 +172,7 @@ class TemplateConformance(ComponentConformance):
             trained = [token for token, label in pairs if label != -100]
             replies = [m for m in conversation if m["role"] == "assistant"]
             expected = "".join(
-                _reply_text(fmt, m["content"], last=i == len(replies) - 1)
-                + fmt.assistant_end
+                _reply_text(fmt, m["content"], last=i == len(replies) - 1) + fmt.assistant_end
                 for i, m in enumerate(replies)
             )
             decoded = tokenizer.decode(trained, skip_special_tokens=False)
@@ -397,3 +396,133 @@ class DatasetConformance(ComponentConformance):
         sizes = {s: len(self.load_rows(f"{self.name}:{s}")) for s in subsets}
         assert all(sizes.values()), f"empty subsets: {sizes}"
         assert sum(sizes.values()) == len(self.load_rows(f"{self.name}:all"))
+
+
+class TrainerConformance(ComponentConformance):
+    """A trainer trains a few steps on the tiny model through `tk run`, writes complete,
+    self-describing checkpoints, resumes into the same folder from a middle checkpoint to
+    the same loss curve, and refuses the arguments of other trainers.
+
+    A subclass sets `name` and what the trainer needs: `rows` (its dataset, any format core
+    reads), `extra_argv(folder)` (the tuner, rewards, ...; it may write files such as a
+    reward plugin into `folder`), the logged `loss_key`, and the `checkpoint_files` every
+    checkpoint must hold besides its weights and `args.json`.
+    """
+
+    kind = "trainers"
+    rows: ClassVar[list[dict[str, Any]]] = [
+        {"messages": [{"role": "user", "content": f"say {i}"}, {"role": "assistant", "content": f"{i} {i}"}]}
+        for i in range(16)
+    ]
+    template: ClassVar[str] = "default"
+    loss_key: ClassVar[str] = "loss"
+    checkpoint_files: ClassVar[tuple[str, ...]] = ("trainer_state.json",)
+    steps: ClassVar[int] = 4
+    save_steps: ClassVar[int] = 2
+
+    def extra_argv(self, folder: Any) -> list[str]:
+        return ["--tuner", "full"]
+
+    def argv(self, folder: Any, out: Any) -> list[str]:
+        from tunekite.testing.models import save_tiny_chat_model
+
+        model = folder / "tiny-chat"
+        if not model.exists():
+            save_tiny_chat_model(model)
+        data = folder / "rows.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in self.rows), encoding="utf-8")
+        return [
+            "--model", str(model), "--template", self.template, "--dataset", str(data),
+            "--output_dir", str(out), "--add_version", "false", "--report_to", "none",
+            "--split_dataset_ratio", "0", "--gradient_checkpointing", "false", "--seed", "7",
+            "--logging_steps", "1", "--save_steps", str(self.save_steps), "--max_steps", str(self.steps),
+            "--per_device_train_batch_size", "2", "--max_length", "48", "--learning_rate", "1e-3",
+            *self.extra_argv(folder),
+        ]  # fmt: skip
+
+    def train(self, argv: list[str]) -> dict[str, Any]:
+        from tunekite.run import start
+
+        return start(self.name, argv)
+
+    def losses(self, out: Any) -> list[tuple[int, float]]:
+        """(step, loss) of every training record in `logging.jsonl`, in order."""
+        lines = (out / "logging.jsonl").read_text(encoding="utf-8").splitlines()
+        return [(r["step"], r[self.loss_key]) for r in map(json.loads, lines) if self.loss_key in r]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def straight(cls, tmp_path_factory: Any) -> tuple[Any, Any, dict[str, Any]]:
+        """One uninterrupted run: (work folder, output folder, what `tk run` returned)."""
+        suite = cls()
+        folder = tmp_path_factory.mktemp(f"trainer-{cls.name}")
+        out = folder / "straight"
+        return folder, out, suite.train(suite.argv(folder, out))
+
+    def test_trains_and_writes_complete_checkpoints(self, straight: Any) -> None:
+        from tunekite.training.outputs import checkpoint_description
+
+        _, out, result = straight
+        assert [step for step, _ in self.losses(out)] == list(range(1, self.steps + 1))
+        assert all(math.isfinite(loss) for _, loss in self.losses(out))
+        saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+        assert saved == list(range(self.save_steps, self.steps + 1, self.save_steps))
+        assert result["last_checkpoint"] == out / f"checkpoint-{self.steps}"
+        assert not (out / ".staging").exists(), "a checkpoint was left half-committed"
+        for step in saved:
+            checkpoint = out / f"checkpoint-{step}"
+            weights = [*checkpoint.glob("model*.safetensors"), *checkpoint.glob("adapter_model.safetensors")]
+            assert weights, f"{checkpoint} holds no weights"
+            for name in self.checkpoint_files:
+                assert (checkpoint / name).is_file(), f"{checkpoint} lacks {name}"
+            described = checkpoint_description(checkpoint)
+            assert described["trainer"] == self.name and described["tuner"]["distribution"]
+
+    def test_resumes_into_the_same_folder_to_the_same_loss_curve(self, straight: Any) -> None:
+        """A run killed after its middle checkpoint (the later checkpoints and log lines
+        gone) and resumed from it into the same folder logs each step once, and the steps
+        after the checkpoint repeat the straight run's losses: it continued, not restarted."""
+        import shutil
+
+        folder, out, _ = straight
+        middle = self.save_steps
+        resumed = folder / "resumed"
+        shutil.copytree(out, resumed)
+        for later in resumed.glob("checkpoint-*"):
+            if int(later.name.split("-")[1]) > middle:
+                shutil.rmtree(later)
+        log = resumed / "logging.jsonl"
+        kept = [
+            line
+            for line in log.read_text(encoding="utf-8").splitlines()
+            if json.loads(line)["step"] <= middle
+        ]
+        log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        argv = self.argv(folder, resumed)
+        self.train([*argv, "--resume_from_checkpoint", str(resumed / f"checkpoint-{middle}")])
+        curve = self.losses(resumed)
+        assert [step for step, _ in curve] == list(range(1, self.steps + 1)), curve
+        expected = [loss for step, loss in self.losses(out) if step > middle]
+        assert [loss for step, loss in curve if step > middle] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+    def test_rejects_the_arguments_of_other_trainers(self, tmp_path: Any) -> None:
+        from tunekite.errors import ArgumentError
+        from tunekite.run import resolve
+
+        own = {n for f in fields_of(self.spec().args) for n in f.names} if self.spec().args else set()
+        others = [
+            (spec.name, f.name)
+            for spec in (e.spec for e in get_host().registry("trainers").unchecked())
+            if spec.name != self.name and not spec.dispatch and spec.args is not None
+            for f in fields_of(spec.args)
+            if not own & set(f.names)
+        ]
+        if not others:
+            pytest.skip("no other installed trainer declares an argument this one lacks")
+        checked: set[str] = set()
+        for trainer, option in others:
+            if trainer in checked:
+                continue
+            checked.add(trainer)
+            with pytest.raises(ArgumentError, match=rf"--{option}: belongs to the trainers? .*'{trainer}'"):
+                resolve(self.name, [*self.argv(tmp_path, tmp_path / "out"), f"--{option}", "1"])

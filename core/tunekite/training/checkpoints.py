@@ -33,43 +33,83 @@ class AtomicCheckpoints:
         return self._staging_root or super()._get_output_dir(trial)
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
         run_dir = Path(super()._get_output_dir(trial))
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        staging = run_dir / STAGING
-        shutil.rmtree(staging / name, ignore_errors=True)
-        staging.mkdir(parents=True, exist_ok=True)
-        self._staging_root = str(staging)
-        try:
-            super()._save_checkpoint(model, trial)
-        finally:
-            self._staging_root = None
-        if not self.args.should_save:
-            return
-        if self.describe_checkpoint is not None:
-            self.describe_checkpoint(staging / name)
-        final = run_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging / name, final)
-        with contextlib.suppress(OSError):
-            staging.rmdir()  # only when empty: another rank may still be writing
-        if self.state.best_global_step:
-            best = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
-            self.state.best_model_checkpoint = str(best) if best.exists() else None
-        rotate_checkpoints(
-            output_dir=str(run_dir),
+        save = super()._save_checkpoint
+
+        def write(folder: Path) -> None:
+            self._staging_root = str(folder.parent)  # the Trainer writes <root>/checkpoint-N
+            try:
+                save(model, trial)
+            finally:
+                self._staging_root = None
+
+        def best() -> str | None:
+            if not self.state.best_global_step:
+                return None
+            found = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+            self.state.best_model_checkpoint = str(found) if found.exists() else None
+            return self.state.best_model_checkpoint
+
+        commit_checkpoint(
+            run_dir,
+            self.state.global_step,
+            write,
+            describe=self.describe_checkpoint,
             save_total_limit=self.args.save_total_limit,
-            best_model_checkpoint=self.state.best_model_checkpoint,
-            use_mtime=False,
+            best=best,
+            publish=self.args.should_save,
         )
 
 
+def commit_checkpoint(
+    run_dir: Path,
+    step: int,
+    write: Callable[[Path], None],
+    *,
+    describe: Callable[[Path], None] | None = None,
+    save_total_limit: int | None = None,
+    best: Callable[[], str | None] | None = None,
+    publish: bool = True,
+) -> Path:
+    """`<run_dir>/checkpoint-<step>`, whole or not at all, for any trainer: `write(folder)`
+    fills `<run_dir>/.staging/checkpoint-<step>`, `describe(folder)` adds the run's
+    self-description, then the folder is renamed into place and older checkpoints are
+    rotated to `save_total_limit` (keeping `best()`, the best checkpoint's path, if any).
+    `publish=False` (a rank that does not save) only writes."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+    name = f"{PREFIX_CHECKPOINT_DIR}-{step}"
+    staging = run_dir / STAGING
+    shutil.rmtree(staging / name, ignore_errors=True)
+    (staging / name).mkdir(parents=True, exist_ok=True)
+    write(staging / name)
+    final = run_dir / name
+    if not publish:
+        return final
+    if describe is not None:
+        describe(staging / name)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging / name, final)
+    with contextlib.suppress(OSError):
+        staging.rmdir()  # only when empty: another rank may still be writing
+    rotate_checkpoints(
+        output_dir=str(run_dir),
+        save_total_limit=save_total_limit,
+        best_model_checkpoint=best() if best is not None else None,
+        use_mtime=False,
+    )
+    return final
+
+
 def load_weights(model: Any, checkpoint: Path) -> None:
-    """`--resume_only_model`: the checkpoint's weights (its adapter, else its full model),
-    not its optimizer or step."""
+    """A checkpoint's weights alone (its adapter, else its full model), not its optimizer or
+    step: `--resume_only_model`, and trainers that keep their own state (PPO)."""
     from safetensors.torch import load_file
+
+    from tunekite.errors import ArgumentError
 
     checkpoint = Path(checkpoint)
     if (checkpoint / "adapter_model.safetensors").exists():
@@ -79,11 +119,15 @@ def load_weights(model: Any, checkpoint: Path) -> None:
         return
     files = sorted(checkpoint.glob("model*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"--resume_from_checkpoint {checkpoint}: no safetensors weights in it")
+        raise ArgumentError(f"--resume_from_checkpoint {checkpoint}: no model or adapter weights in it")
     state: dict[str, Any] = {}
     for file in files:
         state.update(load_file(file))
-    model.load_state_dict(state, strict=False)
+    missing, _ = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    lost = [k for k in missing if k not in tied and "lm_head" not in k]
+    if lost:
+        raise ArgumentError(f"--resume_from_checkpoint {checkpoint}: weights missing for {lost[:3]} ...")
 
 
 def train_resuming(trainer: Any, run: Any) -> Path:

@@ -1,4 +1,5 @@
-"""What a training run leaves beside its checkpoints: manifest, logs, loss curve, links."""
+"""What a training run writes beside its checkpoints (manifest, logs, loss curve, links, each
+checkpoint's self-description) and how every trainer finishes a run."""
 
 from __future__ import annotations
 
@@ -8,23 +9,24 @@ import os
 import shlex
 import subprocess
 import sys
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from tunekite.arguments.parser import ARGS_FILE
+from tunekite.arguments.parser import ARGS_FILE, META_KEY
 from tunekite.data.syntax import parse_dataset_syntax
 
 MANIFEST_FILE = "run_manifest.json"
-CHECKPOINT_FILE = "tunekite.json"
+LOG_FILE = "logging.jsonl"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
 
 
 def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
     """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly;
-    `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`)."""
+    `extra` keys are a trainer's own (e.g. `trainer="dpo"`)."""
     manifest = {
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "cwd": os.getcwd(),
@@ -38,32 +40,79 @@ def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
 
 
 def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str, **extra: Any) -> None:
-    """A checkpoint says what made it: the run's args.json plus which components, from
-    which distributions, with which arguments (resume, infer and export read it); `extra`
-    keys are a trainer's own (e.g. `rlhf_type`, a GRPO run's rewards)."""
+    """A checkpoint says what made it in its own `args.json`, the one file resume, infer and
+    export read: the run's arguments with `template` resolved to the one it trained with,
+    and under the `tunekite` key which trainer, dtype and tuner (the distribution and
+    version that registered it) made it; `extra` keys are a trainer's own (a GRPO run's
+    rewards, PPO's value head)."""
     source = run.output_dir / ARGS_FILE
-    if source.exists():
-        (folder / ARGS_FILE).write_bytes(source.read_bytes())
-    tuner = run.component("tuners")
-    versions = {p["name"]: p for p in run.plugins}
-    described = {
-        "model": run.model,
-        "model_type": run.model_type,
-        "task_type": run.task_type,
+    data = json.loads(source.read_text(encoding="utf-8")) if source.exists() else dict(run.values())
+    if data.get("template") is None:
+        data["template"] = template
+    meta = data.setdefault(META_KEY, {})
+    meta["checkpoint"] = {
+        "trainer": run.spec.name,
         "torch_dtype": model_dtype,
         "template": template,
-        "loss_scale": run.loss_scale,
-        "tuner": {
-            "name": tuner.name,
-            "arguments": _plain(run.component_args(tuner)),
-            "distribution": next(
-                (p["distribution"] for p in versions.values() if tuner.name in str(p)), None
-            ),
-        },
-        "plugins": run.plugins,
+        "tuner": _tuner_origin(run),
         **extra,
     }
-    _write_json(folder / CHECKPOINT_FILE, described)
+    _write_json(folder / ARGS_FILE, data)
+
+
+def _tuner_origin(run: Any) -> dict[str, Any]:
+    """The selected tuner's name and the distribution (and version) that registered it."""
+    from tunekite.plugins import get_host
+
+    tuner = run.component("tuners")
+    entry = get_host().registry("tuners").entry(tuner.name)
+    version = next((p.get("version") for p in run.plugins if p.get("name") == entry.plugin), None)
+    return {"name": tuner.name, "distribution": entry.distribution, "version": version}
+
+
+def checkpoint_description(folder: Path) -> dict[str, Any]:
+    """What `describe_checkpoint` recorded about `folder` ({} for a checkpoint without it)."""
+    file = Path(folder) / ARGS_FILE
+    if not file.is_file():
+        return {}
+    return json.loads(file.read_text(encoding="utf-8")).get(META_KEY, {}).get("checkpoint", {})
+
+
+def standard_callbacks(run: Any) -> list[Any]:
+    """The callbacks every trainer installs: `logging.jsonl` plus every plugin's
+    `tk_train_callbacks` contribution."""
+    from tunekite.plugins import get_host
+
+    return [JsonlLogger(run.output_dir / LOG_FILE), *get_host().train_callbacks(run)]
+
+
+def checkpoint_describer(run: Any, template: str, model_dtype: Any, **extra: Any) -> Any:
+    """`describe_checkpoint` bound to this run, for `AtomicCheckpoints` and
+    `commit_checkpoint`: `describer(folder)`."""
+    dtype = str(model_dtype).removeprefix("torch.")
+    return partial(describe_checkpoint, run, template=template, model_dtype=dtype, **extra)
+
+
+def finish_run(
+    run: Any, last: Path, log_history: list[dict[str, Any]], best: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What every trainer does once training ends: the loss curve, the `last`/`best` links
+    (`--create_checkpoint_symlink`), and the summary `tk run` returns (plus `extra`)."""
+    plot_loss(log_history, run.output_dir)
+    if run.create_checkpoint_symlink:
+        link_checkpoints(run.output_dir, str(last), best)
+    print(f"last checkpoint: {last}")
+    return {"last_checkpoint": last, "best_checkpoint": best, "log_history": log_history, **extra}
+
+
+def train_and_finish(trainer: Any, run: Any) -> dict[str, Any]:
+    """A transformers (or TRL) trainer's whole run: train, resuming when asked, then
+    `finish_run`; the summary also holds the trainer."""
+    from tunekite.training.checkpoints import train_resuming
+
+    last = train_resuming(trainer, run)
+    state = trainer.state
+    return finish_run(run, last, state.log_history, state.best_model_checkpoint, trainer=trainer)
 
 
 class JsonlLogger(TrainerCallback):
@@ -119,12 +168,6 @@ def link_checkpoints(folder: Path, last: str | None, best: str | None) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(Path(target).name, target_is_directory=True)
-
-
-def _plain(args: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(args) if args is not None else {}
 
 
 def _write_json(path: Path, data: Any) -> Path:

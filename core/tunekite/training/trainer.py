@@ -11,9 +11,8 @@ from typing import Any
 import torch
 from transformers import Seq2SeqTrainer
 
+from tunekite.constants import IGNORE_INDEX
 from tunekite.training.checkpoints import AtomicCheckpoints
-
-IGNORE_INDEX = -100
 
 
 class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
@@ -46,17 +45,24 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
         """Weighted cross-entropy over the tokens that have labels. In training, logits are
-        computed only where a label follows (`logits_to_keep`): the vocabulary projection
-        of prompt tokens is work whose result the loss never reads."""
+        computed only at the positions where some row's label follows (`logits_to_keep` as
+        a 1-D tensor of positions, which every transformers 5 model accepts; a 2-D mask
+        fails before 5.23): the vocabulary projection of prompt tokens is work whose
+        result the loss never reads."""
         labels = inputs.pop("labels")
         scale = inputs.pop("loss_scale", None)
         target = torch.full_like(labels, IGNORE_INDEX)
         target[:, :-1] = labels[:, 1:]  # position t predicts token t + 1
         trained = target != IGNORE_INDEX
         if self.model.training and self._keeps_logits(model):
-            outputs = model(**inputs, logits_to_keep=trained)
-            logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target[trained]
-            weights = scale[:, 1:][trained[:, :-1]] if scale is not None else None
+            columns = trained.any(0).nonzero().squeeze(-1)
+            outputs = model(**inputs, logits_to_keep=columns)
+            kept = trained[:, columns]
+            logits, target = outputs.logits[kept], target[:, columns][kept]
+            if scale is not None:  # scale[t + 1] weighs the token that position t predicts
+                weights = torch.nn.functional.pad(scale[:, 1:], (0, 1))[:, columns][kept]
+            else:
+                weights = None
         else:
             outputs = model(**inputs)
             logits, target = outputs.logits.reshape(-1, outputs.logits.size(-1)), target.reshape(-1)

@@ -17,8 +17,6 @@ from tunekite_vllm.mapping import (
 )
 from tunekite_vllm.plugin import VllmArguments
 
-from .conftest import VLLM_MISSING
-
 HELLO = [{"role": "user", "content": "hello"}]
 
 
@@ -155,6 +153,3 @@ def test_unsupported_requests_are_refused(request_) -> None:
 def test_prompt() -> None:
     assert prompt((1, 2, 3)) == {"prompt_token_ids": [1, 2, 3]}
 
-
-def test_the_skip_reason_names_the_make_target() -> None:
-    assert VLLM_MISSING == "vllm is not installed in this environment; run make test-vllm"

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import ArgumentError, PluginHost, start
+from tunekite.api import ArgumentError, PluginHost, checkpoint_description, start
 from tunekite.testing import save_tiny_chat_model
-
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-pytest.importorskip("tunekite_math_rewards")
-pytest.importorskip("tunekite_text_rewards")
 
 EXTERNAL_REWARD = """
 from dataclasses import dataclass
@@ -106,7 +100,7 @@ def test_lora_grpo_logs_rewards_per_function_writes_completions_and_resumes(mode
     assert checkpoint == result["last_checkpoint"]
     assert (checkpoint / "adapter_model.safetensors").exists()
     assert json.loads((checkpoint / "args.json").read_text())["rlhf_type"] == "grpo"
-    described = json.loads((checkpoint / "tunekite.json").read_text())
+    described = checkpoint_description(checkpoint)
     assert described["rewards"] == ["accuracy", "format", "repetition"]
 
     resumed = grpo(
@@ -143,7 +137,6 @@ def test_reward_from_an_external_plugin_file_with_full_tuning(model_dir, prompts
 def test_reward_model_goes_last_and_length_rewards_get_the_token_ids(model_dir, prompts, tmp_path):
     """The reward-model reward scores with a tiny sequence-classification model; cosine and
     soft_overlong see completion_ids and default their lengths to max_completion_length."""
-    pytest.importorskip("tunekite_reward_model")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     scorer = tmp_path / "scorer"
@@ -168,7 +161,7 @@ def test_reward_model_goes_last_and_length_rewards_get_the_token_ids(model_dir, 
     for record in completions:
         assert -0.5 <= record["rewards"]["cosine"] <= 1.0
         assert -1.0 <= record["rewards"]["soft_overlong"] <= 0.0
-    assert json.loads((out / "checkpoint-1" / "tunekite.json").read_text())["rewards"][-1] == "reward_model"
+    assert checkpoint_description(out / "checkpoint-1")["rewards"][-1] == "reward_model"
 
 
 @pytest.mark.parametrize(

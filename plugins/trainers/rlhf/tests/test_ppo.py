@@ -10,17 +10,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
-from tunekite.api import ArgumentError, start
+from tunekite.api import ArgumentError, checkpoint_description, start
 from tunekite.testing import save_tiny_chat_model
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
-
-from tunekite_rlhf import ppo  # noqa: E402
-from tunekite_rlhf.ppo import (  # noqa: E402
+from tunekite_rlhf import ppo
+from tunekite_rlhf.ppo import (
     clipped_policy_loss,
     clipped_value_loss,
     gae,
@@ -266,12 +261,12 @@ def test_lora_ppo_logs_its_objective_uses_the_adapters_off_reference_and_a_rewar
     checkpoint = result["last_checkpoint"]
     assert checkpoint == out / "checkpoint-2"
     saved = ("adapter_model.safetensors", "adapter_config.json", "value_head.safetensors", "optimizer.pt")
-    for name in (*saved, "scheduler.pt", "trainer_state.json", "args.json", "tunekite.json"):
+    for name in (*saved, "scheduler.pt", "trainer_state.json", "args.json"):
         assert (checkpoint / name).exists(), name
     assert not (out / ".staging").exists()
     assert json.loads((checkpoint / "args.json").read_text())["rlhf_type"] == "ppo"
-    described = json.loads((checkpoint / "tunekite.json").read_text())
-    assert described["rlhf_type"] == "ppo" and described["tuner"]["name"] == "lora"
+    described = checkpoint_description(checkpoint)
+    assert described["trainer"] == "ppo" and described["tuner"]["name"] == "lora"
 
 
 def test_full_tuning_keeps_a_frozen_reference_copy(
@@ -322,3 +317,38 @@ def test_resume_continues_the_same_curve(model_dir, prompts, reward_file, tmp_pa
     for record in again:
         for key in ("objective/scores", "objective/kl", "loss/policy", "loss/value", "learning_rate"):
             assert record[key] == pytest.approx(expected[record["step"]][key], rel=1e-4, abs=1e-6), key
+
+
+def test_ppo_refuses_validation_data_it_would_not_use(model_dir, prompts, reward_file, tmp_path) -> None:
+    for extra in (("--val_dataset", str(prompts)), ("--split_dataset_ratio", "0.25")):
+        with pytest.raises(ArgumentError, match="PPO does not evaluate during training"):
+            run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--reward_funcs", "low_ids", *extra)
+
+
+@pytest.mark.parametrize(("optim", "expected"), [("sgd", "SGD"), ("adamw_torch", "AdamW")])
+def test_the_optimizer_is_the_one_optim_names(
+    model_dir, prompts, reward_file, tmp_path, monkeypatch, optim, expected
+) -> None:
+    built = []
+    original = ppo.PpoLoop.__init__
+
+    def spy(self, run, model, reference, value_head, tokenizer, rewards, optimizer, params):
+        built.append((optimizer, list(value_head.parameters())))
+        original(self, run, model, reference, value_head, tokenizer, rewards, optimizer, params)
+
+    monkeypatch.setattr(ppo.PpoLoop, "__init__", spy)
+    run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--tuner", "lora", "--reward_funcs", "low_ids",
+            "--optim", optim, "--max_steps", "1", "--weight_decay", "0.1")  # fmt: skip
+    ((optimizer, head),) = built
+    assert type(optimizer).__name__ == expected
+    assert optimizer.param_groups[-1]["params"] == head and optimizer.param_groups[-1]["weight_decay"] == 0.0
+    first = optimizer.param_groups[0]
+    assert first["weight_decay"] == 0.1 and first["initial_lr"] == 1e-3
+
+
+def test_an_optimizer_that_cannot_be_built_is_a_clear_error(
+    model_dir, prompts, reward_file, tmp_path
+) -> None:
+    with pytest.raises(ArgumentError, match="--optim lomo: PPO builds its optimizer"):
+        run_ppo(model_dir, prompts, tmp_path / "run", reward_file, "--tuner", "lora",
+                "--reward_funcs", "low_ids", "--optim", "lomo")  # fmt: skip

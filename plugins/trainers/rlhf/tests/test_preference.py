@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import ArgumentError, TunekiteError, start
+from tunekite.api import ArgumentError, TunekiteError, checkpoint_description, start
 from tunekite.testing import save_tiny_chat_model
-
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_lora")
-pytest.importorskip("tunekite_chatml")
 
 
 def pair(i: int) -> dict:
@@ -90,6 +86,9 @@ def test_lora_dpo_logs_margins_uses_the_base_as_reference_and_resumes(model_dir,
     assert [r["step"] for r in logged] == [1, 2]
     assert all("rewards/margins" in r and "rewards/accuracies" in r for r in logged)
     assert logged[0]["rewards/chosen"] == 0.0  # the policy starts as its reference
+    # ... and moves away from it: with the adapter still on in the reference pass the
+    # policy would be its own reference, and every margin would stay exactly 0.
+    assert abs(logged[1]["rewards/margins"]) > 1e-4, logged[1]
 
     trainer = result["trainer"]
     assert trainer.ref_model is None  # no second model in memory ...
@@ -104,9 +103,10 @@ def test_lora_dpo_logs_margins_uses_the_base_as_reference_and_resumes(model_dir,
     assert result["last_checkpoint"] == checkpoint
     assert (checkpoint / "adapter_model.safetensors").exists() and not (checkpoint / "ref").exists()
     assert json.loads((checkpoint / "args.json").read_text())["rlhf_type"] == "dpo"
-    described = json.loads((checkpoint / "tunekite.json").read_text())
-    assert described["rlhf_type"] == "dpo" and described["tuner"]["name"] == "lora"
-    assert described["template"] == "chatml" and described["loss_scale"] == "last_round"
+    described = checkpoint_description(checkpoint)
+    assert described["trainer"] == "dpo" and described["tuner"]["name"] == "lora"
+    assert described["tuner"]["distribution"] == "tunekite-lora" and described["template"] == "chatml"
+    assert json.loads((checkpoint / "args.json").read_text())["loss_scale"] == "last_round"
     assert not (out / ".staging").exists()  # written aside, renamed into place
 
     resumed = rlhf("dpo", model_dir, pairs, out, "--tuner", "lora", "--max_steps", "3",
@@ -185,7 +185,7 @@ def test_strict_names_the_file_and_line_without_a_rejected_reply(model_dir, tmp_
     ("kind", "extra", "message"),
     [
         ("kto", ["--per_device_train_batch_size", "1"], "at least 2"),
-        ("orpo", ["--ref_model", "x"], "reference-free"),
+        ("orpo", ["--ref_model", "x"], "belongs to the trainers 'dpo', 'kto', 'ppo'"),
         ("rm", [], "--task_type seq_cls --num_labels 1"),
         ("dpo", ["--task_type", "seq_cls", "--num_labels", "1"], "causal LM"),
     ],

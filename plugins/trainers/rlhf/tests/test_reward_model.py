@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import registry, start
+from tunekite.api import checkpoint_description, registry, start
 from tunekite.testing import save_tiny_chat_model
-
-pytest.importorskip("trl")
-pytest.importorskip("tunekite_chatml")
-pytest.importorskip("tunekite_reward_model")
 
 
 @pytest.mark.parametrize("tuner", ["full", "lora"])
@@ -51,7 +47,7 @@ def test_reward_model_checkpoint_scores_chosen_above_rejected(tmp_path, tuner):
 
     checkpoint: Path = result["last_checkpoint"]
     assert checkpoint == out / "checkpoint-8"
-    assert json.loads((checkpoint / "tunekite.json").read_text())["rlhf_type"] == "rm"
+    assert checkpoint_description(checkpoint)["trainer"] == "rm"
     if tuner == "full":
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
         assert model.config.num_labels == 1

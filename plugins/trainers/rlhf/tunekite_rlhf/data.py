@@ -98,7 +98,7 @@ def convert_row(row: dict[str, Any], template: Any, rlhf_type: str) -> list[dict
 
 
 def load_rows(run: Any, template: Any) -> tuple[Any, Any]:
-    """`--dataset`/`--val_dataset` as TRL text rows for `run.rlhf_type` (train, val or None)."""
+    """`--dataset`/`--val_dataset` as TRL text rows for the run's trainer (train, val or None)."""
     from tunekite.api import load_datasets
 
     train, val, _ = load_datasets(
@@ -106,8 +106,8 @@ def load_rows(run: Any, template: Any) -> tuple[Any, Any]:
     )
     strict = run.groups["data"].strict
     return (
-        convert(train, template, run.rlhf_type, strict=strict, name="training set"),
-        None if val is None else convert(val, template, run.rlhf_type, strict=strict, name="validation set"),
+        convert(train, template, run.spec.name, strict=strict, name="training set"),
+        None if val is None else convert(val, template, run.spec.name, strict=strict, name="validation set"),
     )
 
 
@@ -116,9 +116,7 @@ def convert(dataset: Any, template: Any, rlhf_type: str, *, strict: bool, name: 
     from datasets import IterableDataset
 
     if isinstance(dataset, IterableDataset):
-        raise TunekiteError(
-            f"--streaming is not supported by --rlhf_type {rlhf_type}: pass it without streaming"
-        )
+        raise TunekiteError(f"--streaming is not supported by {rlhf_type}: pass it without streaming")
     keys = ("prompt", "completion", "label") if rlhf_type == "kto" else ("prompt", "chosen", "rejected")
 
     def batch(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
@@ -152,7 +150,7 @@ def convert(dataset: Any, template: Any, rlhf_type: str, *, strict: bool, name: 
     if reasons:
         if sum(reasons.values()) == len(mapped):
             first = next(iter(reasons))
-            raise TunekiteError(f"{name}: no row is usable for --rlhf_type {rlhf_type} (e.g. {first})")
+            raise TunekiteError(f"{name}: no row is usable for {rlhf_type} (e.g. {first})")
         counts = ", ".join(f"{n} x {reason}" for reason, n in reasons.most_common())
         print(
             f"{name}: dropped {sum(reasons.values())} row(s) that {rlhf_type} cannot use: {counts} "

@@ -17,7 +17,6 @@ from typing import Any
 
 from tunekite.api import ArgumentError
 from tunekite_rlhf import rollout as engine_rollout
-from tunekite_rlhf.args import default_beta, optional
 from tunekite_rlhf.rewards import build_rewards
 
 COMPLETIONS_FILE = "completions.jsonl"
@@ -29,63 +28,69 @@ def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
     from trl import GRPOConfig, GRPOTrainer
 
-    from tunekite.api import build_template, load_model, training_config
-    from tunekite_rlhf import trainer as outputs
+    from tunekite.api import (
+        apply_tuner,
+        checkpoint_describer,
+        load_policy,
+        prompt_datasets,
+        standard_callbacks,
+        train_and_finish,
+        training_config,
+        write_manifest,
+    )
+    from tunekite_rlhf.preference import tunekite_trainer
 
     check_arguments(run)
     set_seed(run.seed)
+    write_manifest(run, run.output_dir, trainer=run.spec.name)
 
-    # 1. The policy and its tokenizer (left padding: completions are generated after prompts).
-    model, tokenizer = load_model(run)
-    dtype = next(model.parameters()).dtype
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    # 1. The policy, its tokenizer (left padding: completions are generated after prompts)
+    #    and the template that renders each prompt, ending with the reply header.
+    policy = load_policy(run, padding_side="left")
 
-    # 2. The template renders each prompt, ending with the reply header.
-    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
+    # 2. The prompts: rendered text plus the rows' extra columns for the rewards.
+    train_set, val_set = prompt_datasets(run, policy.template, trainer="grpo")
 
-    # 3. The prompts: rendered text plus the rows' extra columns for the rewards.
-    train_set, val_set = prompt_datasets(run, template)
-
-    # 4. The tuner. With LoRA the reference model is the base with adapters disabled
+    # 3. The tuner. With LoRA the reference model is the base with adapters disabled
     #    (TRL does that for a PeftModel); with full tuning TRL loads a frozen copy.
-    tuner = run.component("tuners")
-    model = tuner.load()(model, run.component_args(tuner), run.groups["tuner"])
-    if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
-        model.enable_input_require_grads()
+    model = apply_tuner(run, policy)
 
-    # 5. The reward functions, in --reward_funcs order, reward_model last.
+    # 4. The reward functions, in --reward_funcs order, reward_model last.
     rewards = reward_functions(run)
     names = [fn.__name__ for fn in rewards]
 
-    # 6. TRL's trainer with our outputs: logging.jsonl, self-describing atomic checkpoints,
+    # 5. TRL's trainer with our outputs: logging.jsonl, self-describing atomic checkpoints,
     #    completions.jsonl; with --use_vllm, completions from the vllm engine plugin.
     rollout = engine_rollout.EngineRollout(engine_rollout.sampling(run)) if run.use_vllm else None
     config = training_config(
-        GRPOConfig, run, run.output_dir, has_eval=val_set is not None, model_dtype=dtype, **grpo_values(run)
+        GRPOConfig,
+        run,
+        run.output_dir,
+        has_eval=val_set is not None,
+        model_dtype=policy.dtype,
+        **grpo_values(run),
     )
-    trainer_class = outputs.tunekite_trainer(_grpo_trainer(GRPOTrainer))
-    trainer = trainer_class(
+    trainer = tunekite_trainer(_grpo_trainer(GRPOTrainer))(
         model=model,
         reward_funcs=rewards,
         args=config,
         train_dataset=train_set,
         eval_dataset=val_set,
-        processing_class=tokenizer,
-        callbacks=outputs.callbacks(run),
-        describe_checkpoint=outputs.describer(run, template.name, dtype, rewards=names),
+        processing_class=policy.tokenizer,
+        callbacks=standard_callbacks(run),
+        describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype, rewards=names),
         rollout_func=rollout,
     )
     trainer.max_prompt_length = run.max_length
     trainer.completions_path = run.output_dir / COMPLETIONS_FILE if jsonl_completions(run) else None
 
-    # 7. Train (resuming when asked); the last checkpoint. With --use_vllm the engine starts
-    #    first, serving the policy's adapter, and stops when training ends, however it ends.
+    # 6. Train (resuming when asked), then the loss curve, links and summary. With
+    #    --use_vllm the engine starts first, serving the policy's adapter, and stops when
+    #    training ends, however it ends.
     try:
         if rollout is not None:
-            rollout.start(run, model, tokenizer, template)
-        return outputs.train(trainer, run)
+            rollout.start(run, model, policy.tokenizer, policy.template)
+        return train_and_finish(trainer, run)
     finally:
         if rollout is not None:
             rollout.close()
@@ -98,7 +103,7 @@ def check_arguments(run: Any) -> None:
             "--async_generate true is not supported: TRL's GRPOTrainer generates synchronously, and on a "
             "CPU there is no separate rollout device to overlap with; leave it false"
         )
-    if not run.reward_funcs and not optional(run, "reward_model"):
+    if not run.reward_funcs and not run.reward_model:
         raise ArgumentError("GRPO needs at least one reward: --reward_funcs NAME ... (tk list rewards)")
     if run.num_generations < 2:
         raise ArgumentError(f"--num_generations must be at least 2 (got {run.num_generations})")
@@ -110,31 +115,6 @@ def check_arguments(run: Any) -> None:
         )
     if run.use_vllm:
         engine_rollout.check_arguments(run)
-
-
-def prompt_datasets(run: Any, template: Any) -> tuple[Any, Any]:
-    """`--dataset` rows as `{"prompt": text, **columns}`; a trailing assistant turn is dropped."""
-    from tunekite.api import load_datasets
-
-    train, val, dropped = load_datasets(run.groups["data"], require_response=False)
-    if getattr(dropped, "total", 0):
-        print(f"dropped rows: {dropped}")
-
-    def to_prompt(row: dict[str, Any]) -> dict[str, Any]:
-        messages = list(row["messages"])
-        while messages and messages[-1]["role"] == "assistant":
-            messages.pop()
-        if not messages:
-            raise ArgumentError(f"a GRPO row has no prompt: {row!r}")
-        return {"prompt": template.render(messages, row.get("tools"), generation=True)}
-
-    def convert(dataset: Any) -> Any:
-        if dataset is None:
-            return None
-        drop = [k for k in ("tools", "rejected_response", "label") if k in (dataset.column_names or [])]
-        return dataset.map(to_prompt, remove_columns=drop)
-
-    return convert(train), convert(val)
 
 
 def reward_functions(run: Any) -> list[Callable[..., list[float]]]:
@@ -167,7 +147,7 @@ def grpo_values(run: Any) -> dict[str, Any]:
     `tunekite.api.training_config`)."""
     trackers = [] if run.report_to in (["none"], []) else list(run.report_to)
     values: dict[str, Any] = {
-        "beta": default_beta("grpo", run.beta),
+        "beta": run.beta,
         "num_generations": run.num_generations,
         "max_completion_length": run.max_completion_length,
         "temperature": run.temperature,

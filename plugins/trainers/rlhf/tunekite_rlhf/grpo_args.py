@@ -1,8 +1,5 @@
-"""GRPO's own arguments, with ms-swift 3.x names and defaults (`#### GRPO参数` of the reference).
-
-A mixin: the rlhf trainer's argument dataclass combines it with the other algorithms'
-groups. `beta` (0.04 for GRPO) belongs to the shared RLHF arguments; `--reward_model`
-to the `reward_model` reward, appended last when selected.
+"""The grpo trainer's arguments, with ms-swift 3.x names and defaults (`#### GRPO参数` of the
+reference): its rewards (`RewardArguments`, `--reward_model` appended last) and its own.
 """
 
 from __future__ import annotations
@@ -10,22 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunekite.api import arg
+from tunekite_rlhf.args import RewardArguments
 
 
 @dataclass(kw_only=True)
-class GrpoArguments:
+class GrpoArguments(RewardArguments):
     """Group Relative Policy Optimization: sampling, rewards and the clipped objective."""
 
+    beta: float = arg(0.04, help="KL coefficient against the reference policy; 0 loads no reference")
     num_generations: int = arg(8, help="GRPO's G: completions sampled per prompt")
     max_completion_length: int = arg(512, help="most new tokens per completion")
-    reward_funcs: list[str] = arg(
-        default_factory=list,
-        selects="rewards",
-        help="reward functions by registered name (tk list rewards), e.g. accuracy format",
-    )
-    reward_weights: list[float] | None = arg(
-        None, help="one weight per reward function (reward_model last); default 1.0 each"
-    )
     log_completions: bool = arg(
         False, help="record prompts, completions and rewards: completions.jsonl unless --report_to wandb"
     )

@@ -1,22 +1,70 @@
-"""Registers the `rlhf` trainer. Light: TRL, torch and transformers load only when a run starts."""
+"""Registers the alignment trainers and the `rlhf` alias. Light: TRL, torch and
+transformers load only when a run starts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from tunekite.api import TrainerSpec, hookimpl
-from tunekite_rlhf.args import RlhfArguments
+from tunekite_rlhf.args import (
+    CpoArguments,
+    DpoArguments,
+    KtoArguments,
+    OrpoArguments,
+    RewardModelArguments,
+    RlhfTypeArguments,
+    SimpoArguments,
+)
+from tunekite_rlhf.grpo_args import GrpoArguments
+from tunekite_rlhf.ppo_args import PpoArguments
+
+GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
+DEFAULTS = (("loss_scale", "last_round"),)  # ms-swift trains only the final reply in RLHF
+OWN_DEFAULTS = {"ppo": (("split_dataset_ratio", 0.0),)}  # PPO does not evaluate
+
+TRAINERS: tuple[tuple[str, str, type, str], ...] = (
+    ("dpo", "Direct Preference Optimization on chosen/rejected pairs (TRL)", DpoArguments, "preference"),
+    ("orpo", "Odds Ratio Preference Optimization, reference-free (TRL)", OrpoArguments, "preference"),
+    ("simpo", "Simple Preference Optimization: length-normalised, reference-free (TRL)", SimpoArguments,
+     "preference"),
+    ("cpo", "Contrastive Preference Optimization, reference-free (TRL)", CpoArguments, "preference"),
+    ("kto", "Kahneman-Tversky Optimization on replies labelled good or bad (TRL)", KtoArguments,
+     "preference"),
+    ("rm", "Reward model: a one-score head trained on chosen/rejected pairs (TRL)", RewardModelArguments,
+     "reward_model"),
+    ("ppo", "Proximal Policy Optimization with a value head, scored by rewards", PpoArguments, "ppo"),
+    ("grpo", "Group Relative Policy Optimization, scored by rewards (TRL)", GrpoArguments, "grpo"),
+)  # fmt: skip
 
 
 @hookimpl
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
+    for name, summary, args, module in TRAINERS:
+        register(
+            TrainerSpec(
+                name=name,
+                summary=summary,
+                groups=GROUPS,
+                args=args,
+                defaults=DEFAULTS + OWN_DEFAULTS.get(name, ()),
+                factory=f"tunekite_rlhf.{module}:train",
+            )
+        )
     register(
         TrainerSpec(
             name="rlhf",
-            summary="Alignment with HF TRL: --rlhf_type dpo|orpo|simpo|kto|cpo|rm|ppo|grpo",
-            groups=("model", "data", "template", "quantization", "tuner", "training"),
-            args=RlhfArguments,
-            defaults=(("loss_scale", "last_round"),),
-            factory="tunekite_rlhf.recipe:run",
+            summary="ms-swift's spelling: tk run rlhf --rlhf_type dpo|orpo|simpo|kto|cpo|rm|ppo|grpo",
+            args=RlhfTypeArguments,
+            dispatch="rlhf_type",
+            factory="tunekite_rlhf.plugin:run_chosen",
         )
     )
+
+
+def run_chosen(run: Any) -> Any:
+    """The `rlhf` alias started directly: the trainer `--rlhf_type` names. (`tk run rlhf`
+    resolves to that trainer before parsing, so this runs only for a hand-built run.)"""
+    from tunekite.api import registry
+
+    return registry("trainers").get(run.rlhf_type).load()(run)

@@ -10,8 +10,9 @@ schedulers. One PPO step:
    `missing_eos_penalty` off the score of a response that never ended;
 3. per-token rewards: `-kl_coef * (logp - ref_logp)`, the score added at the last token,
    optionally whitened; GAE (`gamma`, `lam`) gives advantages (whitened) and returns;
-4. `num_ppo_epochs` x `num_mini_batches` AdamW steps on the clipped policy loss
-   (`cliprange`) plus `vf_coef` x the clipped value loss (`cliprange_value`).
+4. `num_ppo_epochs` x `num_mini_batches` optimizer steps (`--optim`, built by
+   transformers' optimizer factory) on the clipped policy loss (`cliprange`) plus
+   `vf_coef` x the clipped value loss (`cliprange_value`).
 
 The value head is a linear layer on the policy's last hidden state, trained with the
 adapters (LoRA) or the whole model (full). The reference policy is the same model with
@@ -19,26 +20,23 @@ its adapters disabled (LoRA), or a frozen copy / `--ref_model` (full tuning).
 
 Each step appends one record to `logging.jsonl`; checkpoints (`checkpoint-N`: adapter or
 model, `value_head.safetensors`, optimizer and scheduler state, `trainer_state.json`,
-`args.json`, `tunekite.json`) are written into `.staging/` and renamed into place.
+`args.json`) are committed by core's `commit_checkpoint` (staged, renamed into place,
+rotated). PPO does not evaluate: `--val_dataset` is refused.
 Sampling and shuffling are seeded from `seed + step`, so a resumed run repeats the
 curve of an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from tunekite.api import ArgumentError
-from tunekite_rlhf.args import optional
 from tunekite_rlhf.rewards import build_rewards
 
 LOG_FILE = "logging.jsonl"
@@ -47,8 +45,6 @@ STATE_FILE = "trainer_state.json"
 VALUE_HEAD_FILE = "value_head.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 SCHEDULER_FILE = "scheduler.pt"
-STAGING = ".staging"
-DEFAULT_TEMPERATURE = 0.9  # the reference's shared RLHF default
 
 
 # --------------------------------------------------------------------------------------
@@ -192,41 +188,39 @@ def train(run: Any) -> dict[str, Any]:
     from transformers import get_scheduler, set_seed
     from trl.trainer.utils import disable_dropout_in_model
 
-    from tunekite.api import build_template, load_model, write_manifest
+    from tunekite.api import apply_tuner, finish_run, load_policy, prompt_datasets, write_manifest
+    from tunekite_rlhf.reference import load_reference
 
     check_arguments(run)
     out: Path = run.output_dir
     set_seed(run.seed)
-    write_manifest(run, out, rlhf_type=run.rlhf_type)
+    write_manifest(run, out, trainer=run.spec.name)
 
-    # 1. The policy and its tokenizer (left padding: prompts are generated from).
-    model, tokenizer = load_model(run)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    # 1. The policy, its tokenizer (left padding: prompts are generated from) and the
+    #    template that renders each prompt, ending with the reply header.
+    policy = load_policy(run, padding_side="left")
+    tokenizer = policy.tokenizer
 
-    # 2. The template renders each prompt, ending with the reply header.
-    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
+    # 2. The prompts: rendered text plus the rows' other columns (for reward functions).
+    prompts = list(prompt_datasets(run, policy.template, trainer="ppo")[0])
+    if not prompts:
+        raise ArgumentError("PPO: the training data has no prompts")
 
-    # 3. The prompts: rendered text plus the rows' other columns (for reward functions).
-    prompts = prompt_rows(run, template)
-
-    # 4. The tuner, then the value head; the reference is the adapters-off model (LoRA)
+    # 3. The tuner, then the value head; the reference is the adapters-off model (LoRA)
     #    or a frozen copy / --ref_model (full tuning).
-    tuner = run.component("tuners")
-    model = tuner.load()(model, run.component_args(tuner), run.groups["tuner"])
+    model = apply_tuner(run, policy)
     disable_dropout_in_model(model)  # rollout and update must see the same policy
     if run.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    reference = reference_model(run, model)
+    reference = load_reference(run, model)
     value_head = ValueHead.for_model(model)
 
-    # 5. The rewards: --reward_funcs in order, reward models last.
+    # 4. The rewards: --reward_funcs in order, reward models last.
     rewards = build_rewards(run)
 
-    # 6. Optimizer and schedule over PPO steps.
+    # 5. Optimizer and schedule over PPO steps.
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(run, tuner, model, params, value_head)
+    optimizer = make_optimizer(run, model, params, value_head)
     per_epoch, total_steps = schedule_length(run, len(prompts))
     warmup = run.warmup_steps or math.ceil(run.warmup_ratio * total_steps)
     scheduler = get_scheduler(
@@ -237,14 +231,14 @@ def train(run: Any) -> dict[str, Any]:
         scheduler_specific_kwargs=run.lr_scheduler_kwargs or {},
     )
 
-    # 7. Resume: weights, value head, optimizer, schedule and step.
+    # 6. Resume: weights, value head, optimizer, schedule and step.
     step, history = 0, []
     if run.resume_from_checkpoint:
         step, history = load_checkpoint(
             Path(run.resume_from_checkpoint), model, value_head, optimizer, scheduler, run.resume_only_model
         )
 
-    # 8. The loop.
+    # 7. The loop.
     ppo = PpoLoop(run, model, reference, value_head, tokenizer, rewards, optimizer, params)
     sample_every = max(1, total_steps // run.num_sample_generations) if run.num_sample_generations > 0 else 0
     last = None
@@ -271,31 +265,24 @@ def train(run: Any) -> dict[str, Any]:
             _append_jsonl(out / SAMPLES_FILE, [{"step": step, **s} for s in samples])
         due = {"steps": step % max(1, run.save_steps) == 0, "epoch": step % per_epoch == 0, "no": False}
         if due[run.save_strategy] or step == total_steps:
-            last = save_checkpoint(
-                run,
-                out,
-                step,
-                total_steps,
-                history,
-                model,
-                value_head,
-                optimizer,
-                scheduler,
-                tokenizer,
-                template.name,
-            )
-    if last is None:
-        last = out / f"checkpoint-{step}"
-    print(f"last checkpoint: {last}")
-    return {"last_checkpoint": last, "log_history": history}
+            state = {"global_step": step, "max_steps": total_steps, "log_history": history}
+            last = save_checkpoint(run, policy, state, value_head, optimizer, scheduler)
+
+    # 8. The summary.
+    return finish_run(run, last or out / f"checkpoint-{step}", history)
 
 
 def check_arguments(run: Any) -> None:
     """Refuse what PPO cannot do, before anything loads."""
-    if not run.components.get("rewards") and not optional(run, "reward_model"):
+    if not run.components.get("rewards") and not run.reward_model:
         raise ArgumentError(
             "PPO needs a reward: --reward_model PATH (a sequence-classification model, e.g. from "
-            "--rlhf_type rm) and/or --reward_funcs NAME ... (tk list rewards)"
+            "tk run rm) and/or --reward_funcs NAME ... (tk list rewards)"
+        )
+    if run.val_dataset or run.split_dataset_ratio > 0:
+        raise ArgumentError(
+            "PPO does not evaluate during training: drop --val_dataset and --split_dataset_ratio "
+            "(score a checkpoint with tk run infer instead)"
         )
     for name in ("num_ppo_epochs", "num_mini_batches", "response_length", "local_rollout_forward_batch_size"):
         if getattr(run, name) < 1:
@@ -331,29 +318,6 @@ def batch_for_step(rows: list[dict[str, Any]], step: int, seed: int, size: int, 
     return [rows[i] for i in picked]
 
 
-def prompt_rows(run: Any, template: Any) -> list[dict[str, Any]]:
-    """`--dataset` rows as `{"prompt": text, **columns}`; a trailing assistant turn is dropped."""
-    from tunekite.api import load_datasets
-
-    train, _, dropped = load_datasets(run.groups["data"], require_response=False)
-    if getattr(dropped, "total", 0):
-        print(f"dropped rows: {dropped}")
-    rows = []
-    for number, row in enumerate(train):
-        messages = list(row["messages"])
-        while messages and messages[-1]["role"] == "assistant":
-            messages.pop()
-        if not messages:
-            raise ArgumentError(f"PPO prompt row {number} has no prompt (only assistant turns): {row!r}")
-        columns = {
-            k: v for k, v in row.items() if k not in ("messages", "tools", "rejected_response", "label")
-        }
-        rows.append({"prompt": template.render(messages, row.get("tools"), generation=True), **columns})
-    if not rows:
-        raise ArgumentError("PPO: the training data has no prompts")
-    return rows
-
-
 def _value_head_class() -> type:
     import torch
 
@@ -385,46 +349,30 @@ class ValueHead:
         return head.to(device)
 
 
-def reference_model(run: Any, model: Any) -> Any | None:
-    """None when the reference is the policy with its adapters disabled (a PEFT model);
-    else a frozen model: `--ref_model`, or a copy of the policy as it starts."""
-    ref_path = optional(run, "ref_model")
-    if hasattr(model, "disable_adapter") and not ref_path:
-        return None
-    if ref_path:
-        from transformers import AutoModelForCausalLM
+def make_optimizer(run: Any, model: Any, params: list, value_head: Any) -> Any:
+    """The tuner's optimizer when it brings one (e.g. LoRA+), else `--optim` as transformers'
+    optimizer factory builds it (weight decay on matrices only); the value head joins as
+    its own parameter group."""
+    from transformers import Trainer, TrainingArguments
 
-        dtype = next(model.parameters()).dtype
-        reference = AutoModelForCausalLM.from_pretrained(ref_path, dtype=dtype)
-        reference.to(next(model.parameters()).device)
-    else:
-        reference = copy.deepcopy(model)
-    reference.requires_grad_(False)
-    reference.eval()
-    return reference
+    from tunekite.api import training_config, tuner_optimizer
 
-
-def make_optimizer(run: Any, tuner: Any, model: Any, params: list, value_head: Any) -> Any:
-    """The tuner's optimizer when it brings one (e.g. LoRA+), else AdamW; the value head
-    joins as its own parameter group."""
-    import torch
-
-    optimizer = None
-    if tuner.optimizer is not None:
-        optimizer = tuner.load_optimizer()(model, args=run.component_args(tuner), run=run)
+    make = tuner_optimizer(run)
+    optimizer = make(model) if make is not None else None
     if optimizer is None:
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
+        settings = training_config(TrainingArguments, run, run.output_dir, has_eval=False)
         groups = [
-            {"params": decay, "weight_decay": run.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": run.weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
         ]
-        optimizer = torch.optim.AdamW(
-            [g for g in groups if g["params"]],
-            lr=run.learning_rate,
-            betas=(run.adam_beta1, run.adam_beta2),
-            eps=run.adam_epsilon,
-        )
+        try:
+            optimizer_class, kwargs = Trainer.get_optimizer_cls_and_kwargs(settings, model)
+            optimizer = optimizer_class([g for g in groups if g["params"]], **kwargs)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ArgumentError(
+                f"--optim {run.optim}: PPO builds its optimizer over parameter groups, and this one "
+                f"cannot be built that way ({exc}); use an AdamW or SGD variant"
+            ) from None
     optimizer.add_param_group(
         {"params": list(value_head.parameters()), "lr": run.learning_rate, "weight_decay": 0.0}
     )
@@ -451,12 +399,11 @@ class PpoLoop:
         self.run, self.model, self.reference, self.value_head = run, model, reference, value_head
         self.tokenizer, self.rewards, self.optimizer = tokenizer, rewards, optimizer
         self.params = [*params, *value_head.parameters()]
-        temperature = optional(run, "temperature", DEFAULT_TEMPERATURE)
-        self.temperature = DEFAULT_TEMPERATURE if temperature is None else float(temperature)
+        self.temperature = float(run.temperature)
         self.device = next(model.parameters()).device
         eos = getattr(model.generation_config, "eos_token_id", None) or tokenizer.eos_token_id
         self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
-        weights = optional(run, "reward_weights")
+        weights = run.reward_weights
         self.weights = list(weights) if weights is not None else [1.0] * len(rewards)
 
     # Forward passes ---------------------------------------------------------------------
@@ -700,72 +647,43 @@ class PpoLoop:
 
 
 def save_checkpoint(
-    run: Any,
-    out: Path,
-    step: int,
-    total_steps: int,
-    history: list[dict[str, Any]],
-    model: Any,
-    value_head: Any,
-    optimizer: Any,
-    scheduler: Any,
-    tokenizer: Any,
-    template: str,
+    run: Any, policy: Any, state: dict[str, Any], value_head: Any, optimizer: Any, scheduler: Any
 ) -> Path:
-    """`checkpoint-N`, written whole into `.staging/` and renamed into place."""
+    """`checkpoint-N` through core's `commit_checkpoint`: the adapter (or the full model and
+    its tokenizer), the value head, unless `--save_only_model` the optimizer and schedule,
+    the trainer state, and the self-description naming the rewards and value head."""
     import torch
     from safetensors.torch import save_file
 
-    name = f"checkpoint-{step}"
-    staging = out / STAGING / name
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging)
-    if not hasattr(model, "disable_adapter"):
-        tokenizer.save_pretrained(staging)  # a full model folder transformers loads as is
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in value_head.state_dict().items()},
-        str(staging / VALUE_HEAD_FILE),
-    )
-    if not run.save_only_model:
-        torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
-        torch.save(scheduler.state_dict(), staging / SCHEDULER_FILE)
-    state = {"global_step": step, "max_steps": total_steps, "rlhf_type": "ppo", "log_history": history}
-    (staging / STATE_FILE).write_text(json.dumps(state, indent=2, default=float) + "\n", encoding="utf-8")
-    describe_checkpoint(run, staging, template, next(model.parameters()).dtype)
-    final = out / name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
-    with suppress(OSError):
-        (out / STAGING).rmdir()  # only when empty
-    _rotate(out, run.save_total_limit)
-    return final
+    from tunekite.api import checkpoint_describer, commit_checkpoint
 
+    model = policy.model
 
-def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: Any) -> None:
-    """args.json and the plugin's tunekite.json, plus PPO's rewards and value head."""
-    from tunekite_rlhf.trainer import describer
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        if not hasattr(model, "disable_adapter"):
+            policy.tokenizer.save_pretrained(folder)  # a full model folder transformers loads as is
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in value_head.state_dict().items()},
+            str(folder / VALUE_HEAD_FILE),
+        )
+        if not run.save_only_model:
+            torch.save(optimizer.state_dict(), folder / OPTIMIZER_FILE)
+            torch.save(scheduler.state_dict(), folder / SCHEDULER_FILE)
+        text = json.dumps(state, indent=2, default=float) + "\n"
+        (folder / STATE_FILE).write_text(text, encoding="utf-8")
 
-    describer(
+    describe = checkpoint_describer(
         run,
-        template,
-        model_dtype,
+        policy.template.name,
+        policy.dtype,
         rewards=[s.name for s in run.components.get("rewards", [])],
-        reward_model=optional(run, "reward_model"),
+        reward_model=run.reward_model,
         value_head=VALUE_HEAD_FILE,
-    )(folder)
-
-
-def _rotate(out: Path, limit: int | None) -> None:
-    if not limit:
-        return
-    found = sorted(
-        (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
-        key=lambda p: int(p.name.split("-")[-1]),
     )
-    for old in found[: max(0, len(found) - limit)]:
-        shutil.rmtree(old, ignore_errors=True)
+    return commit_checkpoint(
+        run.output_dir, state["global_step"], write, describe=describe, save_total_limit=run.save_total_limit
+    )
 
 
 def load_checkpoint(
@@ -775,26 +693,14 @@ def load_checkpoint(
     import torch
     from safetensors.torch import load_file
 
+    from tunekite.api import load_weights
+
     if not (folder / STATE_FILE).exists() or not (folder / VALUE_HEAD_FILE).exists():
         raise ArgumentError(
             f"--resume_from_checkpoint {folder}: not a PPO checkpoint "
             f"({STATE_FILE} and {VALUE_HEAD_FILE} expected)"
         )
-    if (folder / "adapter_model.safetensors").exists():
-        from peft import set_peft_model_state_dict
-
-        set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
-    else:
-        files = sorted(folder.glob("model*.safetensors"))
-        if not files:
-            raise ArgumentError(f"--resume_from_checkpoint {folder}: no model or adapter weights in it")
-        state: dict[str, Any] = {}
-        for file in files:
-            state.update(load_file(str(file)))
-        missing, _ = model.load_state_dict(state, strict=False)
-        tied = set(getattr(model, "_tied_weights_keys", None) or [])
-        if [k for k in missing if k not in tied and "lm_head" not in k]:
-            raise ArgumentError(f"--resume_from_checkpoint {folder}: weights missing for {missing[:3]} ...")
+    load_weights(model, folder)
     value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE)))
     if only_model:
         return 0, []

@@ -1,8 +1,7 @@
 """PPO's own arguments, with ms-swift 3.x names and defaults (`#### PPO参数` of the reference).
 
-A mixin: the rlhf trainer's argument dataclass combines it with the other algorithms'
-groups. `temperature` (0.9) and `ref_model` are shared RLHF arguments, `reward_model`
-a reward-model argument and `reward_funcs`/`reward_weights` GRPO's; PPO reads them all.
+With the reference model (`ReferenceArguments`) and the rewards (`RewardArguments`) it
+shares with other trainers; `temperature` samples the responses.
 
 Batch sizes follow TRL's PPO: one PPO step samples
 `per_device_train_batch_size x gradient_accumulation_steps x num_mini_batches` prompts,
@@ -14,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunekite.api import arg
+from tunekite_rlhf.args import ReferenceArguments, RewardArguments
 
 
 @dataclass(kw_only=True)
-class PpoArguments:
+class PpoArguments(ReferenceArguments, RewardArguments):
     """Proximal Policy Optimization with a value head: rollouts, GAE and the clipped losses."""
 
+    temperature: float = arg(0.9, help="sampling temperature of the responses; 0 samples greedily")
     num_ppo_epochs: int = arg(4, help="passes over each batch of rollouts per PPO step")
     whiten_rewards: bool = arg(False, help="whiten the per-token rewards before computing advantages")
     kl_coef: float = arg(0.05, help="weight of the per-token KL penalty against the reference policy")

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunekite.api import ArgumentError
-from tunekite_rlhf.args import default_beta
+from tunekite.api import DEFAULT_ADAPTER, IGNORE_INDEX, ArgumentError
 
-IGNORE_INDEX = -100
 DEFAULT_LOSS = {"dpo": "sigmoid", "kto": "kto", "cpo": "sigmoid", "simpo": "simpo"}
 WITH_REFERENCE = ("dpo", "kto")
 
@@ -33,75 +31,77 @@ WITH_REFERENCE = ("dpo", "kto")
 def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
 
-    from tunekite.api import build_template, load_model, write_manifest
+    from tunekite.api import (
+        apply_tuner,
+        checkpoint_describer,
+        load_policy,
+        standard_callbacks,
+        train_and_finish,
+        write_manifest,
+    )
     from tunekite_rlhf import data
-    from tunekite_rlhf import trainer as outputs
+    from tunekite_rlhf.reference import load_reference
 
-    kind = run.rlhf_type
+    kind = run.spec.name
     check_arguments(run)
     set_seed(run.seed)
-    write_manifest(run, run.output_dir, rlhf_type=kind)
+    write_manifest(run, run.output_dir, trainer=kind)
 
-    # 1. The policy and its tokenizer.
-    model, tokenizer = load_model(run)
-    dtype = next(model.parameters()).dtype
+    # 1. The policy: model, tokenizer and the template that renders prompts and replies.
+    policy = load_policy(run)
 
-    # 2. The template renders prompts and replies.
-    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
-
-    # 3. The data: TRL's text rows, then ids.
-    train_set, val_set = data.load_rows(run, template)
+    # 2. The data: TRL's text rows, then ids.
+    train_set, val_set = data.load_rows(run, policy.template)
     tokenize = data.tokenize_unpaired if kind == "kto" else data.tokenize_pairs
-    train_set = tokenize(train_set, tokenizer)
-    val_set = None if val_set is None else tokenize(val_set, tokenizer)
+    train_set = tokenize(train_set, policy.tokenizer)
+    val_set = None if val_set is None else tokenize(val_set, policy.tokenizer)
 
-    # 4. The tuner (LoRA, full, ...).
-    tuner = run.component("tuners")
-    model = tuner.load()(model, run.component_args(tuner), run.groups["tuner"])
-    if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
-        model.enable_input_require_grads()  # frozen embeddings must still pass gradients to adapters
+    # 3. The tuner (LoRA, full, ...).
+    model = apply_tuner(run, policy)
 
-    # 5. The reference model (dpo, kto): None with adapters (the base, adapters disabled).
-    ref_model = outputs.load_reference(run, model) if kind in WITH_REFERENCE else None
+    # 4. The reference model (dpo, kto): None with adapters (the base, adapters disabled).
+    ref_model = load_reference(run, model) if kind in WITH_REFERENCE else None
 
-    # 6. TRL's trainer with our data preparation, outputs and atomic checkpoints.
-    config = trl_config(run, model_dtype=dtype, has_eval=val_set is not None)
-    trainer_class = outputs.tunekite_trainer(_with_our_data(_trl_trainer(kind)))
+    # 5. TRL's trainer with our data preparation, outputs and atomic checkpoints.
+    config = trl_config(run, model_dtype=policy.dtype, has_eval=val_set is not None)
+    trainer_class = tunekite_trainer(_with_our_data(_trl_trainer(kind)))
     extra = {"ref_model": ref_model} if kind in WITH_REFERENCE else {}
     trainer = trainer_class(
         model=model,
         args=config,
         train_dataset=train_set,
         eval_dataset=val_set,
-        processing_class=tokenizer,
-        callbacks=outputs.callbacks(run),
-        describe_checkpoint=outputs.describer(run, template.name, dtype),
+        processing_class=policy.tokenizer,
+        callbacks=standard_callbacks(run),
+        describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype),
         **extra,
     )
     if kind in WITH_REFERENCE and ref_model is None and not run.adapters:
         _base_as_reference(trainer.model)
 
-    # 7. Train (resuming when asked); the last checkpoint.
-    return outputs.train(trainer, run)
+    # 6. Train (resuming when asked), then the loss curve, links and summary.
+    return train_and_finish(trainer, run)
+
+
+def tunekite_trainer(base: type) -> type:
+    """`base` (a TRL trainer class) with core's atomic, self-describing checkpoints."""
+    from tunekite.api import AtomicCheckpoints
+
+    return type(f"Tunekite{base.__name__}", (AtomicCheckpoints, base), {})
 
 
 def check_arguments(run: Any) -> None:
     """Refuse what these algorithms cannot do, before anything loads."""
+    kind = run.spec.name
     if run.task_type != "causal_lm":
-        raise ArgumentError(
-            f"--rlhf_type {run.rlhf_type} trains a causal LM: drop --task_type {run.task_type}"
-        )
-    if run.rlhf_type == "kto" and (run.loss_type or "kto") == "kto" and run.per_device_train_batch_size < 2:
+        raise ArgumentError(f"{kind} trains a causal LM: drop --task_type {run.task_type}")
+    if kind == "kto" and (run.loss_type or "kto") == "kto" and run.per_device_train_batch_size < 2:
         raise ArgumentError(
             "kto estimates its KL term from mismatched pairs within a batch: "
             "--per_device_train_batch_size must be at least 2"
         )
-    if run.ref_model is not None and run.rlhf_type not in WITH_REFERENCE:
-        raise ArgumentError(f"--ref_model: {run.rlhf_type} is reference-free; only dpo and kto use one")
-    if run.rlhf_type == "simpo" and run.loss_type not in (None, "simpo"):
-        raise ArgumentError(
-            f"--rlhf_type simpo is CPO with loss_type simpo; drop --loss_type {run.loss_type}"
-        )
+    if kind == "simpo" and run.loss_type not in (None, "simpo"):
+        raise ArgumentError(f"simpo is CPO with loss_type simpo; drop --loss_type {run.loss_type}")
 
 
 def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
@@ -113,16 +113,16 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
             config_class, run, run.output_dir, has_eval=has_eval, model_dtype=model_dtype, **own
         )
 
-    kind = run.rlhf_type
-    beta = default_beta(kind, run.beta)
+    kind, args = run.spec.name, run.component_args(run.spec)
+    beta = args.beta
     loss = run.loss_type or DEFAULT_LOSS.get(kind)
     if kind == "dpo":
         from trl import DPOConfig
 
-        own: dict[str, Any] = {"beta": beta, "label_smoothing": run.label_smoothing}
+        own: dict[str, Any] = {"beta": beta, "label_smoothing": args.label_smoothing}
         losses = [t.strip() for t in loss.replace(",", " ").split()]
-        if run.rpo_alpha and "sft" not in losses:  # RPO: DPO + rpo_alpha x the chosen replies' NLL
-            own.update(loss_type=[*losses, "sft"], loss_weights=[*[1.0] * len(losses), run.rpo_alpha])
+        if args.rpo_alpha and "sft" not in losses:  # RPO: DPO + rpo_alpha x the chosen replies' NLL
+            own.update(loss_type=[*losses, "sft"], loss_weights=[*[1.0] * len(losses), args.rpo_alpha])
         else:
             own["loss_type"] = losses
         return base_config(DPOConfig, **own)
@@ -132,8 +132,8 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
         own = {
             "beta": beta,
             "loss_type": loss,
-            "desirable_weight": run.desirable_weight,
-            "undesirable_weight": run.undesirable_weight,
+            "desirable_weight": args.desirable_weight,
+            "undesirable_weight": args.undesirable_weight,
         }
         return base_config(KTOConfig, **own)
     if kind in ("cpo", "simpo"):
@@ -142,17 +142,17 @@ def trl_config(run: Any, *, model_dtype: Any, has_eval: bool) -> Any:
         own = {
             "beta": beta,
             "loss_type": loss,
-            "cpo_alpha": run.cpo_alpha,
-            "label_smoothing": run.label_smoothing,
+            "cpo_alpha": args.cpo_alpha,
+            "label_smoothing": args.label_smoothing,
         }
         if kind == "simpo":
-            own["simpo_gamma"] = run.simpo_gamma
+            own["simpo_gamma"] = args.simpo_gamma
         return base_config(CPOConfig, **own)
     if kind == "orpo":
         from trl.experimental.orpo import ORPOConfig
 
         return base_config(ORPOConfig, beta=beta)
-    raise ArgumentError(f"--rlhf_type {kind} is not a preference algorithm")
+    raise ArgumentError(f"trainer {kind!r} is not a preference algorithm")
 
 
 def _trl_trainer(kind: str) -> type:
@@ -222,4 +222,4 @@ def _base_as_reference(model: Any) -> None:
     peft_config = getattr(model, "peft_config", None)
     if peft_config and "ref" in peft_config:
         model.delete_adapter("ref")
-        model.set_adapter("default")
+        model.set_adapter(DEFAULT_ADAPTER)

@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunekite.api import ArgumentError
-from tunekite_rlhf.args import optional
+from tunekite.api import DEFAULT_ADAPTER, ArgumentError
 
 ENGINE = "vllm"
 """The engine `--use_vllm true` generates with, by its registered name."""
@@ -48,14 +47,15 @@ def check_arguments(run: Any) -> None:
             "supported yet; with --tuner lora it serves each step's adapter. Use --tuner lora, or drop "
             "--use_vllm to generate with transformers"
         )
-    init = str(optional(run, "init_weights", "true"))
+    lora = run.component_args(run.component("tuners"))  # the lora plugin's own arguments
+    init = str(getattr(lora, "init_weights", "true"))
     unservable = [
         name
         for name, used in (
-            ("--use_dora true", optional(run, "use_dora", False)),
+            ("--use_dora true", getattr(lora, "use_dora", False)),
             ("--init_weights pissa/olora", init.startswith(("pissa", "olora"))),  # they change the base
-            ("--lora_bias all", optional(run, "lora_bias", "none") != "none"),
-            ("--modules_to_save", bool(optional(run, "modules_to_save", ()))),
+            ("--lora_bias all", getattr(lora, "lora_bias", "none") != "none"),
+            ("--modules_to_save", bool(run.groups["tuner"].modules_to_save)),
         )
         if used
     ]
@@ -179,7 +179,7 @@ class EngineRollout:
         active = model.active_adapter
         path = self.folder / name
         model.save_pretrained(str(path), selected_adapters=[active])
-        return name, path if active == "default" else path / active  # peft nests other names
+        return name, path if active == DEFAULT_ADAPTER else path / active  # peft nests other names
 
     def close(self) -> None:
         """Stop the engine and remove the saved adapters."""

@@ -1,0 +1,63 @@
+"""The policy a trainer trains: the model and tokenizer, the template that renders its
+data, and the tuner applied. Every trainer starts with the same two steps; between them
+it prepares its data with the template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Policy:
+    """The model (tuned once `apply_tuner` ran), its tokenizer and template, and the dtype
+    it was loaded in."""
+
+    model: Any
+    tokenizer: Any
+    template: Any
+    dtype: Any
+
+    @property
+    def dtype_name(self) -> str:
+        """The dtype as args.json and transformers write it (`float32`)."""
+        return str(self.dtype).removeprefix("torch.")
+
+
+def load_policy(run: Any, *, padding_side: str | None = None) -> Policy:
+    """The run's model and tokenizer (`--model`, ...) and template (`--template`, ...).
+    `padding_side="left"` is for trainers that generate from prompts: the tokenizer pads
+    on the left, with EOS as its pad token when it has none."""
+    from tunekite.models.loader import load_model
+    from tunekite.templates.resolve import build_template
+
+    model, tokenizer = load_model(run)
+    if padding_side is not None:
+        tokenizer.padding_side = padding_side
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
+    return Policy(model, tokenizer, template, next(model.parameters()).dtype)
+
+
+def apply_tuner(run: Any, policy: Policy) -> Any:
+    """The selected tuner (`--tuner lora`, `full`, ...) applied to the policy's model, which
+    it replaces and returns. With `--gradient_checkpointing` the input embeddings pass
+    gradients on even when frozen, so adapters behind them still learn."""
+    tuner = run.component("tuners")
+    model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"])
+    if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
+    policy.model = model
+    return model
+
+
+def tuner_optimizer(run: Any) -> Any:
+    """`make_optimizer(model)` of a tuner that brings its own optimizer (LoRA+), else None.
+    Its result may be None too: the trainer then builds `--optim`."""
+    from functools import partial
+
+    tuner = run.component("tuners")
+    if tuner.optimizer is None:
+        return None
+    return partial(tuner.load_optimizer(), args=run.component_args(tuner), run=run)
