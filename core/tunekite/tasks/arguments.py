@@ -45,8 +45,10 @@ class DeployArguments:
 
     infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
     max_batch_size: int = arg(1, help="concurrent requests the pt engine generates together")
-    host: str = arg("0.0.0.0", help="address the server listens on")
-    port: int = arg(8000, help="port the server listens on")
+    host: str = arg(
+        "127.0.0.1", help="address the server listens on (0.0.0.0: every interface; then set --api_key)"
+    )
+    port: int = arg(8000, help="port the server listens on (0: one the system picks, printed at start)")
     api_key: str | None = arg(
         None, secret=True, help="clients must send `Authorization: Bearer API_KEY` (None: no check)"
     )
@@ -55,3 +57,7 @@ class DeployArguments:
     verbose: bool = arg(True, help="log every request (access log)")
     log_interval: float = arg(20.0, help="seconds between tokens/s statistics lines; 0 or less: none")
     max_logprobs: int = arg(20, help="the most top_logprobs a request may ask for")
+    adapter_dirs: list[str] = arg(
+        default_factory=list,
+        help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)",
+    )
