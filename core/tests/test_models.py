@@ -86,7 +86,8 @@ def test_dtype_attention_and_model_kwargs_are_honoured(tk_plugins, tiny_folder) 
 
 def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
     """max_memory caps what device_map auto places: 1 GB holds the tiny model in memory,
-    20 KB does not, so accelerate offloads it to disk."""
+    20 KB does not, so accelerate offloads it to disk (or, before transformers 5.23,
+    refuses to offload all of it)."""
 
     def load(device_map: str, cap: str):
         args = ModelArguments(model=str(tiny_folder), device_map=device_map, max_memory={"cpu": cap})
@@ -95,8 +96,12 @@ def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
     assert load("cpu", "1GB").device.type == "cpu"
     model = load("auto", "1GB")
     assert set((getattr(model, "hf_device_map", None) or {"": "cpu"}).values()) == {"cpu"}
-    model = load("auto", "20KB")
-    assert set(model.hf_device_map.values()) == {"disk"}
+    try:
+        model = load("auto", "20KB")
+    except ValueError as exc:  # transformers before 5.23 refuses to put a whole model on disk
+        assert "offload the whole model to the disk" in str(exc)
+    else:
+        assert set(model.hf_device_map.values()) == {"disk"}
 
 
 def test_seq_cls_with_num_labels(tk_plugins, tiny_folder) -> None:
