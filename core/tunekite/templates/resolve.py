@@ -6,6 +6,9 @@ from typing import Any
 
 from tunekite.errors import ArgumentError, UnknownNameError
 
+JINJA = "jinja"
+"""The template name of the fallback that trains through the tokenizer's own chat template."""
+
 
 def detect_template(chat_template: str | None, host: Any = None) -> str | None:
     """The registered template whose markers all appear in a Jinja chat template (most markers wins)."""
@@ -46,10 +49,9 @@ def choose_template(
         return detected, "matches the tokenizer's chat template"
     if not chat_template:
         return "default", "the tokenizer has no chat template"
-    known = ", ".join(host.registry("templates").names())
-    raise ArgumentError(
-        "No installed template matches this tokenizer's chat template; pass --template NAME "
-        f"(installed: {known}), or --template_backend jinja for inference."
+    return JINJA, (
+        "no installed template matches the tokenizer's chat template: training through the "
+        "chat template itself, labels found by rendering growing prefixes"
     )
 
 
@@ -66,12 +68,23 @@ def build_template(
 
     host = get_host()
     name, why = choose_template(tokenizer, template_args.template, model, model_type, host)
-    try:
-        spec = host.registry("templates").get(name)
-    except UnknownNameError as exc:
-        raise ArgumentError(f"--template: {exc}") from None
+    if name == JINJA:
+        from tunekite.templates.engine import Template
+        from tunekite.templates.jinja import jinja_format
+
+        if not getattr(tokenizer, "chat_template", None):
+            raise ArgumentError("--template jinja: the tokenizer has no chat template")
+        template = Template.create(jinja_format(tokenizer), tokenizer, template_args, backend=JINJA)
+    else:
+        try:
+            spec = host.registry("templates").get(name)
+        except UnknownNameError as exc:
+            raise ArgumentError(f"--template: {exc}") from None
+        template = spec.load()(tokenizer, template_args)
     if not quiet:
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(f"[bold]template[/]: {name} ({why})")
-    return spec.load()(tokenizer, template_args)
+        path = "the tokenizer's own chat template" if template.backend == JINJA else "the registered template"
+        console = Console(stderr=True, highlight=False)
+        console.print(f"[bold]template[/]: {name} ({why}); encoding through {path}")
+    return template
