@@ -34,15 +34,15 @@ def choose_template(
     host: Any = None,
 ) -> tuple[str, str]:
     """The template name and why it was chosen (printed, so users know)."""
-    from tunekite.models.resolve import declared_template
+    from tunekite.models.resolve import resolve_model_spec
     from tunekite.plugins import get_host
 
     host = host or get_host()
     if template:
         return template, "--template"
-    declared = declared_template(model, model_type, host) if model or model_type else None
-    if declared:
-        return declared, f"declared by model {model_type or model!r}"
+    spec = resolve_model_spec(model, model_type, host) if model or model_type else None
+    if spec is not None and spec.template:
+        return spec.template, f"declared by model type {spec.name!r}"
     chat_template = getattr(tokenizer, "chat_template", None)
     detected = detect_template(chat_template, host)
     if detected:
@@ -81,6 +81,11 @@ def build_template(
         except UnknownNameError as exc:
             raise ArgumentError(f"--template: {exc}") from None
         template = spec.load()(tokenizer, template_args)
+    if template_args.system is None:
+        from tunekite.models.resolve import declared_system
+
+        system = declared_system(model, model_type)
+        template = template.with_options(system=system) if system is not None else template
     if not quiet:
         from rich.console import Console
 
