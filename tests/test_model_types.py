@@ -15,11 +15,11 @@ from tunekite.plugins import get_host
 from tunekite.run import start
 from tunekite.testing import save_tiny_chat_model
 
-SWIFT_MODEL_TYPES = (
-    "qwen qwen2 qwen2_5 qwen3 llama llama3 llama3_1 llama3_2 mistral mixtral gemma gemma2 gemma3 phi3 "
-    "phi4 glm4 deepseek deepseek_v2 deepseek_v3 deepseek_r1_distill internlm2 internlm3 yi baichuan2 "
-    "minicpm olmo2 smollm2"
-).split()
+SWIFT_MODEL_TYPES = [
+    *("qwen", "qwen2", "qwen2_5", "qwen3", "llama", "llama3", "llama3_1", "llama3_2", "mistral", "mixtral"),
+    *("gemma", "gemma2", "gemma3", "phi3", "phi4", "glm4", "deepseek", "deepseek_v2", "deepseek_v3"),
+    *("deepseek_r1_distill", "internlm2", "internlm3", "yi", "baichuan2", "minicpm", "olmo2", "smollm2"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,8 @@ def test_a_shared_architecture_is_told_apart_by_the_chat_template(tiny: Path, tm
     """Qwen2ForCausalLM is qwen2, qwen2_5 and deepseek_r1_distill: the chat template decides."""
     qwen2_5 = (
         "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-        "{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+        "{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+        "<|im_end|>\\n' }}"
         "{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n'}}"
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
     )
