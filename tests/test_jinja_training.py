@@ -102,3 +102,38 @@ def test_check_template_reports_the_labels_of_the_jinja_path(odd_model: Path) ->
     assert result.returncode == 0, result.stderr
     assert "trained: 'Blue. <|stop|> {Green}. <|stop|>'" in out
     assert "template 'jinja' matches the tokenizer's chat template" in out
+
+
+def test_jinja_backend_trains_tool_calls_and_replies_of_a_tool_using_template() -> None:
+    """Qwen2.5's own template with tools: the tool call and the final reply are trained,
+    with their `<|im_end|>`; the tool schema, query and tool result are not."""
+    from tests.test_template_detection import _plugin_tests
+    from tunekite.templates.engine import Template
+    from tunekite.templates.jinja import jinja_format
+
+    qwen = _plugin_tests("qwen")
+    tokenizer = tiny_tokenizer(qwen.QWEN2_5, qwen.SPECIALS, eos_token="<|im_end|>")
+    template = Template.create(jinja_format(tokenizer), tokenizer, backend="jinja")
+    call = {"name": "add", "arguments": {"a": 1, "b": 2}}
+    tools = [{"type": "function", "function": {"name": "add", "description": "adds", "parameters": {}}}]
+    messages = [
+        {"role": "user", "content": "add 1 and 2"},
+        {"role": "tool_call", "content": json.dumps(call)},
+        {"role": "tool_response", "content": "3"},
+        {"role": "assistant", "content": "It is 3."},
+    ]
+    encoded = template.encode({"messages": messages, "tools": tools})
+    pairs = zip(encoded["input_ids"], encoded["labels"], strict=True)
+    trained = tokenizer.decode([t for t, label in pairs if label != -100], skip_special_tokens=False)
+    assert trained == f"<tool_call>\n{json.dumps(call)}\n</tool_call><|im_end|>It is 3.<|im_end|>"
+    text = tokenizer.apply_chat_template(
+        [
+            messages[0],
+            {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": call}]},
+            {"role": "tool", "content": "3"},
+            messages[3],
+        ],
+        tools=tools,
+        tokenize=False,
+    )
+    assert encoded["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -92,3 +92,38 @@ def test_sft_with_model_type_uses_its_template(
     assert "template: qwen2_5 (declared by model type 'qwen2_5')" in err
     args = json.loads((tmp_path / "out" / "args.json").read_text())
     assert args.get("model_type") == "qwen2_5"
+
+
+def test_sft_without_model_type_types_the_folder_by_its_architectures(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The tiny Llama's weights load whatever `architectures` says (transformers reads
+    `model_type`), so a copy claiming Gemma2ForCausalLM trains as model type gemma2."""
+    import shutil
+
+    folder = tmp_path / "typed"
+    shutil.copytree(tiny, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["Gemma2ForCausalLM"]}))
+    data = tmp_path / "rows.jsonl"
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    data.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n", encoding="utf-8")
+    start("sft", [
+        "--model", str(folder), "--tuner", "full", "--dataset", str(data),
+        "--output_dir", str(tmp_path / "out"), "--add_version", "false", "--report_to", "none",
+        "--split_dataset_ratio", "0", "--gradient_checkpointing", "false", "--max_steps", "1",
+        "--per_device_train_batch_size", "2", "--save_strategy", "no",
+    ])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    why = "declared by model type 'gemma2', picked by the folder's config.json architectures"
+    assert f"template: gemma ({why})" in err
+
+
+def test_a_hub_id_with_a_model_type_offline_is_one_clear_line(tmp_path: Path) -> None:
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    hub_id = ["--model", "Qwen/Qwen2.5-0.5B-Instruct", "--model_type", "qwen2_5"]
+    result = run_tk("check", "template", *hub_id, env=env)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "'Qwen/Qwen2.5-0.5B-Instruct' is not a local folder, and hub access is off" in lines[0]

@@ -42,7 +42,9 @@ def choose_template(
         return template, "--template"
     spec = resolve_model_spec(model, model_type, host) if model or model_type else None
     if spec is not None and spec.template:
-        return spec.template, f"declared by model type {spec.name!r}"
+        picked = model_type or spec.name == model or spec.file_suffixes
+        how = "" if picked else ", picked by the folder's config.json architectures"
+        return spec.template, f"declared by model type {spec.name!r}{how}"
     chat_template = getattr(tokenizer, "chat_template", None)
     detected = detect_template(chat_template, host)
     if detected:
