@@ -137,3 +137,28 @@ def test_jinja_backend_trains_tool_calls_and_replies_of_a_tool_using_template() 
         tokenize=False,
     )
     assert encoded["input_ids"] == tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_a_history_rewriting_template_stops_the_run_naming_row_and_reply(tmp_path: Path) -> None:
+    """Qwen3's template drops earlier replies' thinking: `--template_backend jinja` cannot
+    train a multi-turn row through it, and says so in one line, before any training."""
+    from tests.conftest import run_tk
+    from tests.test_template_detection import _plugin_tests
+
+    qwen = _plugin_tests("qwen")
+    folder = tmp_path / "qwen3-chat"
+    tokenizer = tiny_tokenizer(qwen.QWEN3, qwen.SPECIALS, eos_token="<|im_end|>")
+    tiny_causal_lm(0, vocab_size=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS[:2]), encoding="utf-8")
+    result = run_tk(
+        "run", "sft", "--model", str(folder), "--template_backend", "jinja", "--tuner", "full",
+        "--dataset", str(data), "--output_dir", str(tmp_path / "out"), "--report_to", "none",
+        "--split_dataset_ratio", "0", "--max_steps", "1",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    error = " ".join(result.stderr.split())
+    assert "dataset row 0: --template_backend jinja: reply 1 (message 2)" in error
+    assert "rewrites history" in error
