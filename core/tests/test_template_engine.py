@@ -204,3 +204,9 @@ def test_choose_template_order(tk_plugins, tokenizer):
     jinja_tok = tiny_tokenizer("{{ messages }}")
     name, why = choose_template(jinja_tok, host=host)  # unmatched: the tokenizer's own template
     assert name == "jinja" and "no installed template matches" in why
+
+
+def test_jinja_backend_and_no_chat_template_contradict():
+    tok = tiny_tokenizer("{% for m in messages %}{{ m.content }}{% endfor %}")
+    with pytest.raises(ArgumentError, match="--use_chat_template false turns off"):
+        CHAT.build(tok, template_args(template_backend="jinja", use_chat_template=False))

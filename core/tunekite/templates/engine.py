@@ -73,6 +73,11 @@ class Template:
         values: dict[str, Any] = {}
         if args is not None:
             if not args.use_chat_template:
+                if args.template_backend == "jinja":
+                    raise ArgumentError(
+                        "--template_backend jinja renders the tokenizer's chat template, which "
+                        "--use_chat_template false turns off: drop one of them"
+                    )
                 fmt = raw_format(tokenizer)
             values = {
                 "system": read_system(args.system),

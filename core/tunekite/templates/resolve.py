@@ -76,7 +76,8 @@ def build_template(
 
         if not getattr(tokenizer, "chat_template", None):
             raise ArgumentError("--template jinja: the tokenizer has no chat template")
-        template = Template.create(jinja_format(tokenizer), tokenizer, template_args, backend=JINJA)
+        template = Template.create(jinja_format(tokenizer), tokenizer, template_args)
+        template = template.with_options(backend=JINJA) if template_args.use_chat_template else template
     else:
         try:
             spec = host.registry("templates").get(name)
@@ -88,10 +89,18 @@ def build_template(
 
         system = declared_system(model, model_type)
         template = template.with_options(system=system) if system is not None else template
+    if template.backend == JINJA and not getattr(tokenizer, "chat_template", None):
+        raise ArgumentError("--template_backend jinja: the tokenizer has no chat template to render with")
     if not quiet:
         from rich.console import Console
 
-        path = "the tokenizer's own chat template" if template.backend == JINJA else "the registered template"
+        path = (
+            "plain text (--use_chat_template false)"
+            if not template_args.use_chat_template
+            else "the tokenizer's own chat template"
+            if template.backend == JINJA
+            else "the registered template"
+        )
         console = Console(stderr=True, highlight=False)
         console.print(f"[bold]template[/]: {name} ({why}); encoding through {path}")
     return template
