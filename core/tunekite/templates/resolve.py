@@ -7,7 +7,7 @@ from typing import Any
 from tunekite.errors import ArgumentError, UnknownNameError
 
 JINJA = "jinja"
-"""The template name of the fallback that trains through the tokenizer's own chat template."""
+"""Core's template that trains through the tokenizer's own chat template (the fallback)."""
 
 
 def detect_template(chat_template: str | None, host: Any = None) -> str | None:
@@ -70,20 +70,11 @@ def build_template(
 
     host = get_host()
     name, why = choose_template(tokenizer, template_args.template, model, model_type, host)
-    if name == JINJA:
-        from tunekite.templates.engine import Template
-        from tunekite.templates.jinja import jinja_format
-
-        if not getattr(tokenizer, "chat_template", None):
-            raise ArgumentError("--template jinja: the tokenizer has no chat template")
-        template = Template.create(jinja_format(tokenizer), tokenizer, template_args)
-        template = template.with_options(backend=JINJA) if template_args.use_chat_template else template
-    else:
-        try:
-            spec = host.registry("templates").get(name)
-        except UnknownNameError as exc:
-            raise ArgumentError(f"--template: {exc}") from None
-        template = spec.load()(tokenizer, template_args)
+    try:
+        spec = host.registry("templates").get(name)
+    except UnknownNameError as exc:
+        raise ArgumentError(f"--template: {exc}") from None
+    template = spec.load()(tokenizer, template_args)
     if template_args.system is None:
         from tunekite.models.resolve import declared_system
 
