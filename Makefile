@@ -103,7 +103,8 @@ mutate: install
 MIN_VENV := .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
-MIN_DISTRIBUTIONS := core plugins/tuners/lora plugins/templates/chatml \
+MIN_DISTRIBUTIONS := core plugins/tuners/lora plugins/templates/chatml plugins/templates/more \
+	plugins/models/families \
 	plugins/datasets/self-cognition
 
 min-env: $(MIN_STAMP)

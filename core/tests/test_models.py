@@ -316,3 +316,42 @@ def test_quant_method_without_its_plugin_names_what_to_install(tk_plugins, tiny_
 def test_quant_bits_without_a_quantizer_is_refused(tk_plugins, tiny_folder) -> None:
     with pytest.raises(ArgumentError, match=r"--quant_bits is read by the selected quantizer.*--quant_meth"):
         resolve("sft", ["--model", str(tiny_folder), "--tuner", "full", "--quant_bits", "4"])
+
+
+def test_a_remote_code_model_type_passes_trust_remote_code_everywhere(
+    tk_plugins, tiny_folder, monkeypatch
+) -> None:
+    """`ModelSpec.trust_remote_code` reaches the config, the tokenizer and the weights."""
+    import transformers
+
+    seen: dict[str, object] = {}
+    for auto in ("AutoConfig", "AutoTokenizer", "AutoModelForCausalLM"):
+        cls = getattr(transformers, auto)
+        real = cls.from_pretrained.__func__
+
+        def spy(klass, *args, _auto=auto, _real=real, **kwargs):
+            seen[_auto] = kwargs.get("trust_remote_code")
+            return _real(klass, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
+    spec = ModelSpec(name="remote-type", summary="ships code", architectures=("X",), trust_remote_code=True)
+    tk_plugins.add(models_plugin(spec))
+    load_model(ModelArguments(model=str(tiny_folder), model_type="remote-type"))
+    assert seen == {"AutoConfig": True, "AutoTokenizer": True, "AutoModelForCausalLM": True}
+    seen.clear()
+    load_tokenizer(ModelArguments(model=str(tiny_folder), model_type="remote-type"))
+    assert seen["AutoTokenizer"] is True and "AutoModelForCausalLM" not in seen
+
+
+def test_a_folder_is_typed_by_its_architectures(tk_plugins, tiny_folder, tmp_path) -> None:
+    import json
+    import shutil
+
+    unique = ModelSpec(name="odd-type", summary="s", template="chatml", architectures=("OddForCausalLM",))
+    tk_plugins.add(models_plugin(unique))
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["OddForCausalLM"]}))
+    assert resolve_model_spec(str(folder)).name == "odd-type"
+    assert resolve_model_spec(str(tiny_folder)).name == "hf"  # LlamaForCausalLM: no type lists it here

@@ -74,6 +74,13 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             factory=DEFAULT.build,
         )
     )
+    register(
+        TemplateSpec(
+            name="jinja",
+            summary="The tokenizer's own chat template, labels found by rendering growing prefixes",
+            factory="tunekite.templates.jinja:jinja_template",
+        )
+    )
 
 
 _LOSS_SCALES = {

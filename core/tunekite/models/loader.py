@@ -56,6 +56,8 @@ def load_model(
     folder = _spec_folder(spec, margs)
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
+    if spec.trust_remote_code:
+        from_pretrained_kwargs.setdefault("trust_remote_code", True)
     return spec.load()(margs, max_length=max_length, **from_pretrained_kwargs)
 
 
@@ -78,7 +80,8 @@ def load_tokenizer(args: Run | ModelArguments) -> Any:
     folder = model_folder(args)
     if folder is None:
         return load_model(args)[1]
-    return _tokenizer(folder)
+    margs = model_arguments(args)
+    return _tokenizer(folder, resolve_model_spec(margs.model, margs.model_type).trust_remote_code)
 
 
 def _spec_folder(spec: ModelSpec, margs: ModelArguments) -> Path | None:
@@ -147,8 +150,9 @@ def load_hf(
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     path = local_model_path(args.model, revision=args.model_revision, token=args.hub_token)
-    tokenizer = _tokenizer(path)
-    config = AutoConfig.from_pretrained(path)
+    trust = bool(from_pretrained_kwargs.get("trust_remote_code"))
+    tokenizer = _tokenizer(path, trust)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
     if args.rope_scaling:
         _apply_rope_scaling(config, args.rope_scaling, max_length)
     kwargs: dict[str, Any] = {"dtype": getattr(torch, args.torch_dtype) if args.torch_dtype else "auto"}
@@ -177,11 +181,11 @@ def load_hf(
     return model, tokenizer
 
 
-def _tokenizer(path: str | Path) -> Any:
+def _tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     """The folder's tokenizer; one without a pad token pads with eos, as batching needs one."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

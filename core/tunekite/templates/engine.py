@@ -73,6 +73,11 @@ class Template:
         values: dict[str, Any] = {}
         if args is not None:
             if not args.use_chat_template:
+                if args.template_backend == "jinja":
+                    raise ArgumentError(
+                        "--template_backend jinja renders the tokenizer's chat template, which "
+                        "--use_chat_template false turns off: drop one of them"
+                    )
                 fmt = raw_format(tokenizer)
             values = {
                 "system": read_system(args.system),
@@ -106,6 +111,8 @@ class Template:
         self, messages: Sequence[Message], tools: Any = None, *, generation: bool = False
     ) -> list[Piece]:
         """The conversation as typed text pieces; `generation` ends it with the reply header."""
+        if self.backend == "jinja" and not generation:
+            return self._jinja_pieces(messages, tools)
         fmt = self.format
         msgs = list(messages)
         if msgs and msgs[0]["role"] == "system":
@@ -178,6 +185,14 @@ class Template:
         last = rounds - 1
         return [Piece(kind, text, r, r == last) for kind, text, r in out if text]
 
+    def _jinja_pieces(self, messages: Sequence[Message], tools: Any) -> list[Piece]:
+        from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
+
+        try:
+            return jinja_pieces(self.tokenizer, messages, _tool_list(tools) or None, self.system)
+        except JinjaRenderError as exc:
+            raise TemplateError(f"--template_backend jinja: {exc}") from None
+
     def render(self, messages: Sequence[Message], tools: Any = None, *, generation: bool = False) -> str:
         """The conversation as one string (what the model sees)."""
         if generation and self.backend == "jinja":
@@ -194,10 +209,6 @@ class Template:
 
     def encode_batch(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """Many rows with one tokenizer call (the fast path for `datasets.map`)."""
-        if self.backend == "jinja":
-            raise ArgumentError(
-                "--template_backend jinja renders prompts for inference only; train with swift templates"
-            )
         rendered = []
         for row in rows:
             weighted = [w for p in self.pieces(row["messages"], row.get("tools")) for w in self.loss_scale(p)]
