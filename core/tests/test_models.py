@@ -86,7 +86,7 @@ def test_dtype_attention_and_model_kwargs_are_honoured(tk_plugins, tiny_folder) 
 
 def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
     """max_memory caps what device_map auto places: 1 GB holds the tiny model in memory,
-    20 KB does not, so accelerate offloads it to disk (or, before transformers 5.23,
+    20 KB does not, so accelerate offloads it to disk (or, on transformers 5.17,
     refuses to offload all of it)."""
 
     def load(device_map: str, cap: str):
@@ -98,7 +98,7 @@ def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
     assert set((getattr(model, "hf_device_map", None) or {"": "cpu"}).values()) == {"cpu"}
     try:
         model = load("auto", "20KB")
-    except ValueError as exc:  # transformers before 5.23 refuses to put a whole model on disk
+    except ValueError as exc:  # transformers 5.17 refuses to put a whole model on disk
         assert "offload the whole model to the disk" in str(exc)
     else:
         assert set(model.hf_device_map.values()) == {"disk"}
