@@ -80,7 +80,9 @@ def galore_optimizer(model: Any, *, args: GaloreArguments, run: Any) -> Any:
     ]
     options: dict[str, Any] = {"lr": run.learning_rate, "weight_decay": run.weight_decay}
     if cls is optimizer_class("adamw"):
-        options.update(betas=(run.adam_beta1, run.adam_beta2), eps=run.adam_epsilon)
+        options.update(
+            betas=(run.adam_beta1, run.adam_beta2), eps=run.adam_epsilon, no_deprecation_warning=True
+        )
     else:  # Adafactor on a fixed learning rate, as transformers sets it up for galore_adafactor
         options.update(scale_parameter=False, relative_step=False)
     if not args.galore_optim_per_parameter:

@@ -1,0 +1,81 @@
+"""GaLore, LISA and LLaMA-Pro through `tk run sft`: each tuner's optimizer or callback runs
+inside the trainer, and each checkpoint is a plain transformers model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from tunekite.run import start
+
+pytest.importorskip("tunekite_galore")
+pytest.importorskip("tunekite_layerwise")
+pytest.importorskip("tunekite_chatml")
+
+
+def sft(model: Path, data: Path, out: Path, *extra: str) -> Path:
+    start(
+        "sft",
+        [
+            "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
+            "--report_to", "none", "--gradient_checkpointing", "false", "--max_steps", "4",
+            "--save_steps", "4", "--learning_rate", "1e-2", "--per_device_train_batch_size", "4",
+            "--split_dataset_ratio", "0", *extra,
+        ],
+    )  # fmt: skip
+    return out / "checkpoint-4"
+
+
+def changed(base: Path, checkpoint: Path) -> set[str]:
+    """Names of the base model's weights that differ in the checkpoint."""
+    before = AutoModelForCausalLM.from_pretrained(base).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(checkpoint).state_dict()
+    return {name for name, weight in before.items() if not torch.equal(weight, after[name])}
+
+
+@pytest.mark.parametrize("per_parameter", ["false", "true"])
+def test_galore_trains_every_weight(model_dir, data_file, tmp_path, monkeypatch, per_parameter) -> None:
+    monkeypatch.chdir(tmp_path)
+    checkpoint = sft(model_dir, data_file, tmp_path / "run", "--tuner", "galore", "--galore_rank", "4",
+                     "--galore_optim_per_parameter", per_parameter)  # fmt: skip
+    assert {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"} <= changed(
+        model_dir, checkpoint
+    )
+
+
+def test_lisa_trains_only_the_drawn_layer(model_dir, data_file, tmp_path, monkeypatch) -> None:
+    """One of the two layers is drawn for the whole (4-step) run: the other stays as it was."""
+    monkeypatch.chdir(tmp_path)
+    lisa = ["--tuner", "lisa", "--lisa_activated_layers", "1", "--lisa_step_interval", "100"]
+    checkpoint = sft(model_dir, data_file, tmp_path / "run", *lisa)
+    layers = {
+        name.split(".")[2] for name in changed(model_dir, checkpoint) if name.startswith("model.layers.")
+    }
+    assert len(layers) == 1, layers
+    assert "lm_head.weight" in changed(model_dir, checkpoint)
+
+
+def test_llamapro_checkpoint_is_a_plain_model_with_more_layers(
+    model_dir, data_file, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    checkpoint = sft(
+        model_dir, data_file, tmp_path / "run", "--tuner", "llamapro", "--llamapro_num_new_blocks", "2"
+    )
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    grown = AutoModelForCausalLM.from_pretrained(checkpoint)
+    assert grown.config.num_hidden_layers == base.config.num_hidden_layers + 2
+    old, new = base.state_dict(), grown.state_dict()
+    for index, kept in ((0, 0), (1, 2)):  # layers 1 and 3 are the new blocks
+        prefix, kept_prefix = f"model.layers.{index}.", f"model.layers.{kept}."
+        for name, weight in old.items():
+            if name.startswith(prefix):
+                assert torch.equal(weight, new[name.replace(prefix, kept_prefix)]), name
+    assert new["model.layers.1.self_attn.o_proj.weight"].any(), "the new block did not train"
+    answers = tmp_path / "answers.jsonl"
+    argv = ["--model", str(checkpoint), "--val_dataset", str(data_file), "--result_path", str(answers)]
+    start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
+    assert len(answers.read_text().splitlines()) == 2
