@@ -31,6 +31,9 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "prompt_tuning": "tunekite-peft",
         "ptuning": "tunekite-peft",
         "vera": "tunekite-peft",
+        "galore": "tunekite-galore",
+        "lisa": "tunekite-layerwise",
+        "llamapro": "tunekite-layerwise",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
@@ -99,6 +102,7 @@ INSTALLS: dict[str, str] = {
     **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
     # libraries that only a plugin (or a plugin's extra) brings
     "trl": "tunekite-rlhf",
+    "galore_torch": "tunekite-galore",
     "gguf": "tunekite-gguf",
     "gradio": "tunekite-app",
     "math_verify": "tunekite-math-rewards",

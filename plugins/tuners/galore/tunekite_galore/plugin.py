@@ -86,5 +86,5 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
 
 TUNEKITE_API = 1
 """The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
-TUNEKITE_REQUIRES = {"torch": "'tunekite[train]'", "galore_torch": "tunekite-galore"}
+TUNEKITE_REQUIRES = ("torch", "galore_torch")
 """What the tuner imports; `tk plugins` says so when absent."""
