@@ -34,6 +34,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "galore": "tunekite-galore",
         "lisa": "tunekite-layerwise",
         "llamapro": "tunekite-layerwise",
+        "longlora": "tunekite-longlora",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},

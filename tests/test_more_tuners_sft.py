@@ -1,5 +1,6 @@
-"""GaLore, LISA and LLaMA-Pro through `tk run sft`: each tuner's optimizer or callback runs
-inside the trainer, and each checkpoint is a plain transformers model."""
+"""GaLore, LISA, LLaMA-Pro and LongLoRA through `tk run sft`: each tuner's optimizer,
+callback or attention runs inside the trainer, and each checkpoint is a plain transformers
+model or peft adapter that `tk run infer` answers with."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tunekite.run import start
 
 pytest.importorskip("tunekite_galore")
 pytest.importorskip("tunekite_layerwise")
+pytest.importorskip("tunekite_longlora")
 pytest.importorskip("tunekite_chatml")
 
 
@@ -77,5 +79,20 @@ def test_llamapro_checkpoint_is_a_plain_model_with_more_layers(
     assert new["model.layers.1.self_attn.o_proj.weight"].any(), "the new block did not train"
     answers = tmp_path / "answers.jsonl"
     argv = ["--model", str(checkpoint), "--val_dataset", str(data_file), "--result_path", str(answers)]
+    start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
+    assert len(answers.read_text().splitlines()) == 2
+
+
+def test_longlora_trains_with_rope_scaling_and_infers(model_dir, data_file, tmp_path, monkeypatch) -> None:
+    """The tiny model knows 64 positions; linear RoPE scaling stretches it to 128."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    longlora = ["--tuner", "longlora", "--rope_scaling", "linear", "--max_length", "128"]
+    checkpoint = sft(model_dir, data_file, tmp_path / "run", *longlora)
+    config = json.loads((checkpoint / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and {"embed_tokens", "norm"} <= set(config["modules_to_save"])
+    answers = tmp_path / "answers.jsonl"
+    argv = ["--adapters", str(checkpoint), "--val_dataset", str(data_file), "--result_path", str(answers)]
     start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
     assert len(answers.read_text().splitlines()) == 2
