@@ -73,6 +73,11 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 UNAVAILABLE: dict[str, dict[str, str]] = {
+    "tuners": {
+        "reft": "'reft' (ms-swift's --train_type reft, through pyreft) is not available yet: its "
+        "interventions need their own forward, checkpoint format and --adapters loading, which "
+        "TuneKite's trainer and inference do not have; use --tuner lora or another peft tuner.",
+    },
     "quantizers": {
         "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
         "it; use --quant_method bnb (pip install tunekite-bnb).",
