@@ -10,5 +10,6 @@ from tunekite.run import resolve
 
 @pytest.mark.parametrize("flag", ["--tuner", "--train_type"])
 def test_reft_is_refused_with_the_reason(flag: str) -> None:
-    with pytest.raises(ArgumentError, match=r"Unknown tuner 'reft'.*pyreft.*not available yet.*use --tuner lora"):
+    reason = r"Unknown tuner 'reft'.*pyreft.*not available yet.*use --tuner lora"
+    with pytest.raises(ArgumentError, match=reason):
         resolve("sft", ["--model", "any-model", flag, "reft"])
