@@ -51,11 +51,18 @@ def test_the_trainable_layers_change_at_every_interval_and_only_then() -> None:
     assert model.lm_head.weight.requires_grad and model.model.embed_tokens.weight.requires_grad
 
 
+def test_a_resumed_run_draws_the_layers_an_uninterrupted_one_drew() -> None:
+    model = lisa_model()
+    resumed = LayerSwitch(activated=2, interval=3, seed=7)
+    resumed.on_train_begin(None, SimpleNamespace(global_step=7), None, model=model)
+    assert resumed.active == LayerSwitch(activated=2, interval=3, seed=7).switch(model, 6)
+
+
 def test_only_the_activated_layers_receive_gradients() -> None:
     model = lisa_model()
     callback = LayerSwitch(activated=2, interval=1, seed=0)
-    for _ in range(3):
-        active = callback.switch(model)
+    for step in range(3):
+        active = callback.switch(model, step)
         ids = torch.arange(24).reshape(2, 12)
         model(input_ids=ids, labels=ids).loss.backward()
         for i, layer in enumerate(model.model.layers):

@@ -28,24 +28,27 @@ def prepare(model: Any, args: LisaArguments, common: Any) -> Any:
 
 
 class LayerSwitch(TrainerCallback):
-    """Draws the trainable layers at the start of training and every `interval` steps."""
+    """Draws the trainable layers at the start of training and every `interval` steps. Each
+    interval's draw depends only on the seed and the interval's number, so a resumed run
+    trains the same layers as an uninterrupted one."""
 
     def __init__(self, activated: int, interval: int, seed: int = 42) -> None:
-        self.activated, self.interval = activated, interval
-        self.random = random.Random(seed)
+        self.activated, self.interval, self.seed = activated, interval, seed
         self.active: list[int] = []
 
-    def switch(self, model: Any) -> list[int]:
-        """Freeze every decoder layer but `activated` ones drawn at random; returns their indices."""
+    def switch(self, model: Any, step: int = 0) -> list[int]:
+        """Freeze every decoder layer but the `activated` ones drawn for the interval of
+        `step`; returns their indices."""
         layers = decoder_layers(model)
-        self.active = sorted(self.random.sample(range(len(layers)), self.activated))
+        draw = random.Random(f"{self.seed}:{step // self.interval}")
+        self.active = sorted(draw.sample(range(len(layers)), self.activated))
         for index, layer in enumerate(layers):
             layer.requires_grad_(index in self.active)
         return self.active
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        self.switch(model)
+        self.switch(model, state.global_step)
 
     def on_step_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if state.global_step and state.global_step % self.interval == 0:
-            self.switch(model)
+        if state.global_step % self.interval == 0:
+            self.switch(model, state.global_step)
