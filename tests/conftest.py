@@ -190,3 +190,27 @@ def data_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "sums.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def tiny_sft(model_dir, data_file, tmp_path, monkeypatch) -> Callable[..., Path]:
+    """`tiny_sft(*extra)`: four steps of `tk run sft` on the tiny model and the sums, run in
+    `tmp_path` with `extra` arguments (the tuner and its own); returns `checkpoint-4`."""
+    from tunekite.run import start
+
+    monkeypatch.chdir(tmp_path)
+
+    def sft(*extra: str) -> Path:
+        out = tmp_path / "run"
+        start(
+            "sft",
+            [
+                "--model", str(model_dir), "--dataset", str(data_file), "--output_dir", str(out),
+                "--add_version", "false", "--report_to", "none", "--gradient_checkpointing", "false",
+                "--max_steps", "4", "--save_steps", "4", "--learning_rate", "1e-2",
+                "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", *extra,
+            ],
+        )  # fmt: skip
+        return out / "checkpoint-4"
+
+    return sft

@@ -18,19 +18,6 @@ pytest.importorskip("tunekite_longlora")
 pytest.importorskip("tunekite_chatml")
 
 
-def sft(model: Path, data: Path, out: Path, *extra: str) -> Path:
-    start(
-        "sft",
-        [
-            "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
-            "--report_to", "none", "--gradient_checkpointing", "false", "--max_steps", "4",
-            "--save_steps", "4", "--learning_rate", "1e-2", "--per_device_train_batch_size", "4",
-            "--split_dataset_ratio", "0", *extra,
-        ],
-    )  # fmt: skip
-    return out / "checkpoint-4"
-
-
 def changed(base: Path, checkpoint: Path) -> set[str]:
     """Names of the base model's weights that differ in the checkpoint."""
     before = AutoModelForCausalLM.from_pretrained(base).state_dict()
@@ -39,20 +26,19 @@ def changed(base: Path, checkpoint: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("per_parameter", ["false", "true"])
-def test_galore_trains_every_weight(model_dir, data_file, tmp_path, monkeypatch, per_parameter) -> None:
-    monkeypatch.chdir(tmp_path)
-    checkpoint = sft(model_dir, data_file, tmp_path / "run", "--tuner", "galore", "--galore_rank", "4",
-                     "--galore_optim_per_parameter", per_parameter)  # fmt: skip
+def test_galore_trains_every_weight(model_dir, tiny_sft, per_parameter) -> None:
+    checkpoint = tiny_sft(
+        "--tuner", "galore", "--galore_rank", "4", "--galore_optim_per_parameter", per_parameter
+    )
     assert {"model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight"} <= changed(
         model_dir, checkpoint
     )
 
 
-def test_lisa_trains_only_the_drawn_layer(model_dir, data_file, tmp_path, monkeypatch) -> None:
+def test_lisa_trains_only_the_drawn_layer(model_dir, tiny_sft) -> None:
     """One of the two layers is drawn for the whole (4-step) run: the other stays as it was."""
-    monkeypatch.chdir(tmp_path)
     lisa = ["--tuner", "lisa", "--lisa_activated_layers", "1", "--lisa_step_interval", "100"]
-    checkpoint = sft(model_dir, data_file, tmp_path / "run", *lisa)
+    checkpoint = tiny_sft(*lisa)
     layers = {
         name.split(".")[2] for name in changed(model_dir, checkpoint) if name.startswith("model.layers.")
     }
@@ -61,12 +47,9 @@ def test_lisa_trains_only_the_drawn_layer(model_dir, data_file, tmp_path, monkey
 
 
 def test_llamapro_checkpoint_is_a_plain_model_with_more_layers(
-    model_dir, data_file, tmp_path, monkeypatch
+    model_dir, data_file, tmp_path, tiny_sft
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    checkpoint = sft(
-        model_dir, data_file, tmp_path / "run", "--tuner", "llamapro", "--llamapro_num_new_blocks", "2"
-    )
+    checkpoint = tiny_sft("--tuner", "llamapro", "--llamapro_num_new_blocks", "2")
     base = AutoModelForCausalLM.from_pretrained(model_dir)
     grown = AutoModelForCausalLM.from_pretrained(checkpoint)
     assert grown.config.num_hidden_layers == base.config.num_hidden_layers + 2
@@ -83,13 +66,12 @@ def test_llamapro_checkpoint_is_a_plain_model_with_more_layers(
     assert len(answers.read_text().splitlines()) == 2
 
 
-def test_longlora_trains_with_rope_scaling_and_infers(model_dir, data_file, tmp_path, monkeypatch) -> None:
+def test_longlora_trains_with_rope_scaling_and_infers(data_file, tmp_path, tiny_sft) -> None:
     """The tiny model knows 64 positions; linear RoPE scaling stretches it to 128."""
     import json
 
-    monkeypatch.chdir(tmp_path)
     longlora = ["--tuner", "longlora", "--rope_scaling", "linear", "--max_length", "128"]
-    checkpoint = sft(model_dir, data_file, tmp_path / "run", *longlora)
+    checkpoint = tiny_sft(*longlora)
     config = json.loads((checkpoint / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and {"embed_tokens", "norm"} <= set(config["modules_to_save"])
     answers = tmp_path / "answers.jsonl"
