@@ -22,6 +22,7 @@ from tunekite.testing.conformance import (
 )
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, tiny_causal_lm
+from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -34,7 +35,10 @@ __all__ = [
     "TemplateConformance",
     "TrainerConformance",
     "TunerConformance",
+    "eval_logits",
+    "reloaded_logits",
     "save_tiny_chat_model",
+    "sgd_steps",
     "tiny_causal_lm",
     "tiny_tokenizer",
 ]

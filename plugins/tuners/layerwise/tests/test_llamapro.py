@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from tunekite.api import ArgumentError, TunerArguments, registry
-from tunekite.testing import TunerConformance, tiny_causal_lm
+from tunekite.testing import TunerConformance, eval_logits, reloaded_logits, sgd_steps, tiny_causal_lm
 
 
 class TestLlamaProConformance(TunerConformance):
@@ -27,17 +27,11 @@ def expanded(layers: int = 4, **arguments: Any) -> Any:
     return spec.load()(tiny_causal_lm(num_hidden_layers=layers), spec.args(**arguments), TunerArguments())
 
 
-def logits(model: Any) -> Any:
-    model.eval()
-    with torch.no_grad():
-        return model(input_ids=IDS).logits
-
-
 def test_new_blocks_leave_the_output_unchanged_before_training() -> None:
-    before = logits(tiny_causal_lm(num_hidden_layers=4))
+    before = eval_logits(tiny_causal_lm(num_hidden_layers=4), IDS)
     model = expanded(llamapro_num_new_blocks=4)
     assert model.config.num_hidden_layers == 8 and len(model.model.layers) == 8
-    assert torch.allclose(logits(model), before, atol=1e-6)
+    assert torch.allclose(eval_logits(model, IDS), before, atol=1e-6)
 
 
 def test_only_the_new_blocks_train_and_sit_after_each_group() -> None:
@@ -57,17 +51,11 @@ def test_a_group_count_that_does_not_divide_the_layers_is_refused() -> None:
 
 def test_trained_model_saves_as_a_plain_transformers_model_with_more_layers(tmp_path) -> None:
     model = expanded(llamapro_num_new_blocks=2)
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
-    for _ in range(2):
-        model.train()
-        model(input_ids=IDS, labels=IDS).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    trained = logits(model)
-    assert not torch.allclose(trained, logits(tiny_causal_lm(num_hidden_layers=4)))
-    model.save_pretrained(tmp_path / "model")
-    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    sgd_steps(model, IDS)
+    trained = eval_logits(model, IDS)
+    assert not torch.allclose(trained, eval_logits(tiny_causal_lm(num_hidden_layers=4), IDS))
+    assert torch.allclose(reloaded_logits(model, tmp_path, IDS), trained, atol=1e-6)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert loaded.config.num_hidden_layers == 4 + 2
-    assert torch.allclose(logits(loaded), trained, atol=1e-6)
     generated = loaded.generate(IDS[:1, :4], max_new_tokens=3, do_sample=False)  # the KV cache has 6 slots
     assert generated.shape == (1, 7)

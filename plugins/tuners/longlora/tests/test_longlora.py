@@ -10,7 +10,7 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from tunekite.api import TunerArguments, registry
-from tunekite.testing import TunerConformance, tiny_causal_lm
+from tunekite.testing import TunerConformance, eval_logits, sgd_steps, tiny_causal_lm
 from tunekite_longlora.attention import shifted_sparse_attention
 
 
@@ -92,16 +92,7 @@ def test_save_then_plain_peft_load_gives_the_same_logits(tmp_path) -> None:
     from peft import PeftModel
 
     model = longlora()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
-    for _ in range(2):
-        model.train()
-        model(input_ids=IDS, labels=IDS).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
-    with torch.no_grad():
-        logits = model(input_ids=IDS).logits
-    model.save_pretrained(tmp_path / "adapter")
-    loaded = PeftModel.from_pretrained(tiny_causal_lm(), tmp_path / "adapter").eval()
-    with torch.no_grad():
-        assert torch.allclose(loaded(input_ids=IDS).logits, logits, atol=1e-5)
+    sgd_steps(model, IDS)
+    model.save_pretrained(tmp_path)
+    loaded = PeftModel.from_pretrained(tiny_causal_lm(), tmp_path)
+    assert torch.allclose(eval_logits(loaded, IDS), eval_logits(model, IDS), atol=1e-5)
