@@ -118,9 +118,7 @@ def _components(host: PluginHost) -> Iterator[tuple[Any, str]]:
 
 def _module_of(spec: Any) -> str:
     factory = spec.factory
-    if isinstance(factory, str):
-        return factory.partition(":")[0]
-    return getattr(factory, "func", factory).__module__  # a functools.partial: its function's
+    return factory.partition(":")[0] if isinstance(factory, str) else factory.__module__
 
 
 @functools.cache
