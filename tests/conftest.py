@@ -192,25 +192,56 @@ def data_file(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_chat(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny chat model folder and a 40-row conversation jsonl, for runs of a few steps."""
+    import json
+
+    from tunekite.testing import save_tiny_chat_model
+
+    model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{i} plus {i}?"},
+                {"role": "assistant", "content": f"{2 * i}."},
+            ]
+        }
+        for i in range(40)
+    ]
+    data = model.parent / "sums.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return model, data
+
+
 @pytest.fixture
-def tiny_sft(model_dir, data_file, tmp_path, monkeypatch) -> Callable[..., Path]:
-    """`tiny_sft(*extra)`: four steps of `tk run sft` on the tiny model and the sums, run in
-    `tmp_path` with `extra` arguments (the tuner and its own); returns `checkpoint-4`."""
+def sft_argv(tiny_chat):
+    """`sft_argv(out, *extra)`: `tk run sft` arguments training `tiny_chat` into `out` (no
+    version folder, no reporting, no validation split, a log line per step)."""
+    model, data = tiny_chat
+
+    def argv(out: Path, *extra: str) -> list[str]:
+        return [
+            "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
+            "--report_to", "none", "--gradient_checkpointing", "false", "--split_dataset_ratio", "0",
+            "--logging_steps", "1", *extra,
+        ]  # fmt: skip
+
+    return argv
+
+
+@pytest.fixture
+def tiny_sft(sft_argv, tmp_path, monkeypatch) -> Callable[..., Path]:
+    """`tiny_sft(*extra)`: four steps of `tk run sft` on `tiny_chat`, run in `tmp_path` with
+    `extra` arguments (the tuner and its own); returns `checkpoint-4`."""
     from tunekite.run import start
 
     monkeypatch.chdir(tmp_path)
 
     def sft(*extra: str) -> Path:
         out = tmp_path / "run"
-        start(
-            "sft",
-            [
-                "--model", str(model_dir), "--dataset", str(data_file), "--output_dir", str(out),
-                "--add_version", "false", "--report_to", "none", "--gradient_checkpointing", "false",
-                "--max_steps", "4", "--save_steps", "4", "--learning_rate", "1e-2",
-                "--per_device_train_batch_size", "4", "--split_dataset_ratio", "0", *extra,
-            ],
-        )  # fmt: skip
+        steps = ["--max_steps", "4", "--save_steps", "4", "--learning_rate", "1e-2"]
+        start("sft", sft_argv(out, *steps, "--per_device_train_batch_size", "4", *extra))
         return out / "checkpoint-4"
 
     return sft

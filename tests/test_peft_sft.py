@@ -22,13 +22,13 @@ def test_adalora_reallocates_its_budget_during_sft(tiny_sft) -> None:
     assert config["rank_pattern"], "update_and_allocate never ran inside the trainer"
 
 
-def test_prompt_tuning_infers_but_does_not_merge(data_file, tmp_path, tiny_sft) -> None:
+def test_prompt_tuning_infers_but_does_not_merge(tiny_chat, tmp_path, tiny_sft) -> None:
     from tunekite.api import ArgumentError
 
     prompt = ["--tuner", "prompt_tuning", "--num_virtual_tokens", "4"]
     checkpoint = tiny_sft(*prompt)
     answers = tmp_path / "answers.jsonl"
-    argv = ["--adapters", str(checkpoint), "--val_dataset", str(data_file), "--result_path", str(answers)]
+    argv = ["--adapters", str(checkpoint), "--val_dataset", str(tiny_chat[1]), "--result_path", str(answers)]
     start("infer", [*argv, "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2"])
     assert len(answers.read_text().splitlines()) == 2
     with pytest.raises(ArgumentError, match="PROMPT_TUNING adapter learns virtual tokens"):

@@ -36,6 +36,7 @@ from tunekite.specs import SPEC_TYPES, ComponentSpec
 
 CUSTOM_PATH_ENV = "TUNEKITE_CUSTOM_REGISTER_PATH"
 _TRUE = {"1", "true", "yes", "on"}
+_WARNED: set[str] = set()  # plugin failures already reported on stderr by this process
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -107,6 +108,7 @@ class PluginHost:
         self.custom_paths: list[str] = []
         self._incompatible: list[tuple[Any, PluginInfo]] = []
         self._registries: dict[str, Registry] | None = None
+        self.warn_failures = True  # `tk plugins` shows failures in its table instead
         if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
@@ -260,7 +262,24 @@ class PluginHost:
     def _built(self) -> dict[str, Registry]:
         if self._registries is None:
             self._registries = self._build_registries()
+            self._warn_failed()
         return self._registries
+
+    def _warn_failed(self) -> None:
+        """One stderr line per failed plugin and process, so `tk list` and `tk run` are not
+        silent about a plugin they left out."""
+        if not self.warn_failures:
+            return
+        for p in self.plugins:
+            key = f"{p.name}|{p.distribution or p.location}|{p.error}"
+            if p.status != "failed" or key in _WARNED:
+                continue
+            _WARNED.add(key)
+            print(
+                f"tunekite: warning: plugin {p.name!r} ({p.distribution or p.location}) failed to load "
+                f"and is left out: {p.error} (see `tk plugins`)",
+                file=sys.stderr,
+            )
 
     def _build_registries(self) -> dict[str, Registry]:
         registries = {kind: Registry(kind) for kind in SPEC_TYPES}
