@@ -37,7 +37,7 @@ class GaloreArguments:
         "std", help="which side of the gradient is projected (galore-torch's proj_type)"
     )
     galore_optim_per_parameter: bool = arg(
-        False, help="one optimizer per parameter, stepped as its gradient arrives (layer-wise, saves memory)"
+        False, help="one optimizer per parameter, stepped as its gradient arrives: saves memory; no clipping"
     )
     galore_with_embedding: bool = arg(False, help="also project the input and output embeddings")
     galore_quantization: bool = arg(

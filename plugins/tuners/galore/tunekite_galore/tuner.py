@@ -40,10 +40,8 @@ def projected_names(model: Any, args: GaloreArguments) -> list[str]:
     return sorted(set(names))
 
 
-def optimizer_class(optim: str) -> Any:
-    """galore-torch's class for `--optim`, refusing what GaLore has no variant of."""
-    import galore_torch
-
+def optimizer_family(optim: str) -> str:
+    """The `PROJECTED_OPTIMIZERS` key for `--optim`, refusing what GaLore has no variant of."""
     if "8bit" in optim:
         raise ArgumentError(
             f"--tuner galore with --optim {optim}: GaLoreAdamW8bit runs on bitsandbytes' CUDA 8-bit "
@@ -55,7 +53,7 @@ def optimizer_class(optim: str) -> Any:
             f"--tuner galore with --optim {optim}: GaLore projects AdamW or Adafactor only "
             "(--optim adamw_torch or adafactor)"
         )
-    return getattr(galore_torch, PROJECTED_OPTIMIZERS[family])
+    return family
 
 
 def galore_optimizer(model: Any, *, args: GaloreArguments, run: Any) -> Any:
@@ -65,7 +63,10 @@ def galore_optimizer(model: Any, *, args: GaloreArguments, run: Any) -> Any:
     trainer then builds). None with `--use_galore false`: the trainer's `--optim`."""
     if not args.use_galore:
         return None
-    cls = optimizer_class(run.optim)
+    import galore_torch
+
+    family = optimizer_family(run.optim)
+    cls = getattr(galore_torch, PROJECTED_OPTIMIZERS[family])
     projected = set(projected_names(model, args))
     projection = {
         "rank": args.galore_rank,
@@ -79,7 +80,7 @@ def galore_optimizer(model: Any, *, args: GaloreArguments, run: Any) -> Any:
         {"params": [p for name, p in params if name in projected], **projection},
     ]
     options: dict[str, Any] = {"lr": run.learning_rate, "weight_decay": run.weight_decay}
-    if cls is optimizer_class("adamw"):
+    if family == "adamw":
         options.update(
             betas=(run.adam_beta1, run.adam_beta2), eps=run.adam_epsilon, no_deprecation_warning=True
         )
