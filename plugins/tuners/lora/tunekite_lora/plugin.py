@@ -25,7 +25,9 @@ class LoraArguments:
     )
     use_dora: bool = arg(False, help="weight-decomposed LoRA (DoRA)")
     use_rslora: bool = arg(False, help="rank-stabilised scaling alpha/sqrt(rank)")
-    init_weights: str = arg("true", help="true, false, gaussian, pissa, pissa_niter_N (fast SVD) or olora")
+    init_weights: str = arg(
+        "true", help="true, false, gaussian, pissa, pissa_niter_N (fast SVD) or olora"
+    )
     lorap_lr_ratio: float | None = arg(
         None, help="LoRA+: learning rate of the B matrices over A's (10 to 16 recommended); None is off"
     )
@@ -55,7 +57,6 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             optimizer="tunekite_lora.tuner:loraplus_optimizer",
         )
     )
-
 
 TUNEKITE_API = 1
 """The plugin API this plugin is built for (see `tunekite.api.API_VERSION`)."""
