@@ -31,6 +31,10 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "prompt_tuning": "tunekite-peft",
         "ptuning": "tunekite-peft",
         "vera": "tunekite-peft",
+        "galore": "tunekite-galore",
+        "lisa": "tunekite-layerwise",
+        "llamapro": "tunekite-layerwise",
+        "longlora": "tunekite-longlora",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
@@ -125,6 +129,11 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 UNAVAILABLE: dict[str, dict[str, str]] = {
+    "tuners": {
+        "reft": "'reft' (ms-swift's --train_type reft, through pyreft) is not available yet: its "
+        "interventions need their own forward, checkpoint format and --adapters loading, which "
+        "TuneKite's trainer and inference do not have; use --tuner lora or another peft tuner.",
+    },
     "quantizers": {
         "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
         "it; use --quant_method bnb (pip install tunekite-bnb).",
@@ -155,6 +164,7 @@ INSTALLS: dict[str, str] = {
     **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
     # libraries that only a plugin (or a plugin's extra) brings
     "trl": "tunekite-rlhf",
+    "galore_torch": "tunekite-galore",
     "gguf": "tunekite-gguf",
     "gradio": "tunekite-app",
     "math_verify": "tunekite-math-rewards",
