@@ -124,9 +124,10 @@ def test_a_failed_start_removes_what_it_created(recorder, tmp_path, monkeypatch)
 
 def test_a_run_whose_template_plugin_is_missing_leaves_no_output_folder(tk, sft_argv, tmp_path):
     out = tmp_path / "output" / "tiny-chat"
-    result = tk("run", "sft", *sft_argv(out), env={"TUNEKITE_PLUGINS": "lora"}, cwd=tmp_path)
+    argv = [*sft_argv(out), "--template", "chatml"]
+    result = tk("run", "sft", *argv, env={"TUNEKITE_PLUGINS": "lora"}, cwd=tmp_path)
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr and "template" in result.stderr
+    assert "Traceback" not in result.stderr and "tunekite-chatml" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
