@@ -9,6 +9,7 @@ from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
 from tunekite.specs import (
     EngineSpec,
+    ExporterSpec,
     LossScaleSpec,
     ModelSpec,
     TaskSpec,
@@ -119,7 +120,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="export",
-            summary="Merge a LoRA adapter into its base model (--merge_lora true)",
+            summary="Merge, quantize, convert to GGUF/Ollama and push to the hub (`tk list exporters`)",
             groups=("model", "adapters"),
             args=ExportArguments,
             factory="tunekite.tasks.export:run",
@@ -133,6 +134,17 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             groups=("model", "template", "generation", "adapters"),
             args=DeployArguments,
             factory="tunekite.tasks.deploy:run",
+        )
+    )
+
+
+@hookimpl
+def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    register(
+        ExporterSpec(
+            name="merge",
+            summary="Merge the --adapters into the base model (--merge_lora true), a transformers folder",
+            factory="tunekite.tasks.export:merge",
         )
     )
 
