@@ -5,6 +5,7 @@ Ollama Modelfile next to that GGUF."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ pytest.importorskip("tunekite_chatml")
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, data_file) -> Path:
+def trained(tmp_path_factory, data_file) -> Path:
     """A LoRA checkpoint of a tiny chatml Llama (wide enough for bitsandbytes' CPU blocks)."""
     root = tmp_path_factory.mktemp("export")
     base = save_tiny_chat_model(root / "base", hidden_size=64, intermediate_size=128)
@@ -26,6 +27,13 @@ def checkpoint(tmp_path_factory, data_file) -> Path:
     argv += ["--output_dir", str(root / "run"), "--add_version", "false", "--report_to", "none"]
     start("sft", [*argv, "--split_dataset_ratio", "0", "--gradient_checkpointing", "false"])
     return root / "run" / "checkpoint-2"
+
+
+@pytest.fixture
+def checkpoint(trained, tmp_path) -> Path:
+    """The trained run copied for one test, so each merges to its own `<checkpoint>-merged`."""
+    shutil.copytree(trained.parent, tmp_path / "run")
+    return tmp_path / "run" / trained.name
 
 
 def logits(folder: Path, ids, **kwargs):
@@ -64,10 +72,41 @@ def test_merge_then_bnb_loads_quantized_and_answers(checkpoint, data_file, tmp_p
     assert len(records) == 2 and all(isinstance(r["response"], str) for r in records)
 
 
-def test_bnb_needs_quant_bits(checkpoint, tmp_path, monkeypatch) -> None:
+def test_bnb_needs_quant_bits(trained, tmp_path, monkeypatch) -> None:
     pytest.importorskip("tunekite_bnb")
     from tunekite.errors import ArgumentError
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ArgumentError, match="--quant_bits 4 or 8"):
-        start("export", ["--model", f"{checkpoint}-merged", "--quant_method", "bnb", "--output_dir", "q"])
+        start("export", ["--model", str(trained.parents[1] / "base"), "--quant_method", "bnb", "--output_dir", "q"])
+
+
+@pytest.mark.parametrize(("quantization", "tolerance"), [("f32", 1e-5), ("f16", 2e-2)])
+def test_merge_then_gguf_loads_back_with_the_merged_logits(
+    checkpoint, tmp_path, monkeypatch, quantization, tolerance
+) -> None:
+    """f32 holds the merged weights exactly; f16 rounds each weight to 11 significant bits,
+    which moves this tiny model's logits by well under 2e-2."""
+    pytest.importorskip("tunekite_gguf")
+    import torch
+
+    from tunekite.api import load_model
+    from tunekite.run import resolve
+
+    monkeypatch.setenv("TUNEKITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "gguf"
+    argv = ["--adapters", str(checkpoint), "--merge_lora", "true", "--to_gguf", "true"]
+    gguf_file = start("export", [*argv, "--gguf_quantization", quantization, "--output_dir", str(out)])
+    assert gguf_file == out / f"checkpoint-2-merged-{quantization}.gguf"
+    merged, merged_logits = logits(Path(f"{checkpoint}-merged"), torch.tensor([[0]]))
+    run, _ = resolve("infer", ["--model", str(gguf_file)])  # what `tk run infer --model x.gguf` loads
+    model, tokenizer = load_model(run)
+    text = "<|im_start|>user\nwhat is 3 plus 3?<|im_end|>\n<|im_start|>assistant\n"
+    ids = torch.tensor([tokenizer(text)["input_ids"]])
+    with torch.no_grad():
+        back, expected = model(input_ids=ids).logits, merged(input_ids=ids).logits
+    assert tokenizer.chat_template and tokenizer.eos_token == "<|im_end|>"
+    assert torch.allclose(back, expected, atol=tolerance)
+    if quantization == "f16":
+        assert not torch.equal(back, expected)
