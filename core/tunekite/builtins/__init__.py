@@ -121,7 +121,7 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
         TaskSpec(
             name="export",
             summary="Merge, quantize, convert to GGUF/Ollama and push to the hub (`tk list exporters`)",
-            groups=("model", "adapters"),
+            groups=("model", "template", "adapters"),
             args=ExportArguments,
             factory="tunekite.tasks.export:run",
             defaults=(("add_version", False),),
