@@ -78,7 +78,10 @@ def test_bnb_needs_quant_bits(trained, tmp_path, monkeypatch) -> None:
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ArgumentError, match="--quant_bits 4 or 8"):
-        start("export", ["--model", str(trained.parents[1] / "base"), "--quant_method", "bnb", "--output_dir", "q"])
+        start(
+            "export",
+            ["--model", str(trained.parents[1] / "base"), "--quant_method", "bnb", "--output_dir", "q"],
+        )
 
 
 @pytest.mark.parametrize(("quantization", "tolerance"), [("f32", 1e-5), ("f16", 2e-2)])
@@ -99,7 +102,7 @@ def test_merge_then_gguf_loads_back_with_the_merged_logits(
     argv = ["--adapters", str(checkpoint), "--merge_lora", "true", "--to_gguf", "true"]
     gguf_file = start("export", [*argv, "--gguf_quantization", quantization, "--output_dir", str(out)])
     assert gguf_file == out / f"checkpoint-2-merged-{quantization}.gguf"
-    merged, merged_logits = logits(Path(f"{checkpoint}-merged"), torch.tensor([[0]]))
+    merged, _ = logits(Path(f"{checkpoint}-merged"), torch.tensor([[0]]))
     run, _ = resolve("infer", ["--model", str(gguf_file)])  # what `tk run infer --model x.gguf` loads
     model, tokenizer = load_model(run)
     text = "<|im_start|>user\nwhat is 3 plus 3?<|im_end|>\n<|im_start|>assistant\n"

@@ -42,10 +42,10 @@ def arg(
     name this argument holds (for example "tuners"), so the selected component's own
     argument group joins the run. `enables` ("kind:name", on a bool) selects that one
     component when the argument is true (`--to_gguf true` selects the exporter gguf),
-    after the components selected by the arguments declared before it. `read_by` names the component kind whose selected
-    component reads this core argument (`quant_bits` is read by the quantizer), and
-    `unsupported` says why a value other than the default is refused (see
-    `tunekite.arguments`).
+    after the components selected by the arguments declared before it. `read_by` names
+    the component kind whose selected component reads this core argument (`quant_bits`
+    is read by the quantizer), and `unsupported` says why a value other than the
+    default is refused (see `tunekite.arguments`).
     """
     if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")

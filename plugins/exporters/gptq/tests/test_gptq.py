@@ -27,22 +27,30 @@ def tiny(tmp_path, monkeypatch):
 @pytest.mark.parametrize("method", ["gptq", "awq"])
 def test_without_gptqmodel_the_refusal_names_the_environment(tiny, method) -> None:
     with pytest.raises(TunekiteError, match=r"needs gptqmodel.*make quant-env"):
-        start("export", ["--model", str(tiny), "--quant_method", method, "--quant_bits", "4", "--output_dir", "q"])
+        start(
+            "export",
+            ["--model", str(tiny), "--quant_method", method, "--quant_bits", "4", "--output_dir", "q"],
+        )
 
 
 def test_gptq_needs_bits_and_awq_only_writes_four(tiny) -> None:
     with pytest.raises(ArgumentError, match="pass --quant_bits 2, 3, 4 or 8"):
         start("export", ["--model", str(tiny), "--quant_method", "gptq", "--output_dir", "q"])
     with pytest.raises(ArgumentError, match="AWQ writes 4-bit weights"):
-        start("export", ["--model", str(tiny), "--quant_method", "awq", "--quant_bits", "8", "--output_dir", "q"])
+        start(
+            "export",
+            ["--model", str(tiny), "--quant_method", "awq", "--quant_bits", "8", "--output_dir", "q"],
+        )
 
 
 def test_calibration_renders_the_dataset_through_the_template(tiny, tmp_path) -> None:
     from transformers import AutoTokenizer
 
     data = tmp_path / "calib.jsonl"
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
-            for i in range(5)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(5)
+    ]
     data.write_text("\n".join(json.dumps(r) for r in rows))
     argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--dataset", str(data)]
     run, _ = resolve("export", [*argv, "--quant_n_samples", "3", "--max_length", "9"])

@@ -29,7 +29,10 @@ class GptqArguments:
 def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
     for name, summary in (
         ("gptq", "GPTQ weights (gptqmodel, its own environment: make quant-env), loadable by transformers"),
-        ("awq", "AWQ 4-bit weights (gptqmodel, its own environment: make quant-env), loadable by transformers"),
+        (
+            "awq",
+            "AWQ 4-bit weights (gptqmodel, its own environment: make quant-env), loadable by transformers",
+        ),
     ):
         register(
             ExporterSpec(

@@ -28,7 +28,9 @@ def gptq(args: GptqArguments, run: Any, source: Path) -> Path:
 def awq(args: GptqArguments, run: Any, source: Path) -> Path:
     """The `awq` exporter: AWQ (GEMM) weights of `source` in `run.output_dir`."""
     if args.quant_bits not in (None, 4):
-        raise ArgumentError(f"--quant_method awq: AWQ writes 4-bit weights, got --quant_bits {args.quant_bits}")
+        raise ArgumentError(
+            f"--quant_method awq: AWQ writes 4-bit weights, got --quant_bits {args.quant_bits}"
+        )
     return _quantize(args, run, source, "awq")
 
 

@@ -5,15 +5,11 @@ and an unreachable hub is one line."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from tunekite.api import ArgumentError, TunekiteError, start
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_hub import FakeHub  # noqa: E402
 
 
 @pytest.fixture
@@ -35,38 +31,38 @@ def push(model: Path, *extra: str) -> Path:
     return start("export", [*argv, "--hub_token", "hf_secret", "--output_dir", "out", *extra])
 
 
-def test_creates_a_private_repo_and_uploads_the_folder_in_one_commit(folder, monkeypatch) -> None:
-    with FakeHub() as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        result = push(folder, "--hub_private_repo", "true", "--commit_message", "Kite v1")
+def test_creates_a_private_repo_and_uploads_the_folder_in_one_commit(folder, hub) -> None:
+    result = push(folder, "--hub_private_repo", "true", "--commit_message", "Kite v1")
     assert result == folder
     repo = hub.repos["tester/kite"]
     assert repo["private"] is True
     (commit,) = repo["commits"]
     assert commit["summary"] == "Kite v1"
-    assert commit["files"] == {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"\x00weights\x01"}
+    assert commit["files"] == {
+        "config.json": b'{"model_type": "llama"}',
+        "model.safetensors": b"\x00weights\x01",
+    }
     assert set(hub.authorizations) == {"Bearer hf_secret"}  # the token went only where it belongs
 
 
-def test_an_existing_repo_needs_exist_ok(folder, monkeypatch) -> None:
-    with FakeHub() as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        push(folder)
-        with pytest.raises(ArgumentError, match="tester/kite already exists on .*pass --exist_ok true"):
-            push(folder, "--commit_message", "again")
-        push(folder, "--exist_ok", "true", "--commit_message", "again")
+def test_an_existing_repo_needs_exist_ok(folder, hub) -> None:
+    push(folder)
+    with pytest.raises(ArgumentError, match=r"tester/kite already exists on .*pass --exist_ok true"):
+        push(folder, "--commit_message", "again")
+    push(folder, "--exist_ok", "true", "--commit_message", "again")
     assert [c["summary"] for c in hub.repos["tester/kite"]["commits"]] == ["update files", "again"]
     assert hub.repos["tester/kite"]["private"] is False
 
 
-def test_unreachable_hub_is_one_line(folder, monkeypatch) -> None:
-    with FakeHub() as hub:
-        endpoint = hub.endpoint  # closed when the block ends: nothing listens there any more
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+def test_unreachable_hub_is_one_line(folder, hub) -> None:
+    endpoint = hub.endpoint
+    hub.close()  # nothing listens there any more
     with pytest.raises(TunekiteError) as caught:
         push(folder)
     message = str(caught.value)
-    assert "\n" not in message and f"cannot reach {endpoint}" in message and "hf upload tester/kite" in message
+    assert (
+        "\n" not in message and f"cannot reach {endpoint}" in message and "hf upload tester/kite" in message
+    )
 
 
 def test_needs_a_repo_id(folder) -> None:

@@ -35,7 +35,9 @@ def test_chatml_export_writes_a_modelfile_next_to_the_gguf(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     model = save_tiny_chat_model(tmp_path / "tiny")
     generation = json.loads((model / "generation_config.json").read_text())
-    (model / "generation_config.json").write_text(json.dumps({**generation, "temperature": 0.3, "top_p": 0.9}))
+    (model / "generation_config.json").write_text(
+        json.dumps({**generation, "temperature": 0.3, "top_p": 0.9})
+    )
     argv = ["--model", str(model), "--to_gguf", "true", "--to_ollama", "true", "--output_dir", "out"]
     gguf_file = start("export", [*argv, "--system", "You are Kite."])
     text = (tmp_path / "out" / "Modelfile").read_text()
@@ -50,24 +52,39 @@ def test_chatml_export_writes_a_modelfile_next_to_the_gguf(tmp_path, monkeypatch
 
 def test_parameters_come_from_the_generation_config(tmp_path) -> None:
     tokenizer = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
-    text = modelfile(template("chatml", tokenizer), "./m", {"temperature": 0.3, "top_k": 20, "repetition_penalty": 1.1})
+    text = modelfile(
+        template("chatml", tokenizer), "./m", {"temperature": 0.3, "top_k": 20, "repetition_penalty": 1.1}
+    )
     assert "PARAMETER temperature 0.3\nPARAMETER top_k 20\nPARAMETER repeat_penalty 1.1\n" in text
     assert "SYSTEM" not in text  # chatml has no default system prompt
 
 
 def test_llama3_markers_stops_and_default_system(tmp_path) -> None:
-    specials = ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|end_of_text|>")
+    specials = (
+        "<|begin_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+        "<|end_of_text|>",
+    )
     tokenizer = tiny_tokenizer(None, specials, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
     text = modelfile(template("llama3", tokenizer, system="Be brief."), "/m.gguf", {})
-    assert '{{- if eq .Role "system" }}<|start_header_id|>system<|end_header_id|>\n\n{{ .Content }}<|eot_id|>' in text
-    assert '{{- if and $last (ne .Role "assistant") }}<|start_header_id|>assistant<|end_header_id|>\n\n' in text
+    assert (
+        '{{- if eq .Role "system" }}<|start_header_id|>system<|end_header_id|>\n\n{{ .Content }}<|eot_id|>'
+        in text
+    )
+    assert (
+        '{{- if and $last (ne .Role "assistant") }}<|start_header_id|>assistant<|end_header_id|>\n\n' in text
+    )
     assert "<|begin_of_text|>" not in text.split("SYSTEM")[0]  # llama.cpp adds BOS itself
     assert 'SYSTEM """Be brief."""' in text
     assert 'PARAMETER stop "<|eot_id|>"\nPARAMETER stop "<|end_of_text|>"' in text
 
 
 def test_a_family_without_system_role_joins_it_to_the_first_user_turn() -> None:
-    tokenizer = tiny_tokenizer(None, ("<start_of_turn>", "<end_of_turn>"), bos_token="<bos>", eos_token="<eos>")
+    tokenizer = tiny_tokenizer(
+        None, ("<start_of_turn>", "<end_of_turn>"), bos_token="<bos>", eos_token="<eos>"
+    )
     fmt = template("gemma", tokenizer).format
     go = go_template(fmt)
     assert go.startswith('{{- $system := "" }}')

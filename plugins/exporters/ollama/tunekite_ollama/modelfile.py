@@ -14,7 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-PARAMETERS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "repetition_penalty": "repeat_penalty"}
+PARAMETERS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "repetition_penalty": "repeat_penalty",
+}
 """generation_config.json keys -> Ollama `PARAMETER` names."""
 
 
@@ -72,7 +77,8 @@ def go_template(fmt: Any) -> str:
         f"{keep}{{{{- range $i, $_ := .Messages }}}}"
         "{{- $last := eq (len (slice $.Messages $i)) 1 }}"
         f"{system}{user}{tool}"
-        f'{{{{- else if eq .Role "assistant" }}}}{header}{piece(fmt.assistant)}{{{{ if not $last }}}}{end}{{{{ end }}}}'
+        f'{{{{- else if eq .Role "assistant" }}}}{header}{piece(fmt.assistant)}'
+        f"{{{{ if not $last }}}}{end}{{{{ end }}}}"
         "{{- end }}"
         f'{{{{- if and $last (ne .Role "assistant") }}}}{header}{{{{ end }}}}'
         "{{- end }}"

@@ -131,7 +131,9 @@ def _write_vocab(writer: Any, source: Path, vocab_size: int) -> None:
 def _rotary_rows(weight: Any, heads: int) -> Any:
     """HF's rotate-half q/k rows to llama.cpp's interleaved pairs (the converter's `permute`)."""
     rows = weight.shape[0]
-    return weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def _quantized(array: Any, quantization: str) -> tuple[Any, Any]:

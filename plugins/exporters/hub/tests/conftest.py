@@ -1,4 +1,4 @@
-"""A local stand-in for the few Hugging Face hub HTTP endpoints `HfApi.create_repo` and
+"""`hub`: a local stand-in for the few Hugging Face hub HTTP endpoints `HfApi.create_repo` and
 `HfApi.upload_folder` call, on 127.0.0.1, recording what they received."""
 
 from __future__ import annotations
@@ -7,7 +7,10 @@ import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 
 class FakeHub:
@@ -31,7 +34,9 @@ class FakeHub:
                     return self._create(json.loads(body))
                 if parts[:2] == ["api", "models"] and parts[-2] == "preupload":
                     files = json.loads(body)["files"]
-                    listed = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+                    listed = [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                    ]
                     return self._json(200, {"files": listed, "commitOid": "0" * 40})
                 if parts[:2] == ["api", "models"] and parts[-2] == "commit":
                     return self._commit("/".join(parts[2:-2]), body)
@@ -40,7 +45,9 @@ class FakeHub:
             def _create(self, payload: dict[str, Any]) -> None:
                 repo_id = f"{payload.get('organization') or 'tester'}/{payload['name']}"
                 if repo_id in hub.repos:
-                    return self._json(409, {"error": "You already created this model repo", "url": hub.url(repo_id)})
+                    return self._json(
+                        409, {"error": "You already created this model repo", "url": hub.url(repo_id)}
+                    )
                 private = bool(payload.get("private")) or payload.get("visibility") == "private"
                 hub.repos[repo_id] = {"private": private, "commits": []}
                 self._json(200, {"url": hub.url(repo_id)})
@@ -71,10 +78,17 @@ class FakeHub:
     def url(self, repo_id: str) -> str:
         return f"{self.endpoint}/{repo_id}"
 
-    def __enter__(self) -> FakeHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A running fake hub that `HF_ENDPOINT` points at."""
+    fake = FakeHub()
+    fake.thread.start()
+    monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+    yield fake
+    if fake.server.socket.fileno() != -1:  # not closed by the test
+        fake.close()
