@@ -1,7 +1,7 @@
 """The gptq/awq exporters in TuneKite's main environment, where gptqmodel cannot be installed
 (it needs a newer torch): the refusal names `make quant-env`, and the calibration data is
 the run's conversations rendered through the model's template. The quantization itself is
-tested in the quant environment (`make test-quant`, tests/test_quant_env.py)."""
+tested in the quant environment (`make test-quant`, test_quant_env.py)."""
 
 from __future__ import annotations
 
