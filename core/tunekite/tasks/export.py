@@ -39,7 +39,10 @@ def run(run: Run) -> Path:
     steps = run.components.get("exporters", [])
     quantizer = run.quant_method  # export takes no quantization group: this is its own
     if quantizer is not None and not steps[0].quantizes:
-        raise ArgumentError(f"--quant_method {quantizer}: the exporter {quantizer!r} does not quantize")
+        raise ArgumentError(
+            f"--quant_method {quantizer}: the exporter {quantizer!r} does not quantize; it runs with its "
+            "own switch (--merge_lora, --to_gguf, --to_ollama, --push_to_hub)"
+        )
     if not run.merge_lora and not steps:
         raise ArgumentError(_NOTHING)
     if run.adapters and not run.merge_lora:
