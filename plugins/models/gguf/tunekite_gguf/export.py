@@ -30,7 +30,8 @@ FILE_TYPES = {
 
 
 def export(args: Any, run: Any, source: Path) -> Path:
-    """Write `<source name>-<quantization>.gguf` into `run.output_dir` and return its path."""
+    """Write `<name>-<quantization>.gguf` into `run.output_dir` and return its path; the name
+    is the merged folder's, else --model's (not that of the cache folder it converted to)."""
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if "quantization_config" in config:
         raise ArgumentError(f"--to_gguf: {source} is already quantized; convert the full model instead")
@@ -41,7 +42,8 @@ def export(args: Any, run: Any, source: Path) -> Path:
         )
     if not (source / "tokenizer.json").is_file():
         raise ArgumentError(f"--to_gguf: {source} has no tokenizer.json (a fast BPE tokenizer is needed)")
-    target = Path(run.output_dir) / f"{source.name}-{args.gguf_quantization}.gguf"
+    stem = source.name if run.merge_lora else Path(str(run.model)).name.removesuffix(".gguf")
+    target = Path(run.output_dir) / f"{stem}-{args.gguf_quantization}.gguf"
     staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         write_gguf(source, config, staging, args.gguf_quantization)
