@@ -65,3 +65,12 @@ def test_without_dataset_the_bundled_sample_calibrates(tiny) -> None:
     run, _ = resolve("export", ["--model", str(tiny), "--quant_method", "awq"])
     samples = calibration(run.component_args(run.components["exporters"][0]), run)
     assert len(samples) == 16 and all(len(s["input_ids"]) > 10 for s in samples)
+
+
+def test_a_group_size_that_does_not_divide_the_layers_is_refused(tiny) -> None:
+    config = json.loads((tiny / "config.json").read_text())
+    argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--group_size", "48"]
+    if importlib.util.find_spec("gptqmodel") is None:
+        pytest.skip("the check runs once gptqmodel is importable (the quant environment)")
+    with pytest.raises(ArgumentError, match=f"--group_size 48 does not divide .*{config['hidden_size']}"):
+        start("export", [*argv, "--output_dir", "q"])

@@ -42,6 +42,7 @@ def test_smollm2_quantized_within_15_percent_perplexity(method, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     base = Path(model_folder(resolve("infer", ["--model", "smollm2-135m-instruct"])[0]))
     argv = ["--model", str(base), "--quant_method", method, "--quant_bits", "4", "--quant_n_samples", "16"]
+    argv += ["--group_size", "64"]  # SmolLM2's 576-wide layers split into 64s, not 128s
     out = start("export", [*argv, "--output_dir", str(tmp_path / method)])
     config = json.loads((out / "config.json").read_text())
     assert config["quantization_config"]["bits"] == 4

@@ -44,10 +44,16 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if "quantization_config" in config:
         raise ArgumentError(f"--quant_method {method}: {source} is already quantized; export the full model")
+    widths = {config.get("hidden_size"), config.get("intermediate_size")} - {None}
+    if args.group_size != -1 and any(width % args.group_size for width in widths):
+        raise ArgumentError(
+            f"--group_size {args.group_size} does not divide this model's layer widths {sorted(widths)}: "
+            "the quantized layers could not load; pick a divisor (SmolLM2-135M: 64 or 32)"
+        )
     make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
     quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size)
     model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
-    model.quantize(calibration(args, run), batch_size=args.quant_batch_size, tokenizer=model.tokenizer)
+    model.quantize(calibration(args, run), batch_size=args.quant_batch_size)
     with staged_into(run.output_dir) as staging:
         model.save(str(staging))
     return run.output_dir
