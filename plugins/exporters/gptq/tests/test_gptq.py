@@ -70,7 +70,5 @@ def test_without_dataset_the_bundled_sample_calibrates(tiny) -> None:
 def test_a_group_size_that_does_not_divide_the_layers_is_refused(tiny) -> None:
     config = json.loads((tiny / "config.json").read_text())
     argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--group_size", "48"]
-    if importlib.util.find_spec("gptqmodel") is None:
-        pytest.skip("the check runs once gptqmodel is importable (the quant environment)")
     with pytest.raises(ArgumentError, match=f"--group_size 48 does not divide .*{config['hidden_size']}"):
         start("export", [*argv, "--output_dir", "q"])

@@ -37,10 +37,6 @@ def awq(args: GptqArguments, run: Any, source: Path) -> Path:
 def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
     if args.quant_bits is None and method == "gptq":
         raise ArgumentError("--quant_method gptq: pass --quant_bits 2, 3, 4 or 8")
-    try:
-        import gptqmodel
-    except ImportError:
-        raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
     config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     if "quantization_config" in config:
         raise ArgumentError(f"--quant_method {method}: {source} is already quantized; export the full model")
@@ -50,6 +46,10 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
             f"--group_size {args.group_size} does not divide this model's layer widths {sorted(widths)}: "
             "the quantized layers could not load; pick a divisor (SmolLM2-135M: 64 or 32)"
         )
+    try:
+        import gptqmodel
+    except ImportError:
+        raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
     make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
     quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size)
     model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
