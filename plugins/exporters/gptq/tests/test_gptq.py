@@ -27,10 +27,8 @@ def tiny(tmp_path, monkeypatch):
 @pytest.mark.parametrize("method", ["gptq", "awq"])
 def test_without_gptqmodel_the_refusal_names_the_environment(tiny, method) -> None:
     with pytest.raises(TunekiteError, match=r"needs gptqmodel.*make quant-env"):
-        start(
-            "export",
-            ["--model", str(tiny), "--quant_method", method, "--quant_bits", "4", "--output_dir", "q"],
-        )
+        argv = ["--model", str(tiny), "--quant_method", method, "--quant_bits", "4", "--group_size", "16"]
+        start("export", [*argv, "--output_dir", "q"])
 
 
 def test_gptq_needs_bits_and_awq_only_writes_four(tiny) -> None:
