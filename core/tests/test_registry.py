@@ -108,8 +108,8 @@ def test_unknown_name_suggests_and_lists_installed(tk_plugins) -> None:
 
 
 def test_unknown_name_in_empty_kind(tk_plugins) -> None:
-    with pytest.raises(UnknownNameError, match="No exporters are installed"):
-        tk_plugins.host.registry("exporters").get("gptq")
+    with pytest.raises(UnknownNameError, match="No quantizers are installed"):
+        tk_plugins.host.registry("quantizers").get("gptq")  # core registers none
 
 
 def test_unknown_catalog_name_says_what_to_install(tk_plugins) -> None:

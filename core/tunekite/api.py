@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from tunekite.run import Run, resolve, start
     from tunekite.serving.exposure import warn_if_exposed
     from tunekite.tasks.loading import load_for_inference, named_adapters
+    from tunekite.tasks.staging import staged_into
     from tunekite.templates.engine import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
@@ -140,6 +141,7 @@ __all__ = [
     "request_from_generation",
     "request_prompt_ids",
     "resolve",
+    "staged_into",
     "standard_callbacks",
     "start",
     "token_logprobs",
@@ -161,6 +163,7 @@ _LAZY = {
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
+    "staged_into": "tunekite.tasks.staging",
     "prompt_datasets": "tunekite.data.prompts",
     "warn_if_exposed": "tunekite.serving.exposure",
     "prepare_datasets": "tunekite.data.prepare",

@@ -37,6 +37,14 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "longlora": "tunekite-longlora",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
+    "exporters": {
+        "bnb": "tunekite-bnb",
+        "gguf": "tunekite-gguf",
+        "ollama": "tunekite-ollama",
+        "hub": "tunekite-hub",
+        "gptq": "tunekite-gptq",
+        "awq": "tunekite-gptq",
+    },
     "engines": {"vllm": "tunekite-vllm", "lmdeploy": "tunekite-lmdeploy"},
     "trainers": {
         "rlhf": "tunekite-rlhf",
@@ -139,6 +147,10 @@ UNAVAILABLE: dict[str, dict[str, str]] = {
         "it; use --quant_method bnb (pip install tunekite-bnb).",
         "eetq": "'eetq' (ms-swift's --quant_method eetq) is not available: EETQ's int8 kernels need "
         "a CUDA GPU; use --quant_method bnb --quant_bits 8 (pip install tunekite-bnb).",
+    },
+    "exporters": {
+        "fp8": "'fp8' (ms-swift's export --quant_method fp8) is not available: FP8 weights need a GPU "
+        "with FP8 support to run; use --quant_method bnb, gptq or awq, or --to_gguf true.",
     },
 }
 """Names users know from ms-swift that no first-party plugin provides, and why."""

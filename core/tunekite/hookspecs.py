@@ -233,18 +233,41 @@ def tk_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 
 @hookspec
 def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
-    """Register model exporters (`tk run export --quant_method NAME`).
+    """Register model exporters: the steps of `tk run export`.
 
-    When: once per process, when the `exporters` registry is first needed.
+    When: once per process, when the `exporters` registry is first needed; a factory is
+    called by the export task when the run selects its exporter.
     Gets: `register`, which takes one `tunekite.api.ExporterSpec` per call.
     Returns: nothing; registrations go through `register`.
+
+    Selection and chaining: export's own arguments pick the steps, which run in this
+    order, each given what the one before produced: `--merge_lora true` (core's `merge`,
+    onto the `--adapters`), then `--quant_method NAME` (a spec with `quantizes=True`),
+    then `--to_gguf true` (`gguf`), `--to_ollama true` (`ollama`), `--push_to_hub true`
+    (`hub`). The spec's `args` group joins the run (and its `--help`) when selected.
+
+    Factory contract: `factory(exporter_args, run, source) -> Path`, where
+    `exporter_args` is the spec's own argument group (None without one), `run` the
+    resolved `Run` (`run.output_dir` is the export folder, already created, holding the
+    run's args.json) and `source` a `Path`: the previous step's result, or, for the
+    first step, the `--model`'s Hugging Face folder. It writes only under
+    `run.output_dir` (nothing half-written: stage, then rename) unless it publishes, and
+    returns the folder or file the next step should read (a publisher returns `source`).
+    Refuse bad input or a missing library with `ArgumentError`/`TunekiteError`, one line
+    saying what to do.
 
     Example::
 
         @hookimpl
         def tk_register_exporters(register):
             register(ExporterSpec(name="gptq", summary="4-bit GPTQ through gptqmodel",
-                                  args=GptqArguments, factory="tunekite_gptq.export:run"))
+                                  args=GptqArguments, quantizes=True,
+                                  factory="tunekite_gptq.export:quantize"))
+
+        # tunekite_gptq/export.py
+        def quantize(args: GptqArguments, run: Run, source: Path) -> Path:
+            ...  # load `source`, quantize, save into run.output_dir
+            return run.output_dir
     """
 
 

@@ -130,20 +130,23 @@ def _owner_of(host: PluginHost, spec: ComponentSpec) -> str:
 
 
 def _select(host: PluginHost, argset: ArgumentSet, values: dict[str, Any]) -> dict[str, list[ComponentSpec]]:
-    """The components named by selector arguments (`--tuner lora`, `--reward_funcs a b`)."""
+    """The components named by selector arguments (`--tuner lora`, `--reward_funcs a b`) and
+    switched on by `enables` arguments (`--to_gguf true`), in declaration order."""
     selected: dict[str, list[ComponentSpec]] = {}
     for group in argset.groups:
         for f in group.fields():
-            if f.selects is None or values.get(f.name) in (None, []):
+            if f.enables is not None and values.get(f.name):
+                kind, _, name = f.enables.partition(":")
+                names = [name]
+            elif f.selects is not None and values.get(f.name) not in (None, []):
+                kind, names = f.selects, values[f.name] if f.type.is_list else [values[f.name]]
+            else:
                 continue
-            names = values[f.name] if f.type.is_list else [values[f.name]]
-            specs = []
             for name in names:
                 try:
-                    specs.append(host.registry(f.selects).get(name))
+                    selected.setdefault(kind, []).append(host.registry(kind).get(name))
                 except UnknownNameError as exc:
                     raise ArgumentError(f"--{f.name}: {exc}") from None
-            selected[f.selects] = specs
     return selected
 
 

@@ -240,10 +240,22 @@ class DatasetSpec(ComponentSpec):
     subsets: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
 class ExporterSpec(ComponentSpec):
-    """A model exporter (GPTQ, AWQ, GGUF, ...). Factory: `(run) -> output path`."""
+    """One step of `tk run export` (bnb, GGUF, Ollama, the hub, ...).
+
+    Factory: `(exporter_args, run, source) -> Path`. `source` is what the previous step
+    produced (the merged folder, a quantized folder, a .gguf file), or the `--model`'s
+    Hugging Face folder for the first step; the step writes its output under
+    `run.output_dir` and returns the path the next step receives. See
+    `tunekite.hookspecs.tk_register_exporters`.
+
+    - `quantizes`: selectable by export's `--quant_method NAME` (bnb, gptq, awq, fp8);
+      the others are switched on by their own flag (`--to_gguf`, `--to_ollama`, `--push_to_hub`).
+    """
 
     kind: ClassVar[str] = "exporters"
+    quantizes: bool = False
 
 
 class QuantizerSpec(ComponentSpec):

@@ -30,6 +30,7 @@ def arg(
     default_factory: Callable[[], Any] | Any = _MISSING,
     aliases: tuple[str, ...] = (),
     selects: str | None = None,
+    enables: str | None = None,
     metavar: str | None = None,
     read_by: str | None = None,
     unsupported: str | None = None,
@@ -40,11 +41,14 @@ def arg(
     `aliases` are extra names accepted on the command line and in YAML (for example
     `train_type` for `tuner`). `selects` names the component kind whose registered
     name this argument holds (for example "tuners"), so the selected component's own
-    argument group joins the run. `read_by` names the component kind whose selected
-    component reads this core argument (`quant_bits` is read by the quantizer), and
-    `unsupported` says why a value other than the default is refused (see
-    `tunekite.arguments`). A `secret` value (a token, an API key) is never written
-    to disk: args.json and manifests record only that one was given.
+    argument group joins the run. `enables` ("kind:name", on a bool) selects that one
+    component when the argument is true (`--to_gguf true` selects the exporter gguf),
+    after the components selected by the arguments declared before it. `read_by` names
+    the component kind whose selected component reads this core argument (`quant_bits`
+    is read by the quantizer), and `unsupported` says why a value other than the
+    default is refused (see `tunekite.arguments`).
+    A `secret` value (a token, an API key) is never written to disk: args.json and
+    manifests record only that one was given.
     """
     if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")
@@ -54,6 +58,7 @@ def arg(
         "help": help,
         "aliases": tuple(aliases),
         "selects": selects,
+        "enables": enables,
         "metavar": metavar,
         "read_by": read_by,
         "unsupported": unsupported,
@@ -127,6 +132,7 @@ class ArgField:
     read_by: str | None = None
     unsupported: str | None = None
     secret: bool = False
+    enables: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -249,4 +255,5 @@ def _declared(group: type) -> Iterator[ArgField]:
             read_by=f.metadata.get("read_by"),
             unsupported=f.metadata.get("unsupported"),
             secret=f.metadata.get("secret", False),
+            enables=f.metadata.get("enables"),
         )

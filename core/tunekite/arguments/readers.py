@@ -55,7 +55,7 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
     found: list[Unread] = []
     for key, group in CORE_GROUPS.items():
         for f in fields_of(group):
-            if f.selects or f.unsupported:
+            if f.selects or f.enables or f.unsupported:
                 continue
             where = DESTINATIONS.get(f.name) if key == "training" else None
             if key == "training" and where is None:
@@ -82,7 +82,7 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
         what = f"{spec.kind[:-1].replace('_', ' ')} {spec.name}"
         files = _package_files(spec.args.__module__)
         for f in fields_of(spec.args):
-            if not (f.selects or f.unsupported or _reads(f.name, files)):
+            if not (f.selects or f.enables or f.unsupported or _reads(f.name, files)):
                 found.append(
                     Unread(owner, what, f.name, f"is read nowhere in {spec.args.__module__.split('.')[0]}")
                 )

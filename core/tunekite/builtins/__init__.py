@@ -9,6 +9,7 @@ from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
 from tunekite.specs import (
     EngineSpec,
+    ExporterSpec,
     LossScaleSpec,
     ModelSpec,
     TaskSpec,
@@ -126,8 +127,8 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="export",
-            summary="Merge a LoRA adapter into its base model (--merge_lora true)",
-            groups=("model", "adapters"),
+            summary="Merge, quantize, convert to GGUF/Ollama and push to the hub (`tk list exporters`)",
+            groups=("model", "template", "adapters"),
             args=ExportArguments,
             factory="tunekite.tasks.export:run",
             defaults=(("add_version", False),),
@@ -140,6 +141,17 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             groups=("model", "template", "generation", "adapters"),
             args=DeployArguments,
             factory="tunekite.tasks.deploy:run",
+        )
+    )
+
+
+@hookimpl
+def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    register(
+        ExporterSpec(
+            name="merge",
+            summary="Merge the --adapters into the base model (--merge_lora true), a transformers folder",
+            factory="tunekite.tasks.export:merge",
         )
     )
 

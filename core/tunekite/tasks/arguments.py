@@ -36,7 +36,21 @@ class InferArguments(MergeArguments):
 
 @dataclass(kw_only=True)
 class ExportArguments(MergeArguments):
-    """`tk run export`: the merged model goes to --output_dir, or <adapter folder>-merged."""
+    """`tk run export`: which exporters run, in this order (see `tk list exporters`). Export
+    takes no quantization group, so `--quant_method` here picks the quantizing exporter."""
+
+    quant_method: str | None = arg(
+        None,
+        selects="exporters",
+        help="quantize the (merged) model with this exporter: bnb, gptq, awq (`tk list exporters`)",
+    )
+    to_gguf: bool = arg(False, enables="exporters:gguf", help="write a llama.cpp GGUF file")
+    to_ollama: bool = arg(
+        False, enables="exporters:ollama", help="write an Ollama Modelfile next to the GGUF (or folder)"
+    )
+    push_to_hub: bool = arg(
+        False, enables="exporters:hub", help="upload the exported folder to the Hugging Face hub"
+    )
 
 
 @dataclass(kw_only=True)

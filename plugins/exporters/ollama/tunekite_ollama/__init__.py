@@ -1,0 +1,1 @@
+"""Ollama Modelfiles for TuneKite exports (`tk run export --to_ollama true`)."""
