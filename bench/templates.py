@@ -62,7 +62,7 @@ def main() -> None:
 
     from tunekite.data.encode import encode_dataset
     from tunekite.data.packing import pack_dataset
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000)

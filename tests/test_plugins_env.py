@@ -12,7 +12,7 @@ import pytest
 
 from tunekite import entry_points
 from tunekite.errors import PluginError, UnknownNameError
-from tunekite.plugins import CUSTOM_PATH_ENV, PluginHost
+from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
 
 TEMPLATE_PLUGIN = """
 from tunekite.api import TemplateSpec, hookimpl
@@ -114,7 +114,7 @@ def module_with(**attrs) -> types.ModuleType:
 
 
 def test_entry_point_that_fails_to_import_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunekite.specs import RewardSpec
+    from tunekite.registrations import RewardSpec
 
     def tk_register_rewards(register):
         register(RewardSpec(name="ok", summary="fine", factory="a:b"))
@@ -248,9 +248,9 @@ def test_loading_every_plugin_and_resolving_imports_no_torch() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from tunekite.plugins import PluginHost
-        from tunekite.run import resolve
-        from tunekite.specs import KINDS
+        from tunekite.plugin_host import PluginHost
+        from tunekite.launcher import resolve
+        from tunekite.registrations import KINDS
         host = PluginHost(env={})
         for kind in KINDS:
             list(host.registry(kind))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tunekite.api import checkpoint_description
-from tunekite.run import start
+from tunekite.launcher import start
 
 
 def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:

@@ -8,8 +8,8 @@ from tunekite import hookimpl
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS
 from tunekite.errors import ArgumentError
-from tunekite.run import resolve
-from tunekite.specs import TrainerSpec
+from tunekite.launcher import resolve
+from tunekite.registrations import TrainerSpec
 
 BASE = ["--model", "some/model", "--tuner", "full"]
 

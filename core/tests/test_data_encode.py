@@ -10,7 +10,7 @@ import pytest
 from tunekite.arguments.groups import TemplateArguments
 from tunekite.data.encode import ORIGIN_COLUMN, SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
 from tunekite.templates.agent import ToolDefinitionError, agent_format
-from tunekite.templates.engine import TemplateError
+from tunekite.templates.encoder import TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_tokenizer
 

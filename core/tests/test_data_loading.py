@@ -19,7 +19,7 @@ from tunekite.data import (
 )
 from tunekite.data.file_lines import csv_records, scan
 from tunekite.errors import ArgumentError, UnknownNameError
-from tunekite.specs import DatasetSpec
+from tunekite.registrations import DatasetSpec
 
 
 def _qa(i: int) -> dict:

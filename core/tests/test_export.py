@@ -10,8 +10,8 @@ import pytest
 
 from tunekite import hookimpl
 from tunekite.errors import ArgumentError
-from tunekite.run import start
-from tunekite.specs import TunerSpec
+from tunekite.launcher import start
+from tunekite.registrations import TunerSpec
 
 
 @hookimpl

@@ -13,8 +13,8 @@ import pytest
 from tunekite import hookimpl
 from tunekite.cli import main
 from tunekite.errors import ArgumentError
-from tunekite.run import resolve
-from tunekite.specs import TemplateSpec, TunerSpec
+from tunekite.launcher import resolve
+from tunekite.registrations import TemplateSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args
 from tunekite.templates.format import ChatFormat
 

@@ -12,6 +12,7 @@ import pytest
 from tunekite import hookimpl
 from tunekite.arguments.groups import ModelArguments
 from tunekite.errors import ArgumentError, DuplicateNameError, TunekiteError
+from tunekite.launcher import resolve
 from tunekite.models import (
     declared_template,
     load_model,
@@ -19,8 +20,7 @@ from tunekite.models import (
     model_folder,
     resolve_model_spec,
 )
-from tunekite.run import resolve
-from tunekite.specs import ModelSpec
+from tunekite.registrations import ModelSpec
 from tunekite.testing import tiny_causal_lm
 
 WORDS = ["hello", "world", "the", "kite", "flies", "high", "over", "hill", "a", "is"]
@@ -273,7 +273,7 @@ def test_selected_quantizer_gives_from_pretrained_kwargs(tk_plugins, tiny_folder
     import torch
 
     from tunekite.arguments.fields import arg
-    from tunekite.specs import QuantizerSpec
+    from tunekite.registrations import QuantizerSpec
 
     @dataclasses.dataclass(kw_only=True)
     class HalfArguments:

@@ -12,9 +12,9 @@ import pytest
 from tunekite import hookimpl
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError
+from tunekite.launcher import resolve
 from tunekite.models.loader import load_model
-from tunekite.run import resolve
-from tunekite.specs import QuantizerSpec, TunerSpec
+from tunekite.registrations import QuantizerSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args
 
 SEEN: list[tuple] = []

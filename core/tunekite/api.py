@@ -16,7 +16,7 @@ from tunekite.errors import (
     TunekiteError,
     UnknownNameError,
 )
-from tunekite.specs import (
+from tunekite.registrations import (
     ComponentSpec,
     DatasetSpec,
     EngineSpec,
@@ -45,11 +45,11 @@ if TYPE_CHECKING:
         request_prompt_ids,
     )
     from tunekite.engines.stops import StopWords
+    from tunekite.launcher import Run, resolve, start
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
-    from tunekite.plugins import PluginHost, get_host, registry
-    from tunekite.run import Run, resolve, start
+    from tunekite.plugin_host import PluginHost, get_host, registry
     from tunekite.tasks.loading import load_for_inference, named_adapters
-    from tunekite.templates.engine import Template
+    from tunekite.templates.encoder import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
     from tunekite.templates.resolve import build_template
@@ -163,7 +163,7 @@ _LAZY = {
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",
-    "Template": "tunekite.templates.engine",
+    "Template": "tunekite.templates.encoder",
     "TemplateArguments": "tunekite.arguments.groups",
     "build_template": "tunekite.templates.resolve",
     "load_datasets": "tunekite.data.loading",
@@ -173,13 +173,13 @@ _LAZY = {
     "ChatFormat": "tunekite.templates.format",
     "LossScale": "tunekite.templates.loss_scale",
     "Piece": "tunekite.templates.loss_scale",
-    "PluginHost": "tunekite.plugins",
-    "Run": "tunekite.run",
-    "start": "tunekite.run",
-    "resolve": "tunekite.run",
+    "PluginHost": "tunekite.plugin_host",
+    "Run": "tunekite.launcher",
+    "start": "tunekite.launcher",
+    "resolve": "tunekite.launcher",
     "TunerArguments": "tunekite.arguments.groups",
-    "get_host": "tunekite.plugins",
-    "registry": "tunekite.plugins",
+    "get_host": "tunekite.plugin_host",
+    "registry": "tunekite.plugin_host",
     # The training outputs every trainer writes alike: imported when a run trains.
     "AtomicCheckpoints": "tunekite.training.checkpoints",
     "load_weights": "tunekite.training.checkpoints",

@@ -17,8 +17,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from tunekite.run import Run
-    from tunekite.specs import (
+    from tunekite.launcher import Run
+    from tunekite.registrations import (
         DatasetSpec,
         EngineSpec,
         ExporterSpec,

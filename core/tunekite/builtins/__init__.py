@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tunekite import hookimpl
 from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
-from tunekite.specs import (
+from tunekite.registrations import (
     EngineSpec,
     LossScaleSpec,
     ModelSpec,
@@ -29,7 +29,7 @@ _NOT_FULL = tuple(
 
 @hookimpl
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    recipe = "tunekite.recipes.sft:run"
+    recipe = "tunekite.trainers.sft:train"
     register(
         TrainerSpec(
             name="sft",

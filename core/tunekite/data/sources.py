@@ -309,7 +309,7 @@ def registered_parts(syntax: DatasetSyntax, data_args: DataArguments) -> list[Ra
     """Rows from a plugin's `DatasetSpec` factory, called with the chosen subsets."""
     import datasets
 
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     try:
         spec = get_host().registry("datasets").get(syntax.name)

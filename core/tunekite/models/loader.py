@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from tunekite.arguments.groups import ModelArguments
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.models.resolve import resolve_model_spec
-from tunekite.specs import ModelSpec
+from tunekite.registrations import ModelSpec
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 _ATTN_IMPLS = {"flash_attn": "flash_attention_2"}
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")

@@ -36,7 +36,7 @@ def quantization_kwargs(run: Any) -> dict[str, Any]:
 
 
 def quantizer_spec(name: str) -> Any:
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     try:
         return get_host().registry("quantizers").get(name)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
-from tunekite.plugins import PluginHost, get_host
-from tunekite.specs import ModelSpec
+from tunekite.plugin_host import PluginHost, get_host
+from tunekite.registrations import ModelSpec
 
 HF_LOADER = "hf"
 

@@ -17,7 +17,7 @@ from tunekite.tasks.loading import (
 )
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 
 def run(run: Run) -> Path:
@@ -31,7 +31,7 @@ def run(run: Run) -> Path:
     if len(run.adapters) != 1:
         raise ArgumentError(f"--merge_lora needs exactly one --adapters CHECKPOINT, got {len(run.adapters)}")
     run = with_checkpoint_args(run)
-    target = merged_folder(run.adapters[0], run.groups["run"].output_dir)
+    target = merged_folder(run.adapters[0], run.groups["common"].output_dir)
     console = Console(stderr=True, highlight=False)
     quantized = checkpoint_args(run.adapters[0]).get("quant_method")
     if quantized:  # export takes no quantization group: the base always loads in full precision

@@ -27,7 +27,7 @@ from tunekite.tasks.loading import (
 )
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 
 def run(run: Run) -> Path | None:

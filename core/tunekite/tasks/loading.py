@@ -20,7 +20,7 @@ from tunekite.models.quantize import inherit_quantizer
 from tunekite.models.resolve import resolve_model_spec
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 INHERITED_GROUPS = ("model", "template", "quantization")
 """Groups whose unset (None) values a checkpoint's args.json fills; data and generation
@@ -39,7 +39,7 @@ def checkpoint_args(folder: str | Path) -> dict[str, Any]:
 
 def _check_installed(template: str, checkpoint: str | Path) -> None:
     from tunekite.errors import UnknownNameError
-    from tunekite.plugins import registry
+    from tunekite.plugin_host import registry
 
     try:
         registry("templates").get(template)

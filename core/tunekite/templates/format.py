@@ -2,7 +2,7 @@
 
 A `ChatFormat` is plain, frozen data, cheap to import: template plugins declare one
 at module level and register `TemplateSpec(..., factory=FORMAT.build)`. The engine
-that turns it into token ids lives in `tunekite.templates.engine` and is imported
+that turns it into token ids lives in `tunekite.templates.encoder` and is imported
 only when a template is built.
 """
 
@@ -69,6 +69,6 @@ class ChatFormat:
 
     def build(self, tokenizer: Any, args: Any = None, **options: Any) -> Any:
         """The `TemplateSpec` factory: bind this format to a tokenizer and the template arguments."""
-        from tunekite.templates.engine import Template
+        from tunekite.templates.encoder import Template
 
         return Template.create(self, tokenizer, args, **options)

@@ -9,7 +9,7 @@ from tunekite.errors import ArgumentError, UnknownNameError
 
 def detect_template(chat_template: str | None, host: Any = None) -> str | None:
     """The registered template whose markers all appear in a Jinja chat template (most markers wins)."""
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     if not chat_template:
         return None
@@ -32,7 +32,7 @@ def choose_template(
 ) -> tuple[str, str]:
     """The template name and why it was chosen (printed, so users know)."""
     from tunekite.models.resolve import declared_template
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     host = host or get_host()
     if template:
@@ -62,7 +62,7 @@ def build_template(
     quiet: bool = False,
 ) -> Any:
     """Resolve, report and build the run's template (core's `TemplateArguments`)."""
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     host = get_host()
     name, why = choose_template(tokenizer, template_args.template, model, model_type, host)

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from tunekite.arguments.fields import fields_of
-from tunekite.plugins import get_host
-from tunekite.specs import ComponentSpec
+from tunekite.plugin_host import get_host
+from tunekite.registrations import ComponentSpec
 
 
 class ComponentConformance:
@@ -441,7 +441,7 @@ class TrainerConformance(ComponentConformance):
         ]  # fmt: skip
 
     def train(self, argv: list[str]) -> dict[str, Any]:
-        from tunekite.run import start
+        from tunekite.launcher import start
 
         return start(self.name, argv)
 
@@ -507,7 +507,7 @@ class TrainerConformance(ComponentConformance):
 
     def test_rejects_the_arguments_of_other_trainers(self, tmp_path: Any) -> None:
         from tunekite.errors import ArgumentError
-        from tunekite.run import resolve
+        from tunekite.launcher import resolve
 
         own = {n for f in fields_of(self.spec().args) for n in f.names} if self.spec().args else set()
         others = [

@@ -62,7 +62,7 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str,
 
 def _tuner_origin(run: Any) -> dict[str, Any]:
     """The selected tuner's name and the distribution (and version) that registered it."""
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     tuner = run.component("tuners")
     entry = get_host().registry("tuners").entry(tuner.name)
@@ -81,7 +81,7 @@ def checkpoint_description(folder: Path) -> dict[str, Any]:
 def standard_callbacks(run: Any) -> list[Any]:
     """The callbacks every trainer installs: `logging.jsonl` plus every plugin's
     `tk_train_callbacks` contribution."""
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     return [JsonlLogger(run.output_dir / LOG_FILE), *get_host().train_callbacks(run)]
 

@@ -31,8 +31,8 @@ import pluggy
 
 from tunekite import API_VERSION, __version__, catalog, entry_points, hookspecs
 from tunekite.errors import PluginError, did_you_mean
+from tunekite.registrations import SPEC_TYPES, ComponentSpec
 from tunekite.registry import Entry, Registry
-from tunekite.specs import SPEC_TYPES, ComponentSpec
 
 CUSTOM_PATH_ENV = "TUNEKITE_CUSTOM_REGISTER_PATH"
 _TRUE = {"1", "true", "yes", "on"}

@@ -278,7 +278,7 @@ def _tool_list(tools: Any) -> list[Any]:
 
 
 def _loss_scale(name: str) -> LossScale:
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     try:
         spec = get_host().registry("loss_scales").get(name)

@@ -153,7 +153,7 @@ class RunnableSpec(ComponentSpec):
     """Something `tk run NAME` starts. Factory: `(run) -> object`.
 
     `groups` names the core argument groups it takes (see
-    `tunekite.arguments.groups.CORE_GROUPS`); the run group is always included.
+    `tunekite.arguments.groups.CORE_GROUPS`); the common group is always included.
     """
 
     groups: tuple[str, ...] = ()

@@ -24,8 +24,8 @@ from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
 from tunekite.arguments.support import refuse_unread
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
-from tunekite.plugins import PluginHost, get_host
-from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
+from tunekite.plugin_host import PluginHost, get_host
+from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
 
 RUNNABLE_KINDS = ("trainers", "tasks")
 _COMPONENT_KINDS = tuple(k for k in KINDS if k not in RUNNABLE_KINDS)
@@ -97,7 +97,7 @@ def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
 
 
 def _core_groups(spec: RunnableSpec, owner: str) -> list[Group]:
-    keys = ["run", *(k for k in spec.groups if k != "run")]
+    keys = ["common", *(k for k in spec.groups if k != "common")]
     unknown = [k for k in keys if k not in CORE_GROUPS]
     if unknown:
         raise ArgumentError(
@@ -249,14 +249,14 @@ def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[C
 def make_output_folder(run: Run) -> Path:
     """`output_dir`, or `output/<model>`; with add_version, a new `v<N>-<timestamp>` inside,
     created here so that two runs started together never share one."""
-    base = run.groups["run"].output_dir
+    base = run.groups["common"].output_dir
     if base is None:
         model = run.groups.get("model")
         stem = Path(str(model.model)).name if model is not None and model.model else run.command
         base = str(Path("output") / stem)
     folder = Path(base)
     folder.mkdir(parents=True, exist_ok=True)
-    if not run.groups["run"].add_version:
+    if not run.groups["common"].add_version:
         return folder
     taken = [int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"v(\d+)-", p.name))]
     version = max(taken, default=-1) + 1

@@ -9,8 +9,8 @@ import pytest
 from tunekite import hookimpl
 from tunekite.arguments.groups import TemplateArguments
 from tunekite.errors import ArgumentError
-from tunekite.specs import TemplateSpec
-from tunekite.templates.engine import IGNORE_INDEX, TemplateError
+from tunekite.registrations import TemplateSpec
+from tunekite.templates.encoder import IGNORE_INDEX, TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.templates.resolve import choose_template, detect_template
 from tunekite.testing import tiny_tokenizer
