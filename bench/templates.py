@@ -75,7 +75,7 @@ def main() -> None:
     start = time.perf_counter()
     tokenizer = smollm2_tokenizer()
     load_s = time.perf_counter() - start
-    template = get_host().registry("templates").get("smollm2").load()(tokenizer, None)
+    template = get_host().registry("templates").get("smollm2").build(tokenizer)
     rows = datasets.Dataset.from_list(conversations(opts.rows))
     results: dict[str, Any] = {
         "rows": opts.rows,

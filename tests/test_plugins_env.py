@@ -15,11 +15,12 @@ from tunekite.errors import PluginError, UnknownNameError
 from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
 
 TEMPLATE_PLUGIN = """
-from tunekite.api import TemplateSpec, hookimpl
+from tunekite.api import ChatFormat, TemplateSpec, hookimpl
 
 @hookimpl
 def tk_register_templates(register):
-    register(TemplateSpec(name="{name}", summary="a local template", factory="a:b"))
+    fmt = ChatFormat(name="{name}", user="", assistant_header="", assistant_end="")
+    register(TemplateSpec(format=fmt, summary="a local template", factory="a:b"))
 """
 
 

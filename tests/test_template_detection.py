@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from tunekite.plugin_host import get_host
 from tunekite.templates.resolve import detect_template
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "plugins" / "templates"
@@ -53,4 +54,4 @@ def test_markers_pick_the_family_of_each_official_chat_template(
 ) -> None:
     importlib.import_module(f"tunekite_{directory}")  # the plugin whose template this is
     chat_template = getattr(_plugin_tests(directory), constant)
-    assert detect_template(chat_template) == expected
+    assert detect_template(chat_template, get_host()) == expected

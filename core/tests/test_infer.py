@@ -37,9 +37,7 @@ GREEDY = ["--temperature", "0", "--max_new_tokens", "6"]
 def tk_register_templates(register):
     markers = ("<|im_start|>", "<|im_end|>")
     register(
-        TemplateSpec(
-            name="tiny-chatml", summary="ChatML", factory=CHATML.build, chat_template_markers=markers
-        )
+        TemplateSpec(format=CHATML, summary="ChatML", chat_template_markers=markers)
     )
 
 

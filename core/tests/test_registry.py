@@ -12,6 +12,7 @@ from tunekite.arguments.fields import arg
 from tunekite.errors import DuplicateNameError, PluginError, UnknownNameError
 from tunekite.plugin_host import PluginHost, PluginInfo
 from tunekite.registrations import RewardSpec, TaskSpec, TemplateSpec, TunerSpec
+from tunekite.templates.format import ChatFormat
 
 
 def plugin(**hooks):
@@ -128,7 +129,8 @@ def test_registries_are_built_once_and_rebuilt_after_add(tk_plugins) -> None:
 
     def tk_register_templates(register):
         calls.append(1)
-        register(TemplateSpec(name="chatml", summary="chatml", factory="a:b"))
+        fmt = ChatFormat(name="chatml", user="", assistant_header="", assistant_end="")
+        register(TemplateSpec(format=fmt, summary="chatml", factory="a:b"))
 
     host = tk_plugins.add(plugin(tk_register_templates=tk_register_templates), name="t")
     host.registry("templates")

@@ -45,6 +45,10 @@ class Run:
     components: dict[str, list[ComponentSpec]]
     output_dir: Path | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
+    plugin_host: PluginHost | None = field(default=None, repr=False, compare=False)
+    """The plugin host the run was resolved with: recipes, tasks and resolvers look
+    components up in its registries (`run.plugin_host.registry("tuners")`). Not `host`,
+    which is deploy's `--host` argument."""
 
     def __getattr__(self, name: str) -> Any:
         for group in self.__dict__.get("groups", {}).values():
@@ -222,7 +226,7 @@ def resolve_spec(
         for p in host.plugins
         if p.status == "loaded"
     ]
-    run = Run(name, spec, groups, selected, plugins=plugins)
+    run = Run(name, spec, groups, selected, plugins=plugins, plugin_host=host)
     return run, bool(pre.help)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tunekite.arguments.fields import fields_of
+from tunekite.templates.format import ChatFormat
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -114,8 +115,14 @@ class ModelSpec(ComponentSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class TemplateSpec(ComponentSpec):
-    """A chat template family. Factory: `(tokenizer, template_args) -> Template`, usually
-    `SomeChatFormat.build` (see `tunekite.api.ChatFormat`).
+    """A chat template family: `TemplateSpec(format=CHATML, summary=...)`, where `format` is
+    the family's `ChatFormat` (see `tunekite.api.ChatFormat`). The template's name is its
+    format's `name`, written once there; a `name=` that differs is an error.
+
+    Factory: `(format, tokenizer, template_args, *, loss_scale) -> Template`, by default
+    core's encoder (`tunekite.api.Template.create`); `template_args` is core's
+    `TemplateArguments` (or None) and `loss_scale` the `LossScale` that `--loss_scale`
+    names, resolved by whoever builds the template (`tunekite.api.build_template`).
 
     `chat_template_markers` are substrings of a tokenizer's own Jinja chat template that
     identify this family; when `--template` is not given, the template whose markers
@@ -123,7 +130,26 @@ class TemplateSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "templates"
+    format: ChatFormat
+    name: str = ""
+    factory: str | Callable[..., Any] = "tunekite.templates.encoder:Template.create"
     chat_template_markers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.format, ChatFormat):
+            got = type(self.format).__name__
+            raise ValueError(f"template {self.name!r}: format must be a ChatFormat, got {got}")
+        if self.name and self.name != self.format.name:
+            raise ValueError(
+                f"template {self.name!r}: its format is named {self.format.name!r}; the name is the "
+                "format's, leave name= out"
+            )
+        object.__setattr__(self, "name", self.format.name)
+        super().__post_init__()
+
+    def build(self, tokenizer: Any, template_args: Any = None, *, loss_scale: Any = None) -> Any:
+        """The `Template`: this family's format bound to `tokenizer` and the template arguments."""
+        return self.load()(self.format, tokenizer, template_args, loss_scale=loss_scale)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -69,9 +69,8 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="default",
+            format=DEFAULT,
             summary="Plain '### Human: / ### Assistant:' turns, for models without a chat template",
-            factory=DEFAULT.build,
         )
     )
 

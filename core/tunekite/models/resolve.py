@@ -12,17 +12,15 @@ from __future__ import annotations
 import os
 
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
-from tunekite.plugin_host import PluginHost, get_host
+from tunekite.plugin_host import PluginHost
 from tunekite.registrations import ModelSpec
 
 HF_LOADER = "hf"
 
 
-def resolve_model_spec(
-    model: str | None, model_type: str | None = None, host: PluginHost | None = None
-) -> ModelSpec:
+def resolve_model_spec(model: str | None, model_type: str | None = None, *, host: PluginHost) -> ModelSpec:
     """The spec whose factory loads `model` (see the module docstring for the order)."""
-    models = (host or get_host()).registry("models")
+    models = host.registry("models")
     if model_type is not None:
         try:
             return models.get(model_type)
@@ -43,12 +41,10 @@ def resolve_model_spec(
     return claims[0].spec if claims else models.get(HF_LOADER)
 
 
-def declared_template(
-    model: str | None, model_type: str | None = None, host: PluginHost | None = None
-) -> str | None:
+def declared_template(model: str | None, model_type: str | None = None, *, host: PluginHost) -> str | None:
     """The chat template the model's spec declares (`ModelSpec.template`), or None.
 
     Cheap: reads only the registry, so template auto-selection can call it before any
     weights or tokenizer are loaded.
     """
-    return resolve_model_spec(model, model_type, host).template
+    return resolve_model_spec(model, model_type, host=host).template

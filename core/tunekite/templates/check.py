@@ -82,7 +82,9 @@ def check(run: Any) -> int:
     tokenizer = load_tokenizer(run)
     if not getattr(tokenizer, "chat_template", None):
         raise ArgumentError(f"--model {model.model}: the tokenizer has no chat template to compare with")
-    template = build_template(tokenizer, run.groups["template"], model.model, model.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], model.model, model.model_type, host=run.plugin_host
+    )
     differences = compare(template, tokenizer)
     for title in CONVERSATIONS:
         mine = [d for d in differences if d.conversation == title]

@@ -1,4 +1,4 @@
-"""The template engine: a conversation in, `input_ids`, `labels` and `loss_scale` out.
+"""The template encoder: a conversation in, `input_ids`, `labels` and `loss_scale` out.
 
 A conversation is rendered to one string made of typed pieces (see
 `tunekite.templates.loss_scale.Piece`), the loss scale weighs each piece's
@@ -68,10 +68,29 @@ class Template:
     backend: str = "swift"
 
     @classmethod
-    def create(cls, fmt: ChatFormat, tokenizer: Any, args: Any = None, **options: Any) -> Template:
-        """Bind `fmt` to `tokenizer`; `args` is core's `TemplateArguments` (or None)."""
+    def create(
+        cls,
+        fmt: ChatFormat,
+        tokenizer: Any,
+        args: Any = None,
+        *,
+        loss_scale: LossScale | None = None,
+        **options: Any,
+    ) -> Template:
+        """Bind `fmt` to `tokenizer`; `args` is core's `TemplateArguments` (or None).
+
+        `loss_scale` is the object `args.loss_scale` names, resolved by the caller
+        (`tunekite.templates.resolve.build_template` looks it up among the registered
+        ones): the encoder knows no registry. None is the default scale, and is refused
+        when `args` names another one, so a name is never silently ignored.
+        """
         values: dict[str, Any] = {}
         if args is not None:
+            if loss_scale is None and args.loss_scale != "default":
+                raise TypeError(
+                    f"args.loss_scale is {args.loss_scale!r}: pass loss_scale= the LossScale it names "
+                    "(build_template resolves it)"
+                )
             if not args.use_chat_template:
                 fmt = raw_format(tokenizer)
             values = {
@@ -80,8 +99,9 @@ class Template:
                 "truncation_strategy": args.truncation_strategy,
                 "agent": agent_format(args.tools_prompt),
                 "backend": args.template_backend,
-                "loss_scale": _loss_scale(args.loss_scale),
             }
+        if loss_scale is not None:
+            values["loss_scale"] = loss_scale
         values.update(options)
         return cls(fmt.for_tokenizer(tokenizer), tokenizer, **values)
 
@@ -275,13 +295,3 @@ def _tool_list(tools: Any) -> list[Any]:
     if not isinstance(tools, list):
         raise TemplateError(f"tools must be a list of function definitions, got {type(tools).__name__}")
     return tools
-
-
-def _loss_scale(name: str) -> LossScale:
-    from tunekite.plugin_host import get_host
-
-    try:
-        spec = get_host().registry("loss_scales").get(name)
-    except TunekiteError as exc:
-        raise ArgumentError(f"--loss_scale: {exc}") from None
-    return spec.load()(None)

@@ -1,19 +1,24 @@
-"""Which template a run uses, and building it: `--template`, else the model's, else detected."""
+"""Which template a run uses, and building it: `--template`, else the model's, else detected.
+
+Every function takes the run's plugin host (`run.host`): templates, loss scales and
+named models are looked up in its registries.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tunekite.errors import ArgumentError, UnknownNameError
+from tunekite.errors import ArgumentError, TunekiteError, UnknownNameError
+from tunekite.models.resolve import declared_template
+from tunekite.plugin_host import PluginHost
+from tunekite.templates.encoder import Template
+from tunekite.templates.loss_scale import LossScale
 
 
-def detect_template(chat_template: str | None, host: Any = None) -> str | None:
+def detect_template(chat_template: str | None, host: PluginHost) -> str | None:
     """The registered template whose markers all appear in a Jinja chat template (most markers wins)."""
-    from tunekite.plugin_host import get_host
-
     if not chat_template:
         return None
-    host = host or get_host()
     best: tuple[int, str] | None = None
     for entry in host.registry("templates"):
         markers = getattr(entry.spec, "chat_template_markers", ())
@@ -28,16 +33,13 @@ def choose_template(
     template: str | None = None,
     model: str | None = None,
     model_type: str | None = None,
-    host: Any = None,
+    *,
+    host: PluginHost,
 ) -> tuple[str, str]:
     """The template name and why it was chosen (printed, so users know)."""
-    from tunekite.models.resolve import declared_template
-    from tunekite.plugin_host import get_host
-
-    host = host or get_host()
     if template:
         return template, "--template"
-    declared = declared_template(model, model_type, host) if model or model_type else None
+    declared = declared_template(model, model_type, host=host) if model or model_type else None
     if declared:
         return declared, f"declared by model {model_type or model!r}"
     chat_template = getattr(tokenizer, "chat_template", None)
@@ -53,25 +55,34 @@ def choose_template(
     )
 
 
+def resolve_loss_scale(name: str, host: PluginHost) -> LossScale:
+    """The `LossScale` that `--loss_scale NAME` names among the registered ones."""
+    try:
+        spec = host.registry("loss_scales").get(name)
+    except TunekiteError as exc:
+        raise ArgumentError(f"--loss_scale: {exc}") from None
+    return spec.load()(None)
+
+
 def build_template(
     tokenizer: Any,
     template_args: Any,
     model: str | None = None,
     model_type: str | None = None,
     *,
+    host: PluginHost,
     quiet: bool = False,
-) -> Any:
-    """Resolve, report and build the run's template (core's `TemplateArguments`)."""
-    from tunekite.plugin_host import get_host
-
-    host = get_host()
-    name, why = choose_template(tokenizer, template_args.template, model, model_type, host)
+) -> Template:
+    """Resolve, report and build the run's template (core's `TemplateArguments`), with the
+    loss scale `--loss_scale` names."""
+    name, why = choose_template(tokenizer, template_args.template, model, model_type, host=host)
     try:
         spec = host.registry("templates").get(name)
     except UnknownNameError as exc:
         raise ArgumentError(f"--template: {exc}") from None
+    loss_scale = resolve_loss_scale(template_args.loss_scale, host)
     if not quiet:
         from rich.console import Console
 
         Console(stderr=True, highlight=False).print(f"[bold]template[/]: {name} ({why})")
-    return spec.load()(tokenizer, template_args)
+    return spec.build(tokenizer, template_args, loss_scale=loss_scale)

@@ -140,7 +140,7 @@ class TemplateConformance(ComponentConformance):
         )
 
     def template(self, tokenizer: Any = None) -> Any:
-        return self.spec().load()(tokenizer if tokenizer is not None else self.tokenizer(), None)
+        return self.spec().build(tokenizer if tokenizer is not None else self.tokenizer())
 
     def conversations(self) -> dict[str, list[dict[str, str]]]:
         from tunekite.templates.samples import CONVERSATIONS
@@ -243,6 +243,7 @@ class EngineConformance(ComponentConformance):
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from tunekite.templates.encoder import Template
         from tunekite.templates.format import ChatFormat
         from tunekite.testing.models import save_tiny_chat_model
 
@@ -256,7 +257,7 @@ class EngineConformance(ComponentConformance):
             assistant_end="<|im_end|>",
             turn_sep="\n",
         )
-        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, chatml.build(tokenizer)
+        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, Template.create(chatml, tokenizer)
 
     def build_engine(self, parts: tuple[Any, Any, Any], max_batch_size: int) -> Any:
         return self.spec().load()(*parts, self.make_args(), max_batch_size=max_batch_size)
@@ -377,7 +378,7 @@ class DatasetConformance(ComponentConformance):
 
         overrides = {"split_dataset_ratio": 0.0, "strict": True, **self.data_overrides, **data_overrides}
         args = DataArguments(dataset=[dataset or self.name], **overrides)
-        train, val, dropped = load_datasets(args, require_response=self.require_response)
+        train, val, dropped = load_datasets(args, require_response=self.require_response, host=get_host())
         assert val is None and dropped.total == 0
         return list(train)
 
