@@ -149,10 +149,11 @@ def _tokens(data: Path, samples: int) -> int:
     from tunekite.plugin_host import get_host
     from tunekite.templates.resolve import build_template
 
-    tokenizer = load_tokenizer(ModelArguments(model="smollm2-135m-instruct"), host=get_host())
+    host = get_host()
+    tokenizer = load_tokenizer(ModelArguments(model="smollm2-135m-instruct"), host=host)
     template = build_template(
-        tokenizer, TemplateArguments(max_length=512), "smollm2-135m-instruct", quiet=True
-    , host=get_host())
+        tokenizer, TemplateArguments(max_length=512), "smollm2-135m-instruct", quiet=True, host=host
+    )
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     lengths = [s["length"] for s in template.encode_batch(rows) if s is not None]
     return int(sum(lengths) / len(lengths) * samples)

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tunekite.launcher import resolve
+from tunekite.api import resolve
 from tunekite.testing import save_tiny_chat_model
 
 KEY = "sk-test"

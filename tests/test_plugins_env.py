@@ -250,7 +250,7 @@ def test_loading_every_plugin_and_resolving_imports_no_torch() -> None:
         """
         import sys
         from tunekite.plugin_host import PluginHost
-        from tunekite.launcher import resolve
+        from tunekite.api import resolve
         from tunekite.registrations import KINDS
         host = PluginHost(env={})
         for kind in KINDS:

@@ -5,7 +5,9 @@ data types and engines. Every `import` of a tunekite module found by `ast` count
 at module top level or inside a function (a function-level import is still a
 dependency; only imports under `if TYPE_CHECKING:` are left out). A module may import
 from its own layer or any layer below; an import of a layer above is a back-edge and
-fails the check, as does any import cycle between modules.
+fails the check, as does any import cycle between modules, and any use of the
+process-wide plugin host (`get_host`, `registry`) below the top layer: a run carries
+its host (`run.plugin_host`), and the layers below take it from there.
 
     python tools/check_layers.py [SOURCE_ROOT]     (default: core/)
 """
@@ -149,10 +151,32 @@ def cycles(edges: dict[str, dict[str, int]]) -> list[list[str]]:
     return found
 
 
+PROCESS_HOST = ("get_host", "registry")
+"""`tunekite.plugin_host`'s functions that reach the process-wide host."""
+
+
+def process_host_uses(root: Path) -> list[str]:
+    """Imports of the process-wide host's functions outside the top layer."""
+    problems = []
+    for name, path in modules(root).items():
+        if layer_of(name) == 0 or name == "tunekite.plugin_host":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "tunekite.plugin_host":
+                for alias in node.names:
+                    if alias.name in PROCESS_HOST:
+                        problems.append(
+                            f"{path.relative_to(root)}:{node.lineno}: {name} imports the process-wide "
+                            f"{alias.name}; take the run's host (run.plugin_host) or a host argument"
+                        )
+    return problems
+
+
 def check(root: Path) -> list[str]:
     """Every violation of the contract, one line each; empty when the tree keeps it."""
     edges = graph(root)
-    problems = back_edges(edges, root)
+    problems = back_edges(edges, root) + process_host_uses(root)
     problems += [f"import cycle: {' <-> '.join(group)}" for group in cycles(edges)]
     return problems
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS
 from tunekite.errors import ArgumentError
-from tunekite.launcher import resolve
 from tunekite.registrations import TrainerSpec
 
 BASE = ["--model", "some/model", "--tuner", "full"]

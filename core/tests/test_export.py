@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import start
 from tunekite.errors import ArgumentError
-from tunekite.launcher import start
 from tunekite.registrations import TunerSpec
 
 

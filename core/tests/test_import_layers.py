@@ -65,6 +65,12 @@ def test_a_function_level_back_edge_fails_too(tree: Path) -> None:
     assert any(expected in p for p in problems), problems
 
 
+def test_the_process_wide_host_below_the_top_layer_fails(tree: Path) -> None:
+    _append(tree / "tunekite" / "models" / "resolve.py", "\nfrom tunekite.plugin_host import get_host\n")
+    problems = check_layers.check(tree)
+    assert any("tunekite.models.resolve imports the process-wide get_host" in p for p in problems), problems
+
+
 def test_type_checking_imports_are_not_dependencies(tree: Path) -> None:
     _append(
         tree / "tunekite" / "templates" / "format.py",

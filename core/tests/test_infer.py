@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.cli import main
 from tunekite.errors import ArgumentError
-from tunekite.launcher import resolve
 from tunekite.registrations import TemplateSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args
 from tunekite.templates.format import ChatFormat

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve, start
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
-from tunekite.launcher import Run, resolve, start
+from tunekite.launcher import Run
 from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
 from tunekite.registrations import RewardSpec, TaskSpec, TrainerSpec, TunerSpec
 

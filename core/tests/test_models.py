@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.groups import ModelArguments
 from tunekite.errors import ArgumentError, DuplicateNameError, TunekiteError
-from tunekite.launcher import resolve
 from tunekite.models import (
     declared_template,
     load_model,

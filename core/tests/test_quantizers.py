@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError
-from tunekite.launcher import resolve
 from tunekite.models.loader import load_model
 from tunekite.registrations import QuantizerSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args

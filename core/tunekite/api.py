@@ -4,6 +4,9 @@ Plugin modules import this while `tk --help` starts, so the names that pull in t
 argument groups and the run machinery are loaded on first access.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunekite import API_VERSION, __version__, hookimpl
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
         request_prompt_ids,
     )
     from tunekite.engines.stops import StopWords
-    from tunekite.launcher import Run, resolve, start
+    from tunekite.launcher import Run
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugin_host import PluginHost, get_host, registry
     from tunekite.tasks.loading import load_for_inference, named_adapters
@@ -175,8 +178,6 @@ _LAZY = {
     "Piece": "tunekite.templates.loss_scale",
     "PluginHost": "tunekite.plugin_host",
     "Run": "tunekite.launcher",
-    "start": "tunekite.launcher",
-    "resolve": "tunekite.launcher",
     "TunerArguments": "tunekite.arguments.groups",
     "get_host": "tunekite.plugin_host",
     "registry": "tunekite.plugin_host",
@@ -204,6 +205,24 @@ _LAZY = {
     "peft_target_modules": "tunekite.tuners",
     "peft_task_type": "tunekite.tuners",
 }
+
+
+def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
+    """`tk run NAME ARGV` parsed, not started: the `Run` and whether `--help` was asked for.
+    `host` defaults to the process-wide plugin host, as for `tk` itself."""
+    from tunekite.launcher import resolve as resolve_run
+    from tunekite.plugin_host import get_host
+
+    return resolve_run(name, argv, host or get_host())
+
+
+def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+    """`tk run NAME ARGV`: resolved and started; returns what the runnable returns.
+    `host` defaults to the process-wide plugin host, as for `tk` itself."""
+    from tunekite.launcher import start as start_run
+    from tunekite.plugin_host import get_host
+
+    return start_run(name, argv, host or get_host())
 
 
 def __getattr__(name: str) -> Any:

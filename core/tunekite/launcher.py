@@ -24,7 +24,7 @@ from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
 from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
 from tunekite.arguments.support import refuse_unread
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
-from tunekite.plugin_host import PluginHost, get_host
+from tunekite.plugin_host import PluginHost
 from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
 
 RUNNABLE_KINDS = ("trainers", "tasks")
@@ -182,17 +182,16 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
     return explain
 
 
-def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
+def resolve(name: str, argv: Sequence[str], host: PluginHost) -> tuple[Run, bool]:
     """Parse a run's arguments; returns the run and whether `--help` was asked for."""
     return resolve_spec(lambda h: find_runnable(h, name), argv, host)
 
 
 def resolve_spec(
-    find: Callable[[PluginHost], RunnableSpec], argv: Sequence[str], host: PluginHost | None = None
+    find: Callable[[PluginHost], RunnableSpec], argv: Sequence[str], host: PluginHost
 ) -> tuple[Run, bool]:
     """`resolve` for a runnable found by `find` once local plugins are loaded; commands
     such as `tk data preview` pass their own unregistered spec."""
-    host = host or get_host()
     pre, layers = preparse(argv)
     for path in pre.custom_register_path or []:
         host.add_file(path)
@@ -284,17 +283,16 @@ def write_args(run: Run, folder: Path) -> Path:
     return target
 
 
-def launch(run: Run, host: PluginHost) -> Any:
+def launch(run: Run) -> Any:
     """Start a resolved run: output folder, args.json, plugin environment, then the factory."""
     folder = make_output_folder(run)
     run = dataclasses.replace(run, output_dir=folder)
     write_args(run, folder)
-    os.environ.update(host.worker_env())
+    os.environ.update(run.plugin_host.worker_env())
     return run.spec.load()(run)
 
 
-def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+def start(name: str, argv: Sequence[str], host: PluginHost) -> Any:
     """Resolve and launch a run in one call."""
-    host = host or get_host()
     run, _ = resolve(name, argv, host)
-    return launch(run, host)
+    return launch(run)

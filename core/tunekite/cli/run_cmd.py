@@ -32,7 +32,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     if wants_help:
         print_help(run_, host)
         return
-    launch(run_, host)
+    launch(run_)
 
 
 def _print_runnables(host: Any, kinds: tuple[str, ...]) -> None:

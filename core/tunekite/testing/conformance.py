@@ -442,7 +442,7 @@ class TrainerConformance(ComponentConformance):
         ]  # fmt: skip
 
     def train(self, argv: list[str]) -> dict[str, Any]:
-        from tunekite.launcher import start
+        from tunekite.api import start
 
         return start(self.name, argv)
 
@@ -507,8 +507,8 @@ class TrainerConformance(ComponentConformance):
         assert [loss for step, loss in curve if step > middle] == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
     def test_rejects_the_arguments_of_other_trainers(self, tmp_path: Any) -> None:
+        from tunekite.api import resolve
         from tunekite.errors import ArgumentError
-        from tunekite.launcher import resolve
 
         own = {n for f in fields_of(self.spec().args) for n in f.names} if self.spec().args else set()
         others = [
