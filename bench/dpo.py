@@ -119,6 +119,7 @@ def run_dpo(work: Path, steps: int, dtype: str) -> dict:
         "--dataloader_num_workers", "0",
         "--output_dir", str(out),
         "--add_version", "false",
+        "--overwrite_output_dir", "true",
     ]  # fmt: skip
     start = time.perf_counter()
     with (work / "dpo.log").open("w") as log:

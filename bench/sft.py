@@ -114,6 +114,8 @@ def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int) 
         str(out),
         "--add_version",
         "false",
+        "--overwrite_output_dir",
+        "true",
         "--dataloader_num_workers",
         "0",
         *extra,

@@ -58,6 +58,8 @@ TRAIN = [
     str(OUT / "train"),
     "--add_version",
     "false",
+    "--overwrite_output_dir",
+    "true",
 ]
 
 

@@ -190,3 +190,41 @@ def data_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "sums.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_chat(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny chat model folder and a 40-row conversation jsonl, for runs of a few steps."""
+    import json
+
+    from tunekite.testing import save_tiny_chat_model
+
+    model = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"{i} plus {i}?"},
+                {"role": "assistant", "content": f"{2 * i}."},
+            ]
+        }
+        for i in range(40)
+    ]
+    data = model.parent / "sums.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return model, data
+
+
+@pytest.fixture
+def sft_argv(tiny_chat):
+    """`sft_argv(out, *extra)`: `tk run sft` arguments training `tiny_chat` into `out` (no
+    version folder, no reporting, no validation split, a log line per step)."""
+    model, data = tiny_chat
+
+    def argv(out: Path, *extra: str) -> list[str]:
+        return [
+            "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
+            "--report_to", "none", "--gradient_checkpointing", "false", "--split_dataset_ratio", "0",
+            "--logging_steps", "1", *extra,
+        ]  # fmt: skip
+
+    return argv

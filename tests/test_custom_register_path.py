@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from tunekite.api import ChatFormat, TaskSpec, TemplateSpec, arg, hookimpl
+from tunekite.api import ChatFormat, TemplateSpec, TrainerSpec, arg, hookimpl
 
 WORKER = (
     "import json, sys; from tunekite.api import registry; "
@@ -36,8 +36,8 @@ def tk_register_templates(register):
 
 
 @hookimpl
-def tk_register_tasks(register):
-    register(TaskSpec(name="probe", summary="spawn a worker", args=ProbeArguments, factory=probe))
+def tk_register_trainers(register):  # a trainer: it gets a run folder and args.json
+    register(TrainerSpec(name="probe", summary="spawn a worker", args=ProbeArguments, factory=probe))
 '''
 
 

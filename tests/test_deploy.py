@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
+import shutil
 from pathlib import Path
 
 import httpx
@@ -16,34 +14,11 @@ import openai
 import pytest
 
 from tunekite.api import resolve
-from tunekite.testing import save_tiny_chat_model
+from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
 
 KEY = "sk-test"
 MODEL = "tiny"
 PROMPTS = ["hi", "who are you?", "12 * 7 = ?", "name a city"]
-
-
-def make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
-    """A LoRA adapter with random (non-zero) A and B, so its output differs from the base's."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian")
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.5)
-    model.save_pretrained(folder)
-    return folder
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -59,28 +34,21 @@ def server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("deploy")
     model_dir = save_tiny_chat_model(root / "tiny-chat")
-    first, second = make_adapter(model_dir, root / "lora1", 1), make_adapter(model_dir, root / "lora2", 2)
-    port = free_port()
+    first, second = save_tiny_lora(model_dir, root / "lora1", 1), save_tiny_lora(model_dir, root / "lora2", 2)
+    allowed = root / "adapters"
+    shutil.copytree(first, allowed / "copy-of-lora1")
     run, _ = resolve(
         "deploy",
         [
             *("--model", str(model_dir), "--template", "chatml"),
-            *("--adapters", f"lora1={first}", f"lora2={second}"),
-            *("--host", "127.0.0.1", "--port", str(port), "--api_key", KEY),
+            *("--adapters", f"lora1={first}", f"lora2={second}", "--adapter_dirs", str(allowed)),
+            *("--port", "0", "--api_key", KEY),
             *("--served_model_name", MODEL, "--max_batch_size", "16", "--max_logprobs", "5"),
             *("--verbose", "false", "--log_interval", "0"),
         ],
     )
-    uvicorn_server = build_server(run)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "lora1": first, "lora2": second}
-    uvicorn_server.should_exit = True
-    thread.join(timeout=10)
+    with serving(build_server(run)) as url:
+        yield {"url": url, "lora1": first, "lora2": second, "allowed": allowed}
     torch.set_num_threads(threads)
 
 
@@ -182,9 +150,10 @@ def test_adapters_are_served_by_name(client):
 
 def test_adapters_load_and_unload_at_run_time(server, client):
     expected = chat(client, "hi", model="lora1", max_tokens=12).choices[0].message.content
-    assert (
-        post(server, "/v1/adapters/load", {"name": "lora3", "path": str(server["lora1"])}).status_code == 200
+    loaded = post(
+        server, "/v1/adapters/load", {"name": "lora3", "path": str(server["allowed"] / "copy-of-lora1")}
     )
+    assert loaded.status_code == 200, loaded.text
     assert "lora3" in {m.id for m in client.models.list().data}
     assert chat(client, "hi", model="lora3", max_tokens=12).choices[0].message.content == expected
     assert post(server, "/v1/adapters/unload", {"name": "lora3"}).status_code == 200
@@ -192,8 +161,8 @@ def test_adapters_load_and_unload_at_run_time(server, client):
     with pytest.raises(openai.BadRequestError):
         chat(client, "hi", model="lora3")
     assert_error(post(server, "/v1/adapters/unload", {"name": "lora3"}), 404)
-    assert_error(post(server, "/v1/adapters/load", {"name": "x", "path": "/no/such/folder"}), 400)
-    assert_error(post(server, "/v1/adapters/load", {"name": "lora1", "path": str(server["lora2"])}), 400)
+    assert_error(post(server, "/v1/adapters/load", {"name": "x", "path": "no-such-folder"}), 400)
+    assert_error(post(server, "/v1/adapters/load", {"name": "lora1", "path": "copy-of-lora1"}), 400)
 
 
 def test_missing_or_wrong_key_is_401(server):
@@ -332,12 +301,12 @@ def test_an_engine_that_loads_its_own_model_gets_the_folder(tk_plugins, tmp_path
         tk_plugins.add(point.load(), name=point.name)
     tk_plugins.add(FolderEnginePlugin, name="folder-engine")
     model_dir = save_tiny_chat_model(tmp_path / "tiny-chat")
-    adapter = make_adapter(model_dir, tmp_path / "lora1", 1)
+    adapter = save_tiny_lora(model_dir, tmp_path / "lora1", 1)
     run, _ = resolve(
         "deploy",
         [
             *("--model", str(model_dir), "--template", "chatml", "--infer_backend", "folder"),
-            *("--adapters", f"lora1={adapter}", "--port", str(free_port())),
+            *("--adapters", f"lora1={adapter}", "--port", "0"),
         ],
     )
     build_server(run)

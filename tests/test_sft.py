@@ -95,19 +95,25 @@ def logged_losses(folder: Path) -> list[tuple[int, float]]:
 
 def test_resume_continues_the_same_loss_curve(model_dir, data_file, tmp_path):
     """Resuming into the run's own folder from checkpoint-4 trains and logs only steps 5-8,
-    on the checkpoint's weights: the same losses as the run that went through."""
+    on the checkpoint's weights: the same losses as the run that went through, and the
+    first run's records of steps 1-4 kept (a run that ignored the checkpoint would start
+    `logging.jsonl` afresh)."""
     out = tmp_path / "run"
     common = ("--max_steps", "8", "--save_steps", "4", "--learning_rate", "5e-3")
     sft(model_dir, data_file, out, *common)
     whole = logged_losses(out)
     assert [step for step, _ in whole] == list(range(1, 9))
     shutil.rmtree(out / "checkpoint-8")  # as if the run had stopped after checkpoint-4
+    log = out / "logging.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_text("".join(json.dumps({**r, "first_run": True}) + "\n" for r in records if r["step"] <= 4))
     result = sft(model_dir, data_file, out, *common, "--resume_from_checkpoint", str(out / "checkpoint-4"))
     assert result["last_checkpoint"] == out / "checkpoint-8"
-    again = logged_losses(out)[len(whole):]
-    assert [step for step, _ in again] == [5, 6, 7, 8], again
-    for (step, loss), (_, expected) in zip(again, whole[4:], strict=True):
-        assert loss == pytest.approx(expected, abs=1e-4), (step, whole, again)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 9))
+    assert all(bool(r.get("first_run")) == (r["step"] <= 4) for r in records), records
+    for (step, loss), (_, expected) in zip(logged_losses(out)[4:], whole[4:], strict=True):
+        assert loss == pytest.approx(expected, abs=1e-4), (step, whole)
 
 
 def test_resume_only_model_starts_a_new_schedule_from_trained_weights(model_dir, data_file, tmp_path):

@@ -35,6 +35,11 @@ NAMES: dict[str, str] = {
     r'groups\["run"\]': 'groups["common"]',
     # the sft/pt recipe function was `run(run)`
     r"\btunekite\.trainers\.sft:run\b": "tunekite.trainers.sft:train",
+    # tunekite.launcher's resolve/start now take the host; code that relied on the
+    # process-wide default imports them from tunekite.api, which keeps that default
+    r"(?m)^(\s*)from tunekite\.launcher import (resolve|start|resolve, start)$": (
+        r"\1from tunekite.api import \2"
+    ),
     # the core tests that follow the modules they test
     r"\bcore/tests/test_run\.py\b": "core/tests/test_launcher.py",
     r"\bcore/tests/test_template_engine\.py\b": "core/tests/test_template_encoder.py",

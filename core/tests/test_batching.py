@@ -50,13 +50,16 @@ class Recording:
         self.inner = engine
         self.max_batch_size = engine.max_batch_size
         self.batches: list[int] = []
+        self.cancellations: list = []
+        """The `cancelled` callable each `infer_batch` call was given."""
         if batch_streaming:
             self.infer_batch = self._infer_batch
             self.partial_reply = engine.partial_reply
 
-    def _infer_batch(self, requests, streamer=None):
+    def _infer_batch(self, requests, streamer=None, cancelled=None):
         self.batches.append(len(requests))
-        return self.inner.infer_batch(requests, streamer)
+        self.cancellations.append(cancelled)
+        return self.inner.infer_batch(requests, streamer, cancelled)
 
     def infer(self, requests):
         self.batches.append(len(requests))
@@ -177,3 +180,62 @@ def test_exclusive_work_runs_between_batches(engine):
 
     marker, responses = asyncio.run(main())
     assert marker == "ran" and len(responses) == len(PROMPTS)
+
+
+def test_a_cancelled_row_stops_at_once_while_the_others_finish(engine):
+    """`infer_batch(..., cancelled=)`: the row it names stops generating (one padding token
+    after), the other row's reply is untouched."""
+    requests = [greedy(p, max_tokens=30) for p in PROMPTS[:2]]
+    full = engine.infer_batch(requests)
+    assert full[0].completion_tokens > 4, "pick a prompt whose greedy reply runs longer"
+    steps: list[int] = []
+
+    def cancelled() -> list[bool]:
+        steps.append(1)
+        return [len(steps) >= 3, False]
+
+    out = engine.infer_batch(requests, cancelled=cancelled)
+    assert out[1].text == full[1].text
+    assert out[0].token_ids[:3] == full[0].token_ids[:3] and len(out[0].token_ids) <= 4
+
+
+def test_cancelling_a_caller_drops_its_request_and_cancel_all_fails_the_rest(engine):
+    recording = Recording(engine)
+
+    async def main():
+        front_engine = front(recording, batch_wait=0.05)
+        waiting = asyncio.ensure_future(front_engine.infer_async(greedy("hi", max_tokens=30)))
+        await asyncio.sleep(0)
+        waiting.cancel()
+        kept = asyncio.ensure_future(front_engine.infer_async(greedy("hi", max_tokens=2)))
+        await asyncio.sleep(0)
+        front_engine.cancel_all(RuntimeError("shutting down"))
+        results = await asyncio.gather(waiting, kept, return_exceptions=True)
+        try:
+            await front_engine.infer_async(greedy("hi"))
+        except RuntimeError as exc:
+            return results, exc
+        return results, None
+
+    (waiting, kept), later = asyncio.run(main())
+    assert isinstance(waiting, asyncio.CancelledError)
+    assert isinstance(kept, RuntimeError) and isinstance(later, RuntimeError)
+    assert recording.batches == []  # neither reached the engine
+
+
+def test_cancelling_a_caller_while_its_batch_runs_tells_the_engine(engine):
+    recording = Recording(engine)
+    seen = recording.cancellations
+
+    async def main():
+        front_engine = front(recording)
+        task = asyncio.ensure_future(front_engine.infer_async(greedy("hi", max_tokens=50)))
+        while not seen:
+            await asyncio.sleep(0.001)
+        before = list(seen[0]())
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return before, list(seen[0]())
+
+    before, after = asyncio.run(main())
+    assert (before, after) == ([False], [True])

@@ -37,7 +37,8 @@ def plugin(**hooks):
 
 @pytest.fixture
 def echo(tk_plugins) -> tuple[PluginHost, list[Run]]:
-    """An isolated host with an `echo` task whose factory records the run it gets."""
+    """An isolated host with an `echo` trainer (so it gets a run folder) whose factory
+    records the run it gets."""
     received: list[Run] = []
 
     def factory(run: Run) -> str:
@@ -45,11 +46,12 @@ def echo(tk_plugins) -> tuple[PluginHost, list[Run]]:
         return "echoed"
 
     @hookimpl
-    def tk_register_tasks(register):
-        register(TaskSpec(name="echo", summary="Echo the arguments", groups=("model",),
-                          args=EchoArguments, factory=factory))
+    def tk_register_trainers(register):
+        register(TrainerSpec(name="echo", summary="Echo the arguments", groups=("model",),
+                             args=EchoArguments, factory=factory))
 
-    host = tk_plugins.add(plugin(tk_register_tasks=tk_register_tasks), name="echo", distribution="dist-echo")
+    host = tk_plugins.add(plugin(tk_register_trainers=tk_register_trainers), name="echo",
+                          distribution="dist-echo")
     return host, received
 
 
@@ -156,8 +158,8 @@ def test_run_groups_and_flat_access(echo) -> None:
     host, _ = echo
     run, wants_help = resolve("echo", ["--echo_times", "2"], host)
     assert wants_help is False
-    assert list(run.groups) == ["common", "model", "tasks:echo"]
-    assert run.groups["tasks:echo"] == EchoArguments(echo_times=2)
+    assert list(run.groups) == ["common", "model", "trainers:echo"]
+    assert run.groups["trainers:echo"] == EchoArguments(echo_times=2)
     assert run.echo_times == 2 and run.seed == 42
     with pytest.raises(AttributeError, match="no argument named 'learning_rate'"):
         _ = run.learning_rate
@@ -271,14 +273,14 @@ def test_missing_default_tuner_says_what_to_install(tk_plugins) -> None:
 
 
 TASK_FILE = """
-from tunekite.api import TaskSpec, hookimpl
+from tunekite.api import TrainerSpec, hookimpl
 
 def record(run):
     return ("ran", run.output_dir)
 
 @hookimpl
-def tk_register_tasks(register):
-    register(TaskSpec(name="localtask", summary="from a local file", factory=record))
+def tk_register_trainers(register):
+    register(TrainerSpec(name="localtask", summary="from a local file", factory=record))
 """
 
 
@@ -355,14 +357,23 @@ def test_tuner_validation_error_names_the_group(real_host) -> None:
         resolve("sft", ["--tuner", "lora", "--lora_rank", "0"], real_host)
 
 
-def test_sft_writes_args_before_failing_on_a_missing_model(real_host, tmp_path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ArgumentError, match="No model given: pass --model"):
-        start("sft", ["--tuner", "lora", "--output_dir", "o", "--add_version", "false"], real_host)
-    saved = read_args(tmp_path / "o")
+def test_sft_args_json_names_the_components(real_host, tmp_path, monkeypatch) -> None:
+    from tunekite.run_folder import write_args
+
+    run, _ = resolve("sft", ["--tuner", "lora"], real_host)
+    saved = read_args(write_args(run, tmp_path).parent)
     assert (saved["tuner"], saved["lora_rank"], saved["learning_rate"]) == ("lora", 8, 1e-4)
     assert saved["tunekite"]["components"] == {"tuners": ["lora"], "loss_scales": ["default"]}
     assert "tunekite-lora" in [p["distribution"] for p in saved["tunekite"]["plugins"]]
+
+
+def test_a_failed_start_leaves_no_run_folder(real_host, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArgumentError, match="No model given: pass --model"):
+        start("sft", ["--tuner", "lora", "--output_dir", "o/deep", "--add_version", "false"], real_host)
+    with pytest.raises(ArgumentError, match="No model given"):
+        start("sft", ["--tuner", "lora"], real_host)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_pt_defaults_train_every_token_and_can_be_overridden(real_host) -> None:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from tunekite.launcher import Run
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugin_host import PluginHost, get_host, registry
+    from tunekite.serving.exposure import warn_if_exposed
     from tunekite.tasks.loading import load_for_inference, named_adapters
     from tunekite.templates.encoder import Template
     from tunekite.templates.format import ChatFormat
@@ -149,6 +150,7 @@ __all__ = [
     "train_resuming",
     "training_config",
     "tuner_optimizer",
+    "warn_if_exposed",
     "write_manifest",
 ]
 
@@ -163,6 +165,7 @@ _LAZY = {
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
     "prompt_datasets": "tunekite.data.prompts",
+    "warn_if_exposed": "tunekite.serving.exposure",
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",

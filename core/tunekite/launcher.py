@@ -3,16 +3,14 @@
 Resolution reads top to bottom: load the plugins the arguments name, find the
 runnable, collect the core groups it takes, add the argument group of every
 component the arguments select (until nothing new is selected), parse, validate,
-and only then touch the disk: the output folder and `args.json`.
+and only then touch the disk: a trainer's run folder and `args.json`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
-import time
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,11 +19,21 @@ from typing import Any
 from tunekite import __version__
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS, GROUP_TITLES
-from tunekite.arguments.parser import ARGS_FILE, META_KEY, ArgumentSet, Group, Layer, preparse
+from tunekite.arguments.parser import ArgumentSet, Group, Layer, preparse
+from tunekite.arguments.secrets import SECRET_GIVEN, missing_notice
 from tunekite.arguments.support import refuse_unread
+from tunekite.arguments.validate import validate
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugin_host import PluginHost
 from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
+from tunekite.run_folder import (
+    OutputError,
+    describe_os_error,
+    describe_write_failure,
+    run_folder,
+    wants_run_folder,
+    write_args,
+)
 
 RUNNABLE_KINDS = ("trainers", "tasks")
 _COMPONENT_KINDS = tuple(k for k in KINDS if k not in RUNNABLE_KINDS)
@@ -226,6 +234,9 @@ def resolve_spec(
         if p.status == "loaded"
     ]
     run = Run(name, spec, groups, selected, plugins=plugins, plugin_host=host)
+    if not pre.help:
+        validate(run)
+        _note_missing_secrets(argset, layers, values)
     return run, bool(pre.help)
 
 
@@ -242,6 +253,15 @@ def _dispatched(
         raise ArgumentError(f"--{alias.dispatch}: {exc}") from None
 
 
+def _note_missing_secrets(argset: ArgumentSet, layers: Sequence[Layer], values: dict[str, Any]) -> None:
+    """One line per secret a reloaded args.json says was given and this run lacks."""
+    for layer in layers:
+        for key, value in layer.values.items():
+            f = argset.field(key)
+            if f is not None and f.secret and value == SECRET_GIVEN and values.get(f.name) is None:
+                print(missing_notice(f, layer.source), file=sys.stderr)
+
+
 def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[ComponentSpec]]) -> None:
     """Defaults that depend on the selected components (ms-swift: lr 1e-4 tuners, 1e-5 full)."""
     training = groups.get("training")
@@ -249,47 +269,25 @@ def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[C
         training.learning_rate = selected["tuners"][0].learning_rate
 
 
-def make_output_folder(run: Run) -> Path:
-    """`output_dir`, or `output/<model>`; with add_version, a new `v<N>-<timestamp>` inside,
-    created here so that two runs started together never share one."""
-    base = run.groups["common"].output_dir
-    if base is None:
-        model = run.groups.get("model")
-        stem = Path(str(model.model)).name if model is not None and model.model else run.command
-        base = str(Path("output") / stem)
-    folder = Path(base)
-    folder.mkdir(parents=True, exist_ok=True)
-    if not run.groups["common"].add_version:
-        return folder
-    taken = [int(m.group(1)) for p in folder.iterdir() if (m := re.match(r"v(\d+)-", p.name))]
-    version = max(taken, default=-1) + 1
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    while True:
-        try:
-            (folder / f"v{version}-{stamp}").mkdir()
-            return folder / f"v{version}-{stamp}"
-        except FileExistsError:
-            version += 1
-
-
-def write_args(run: Run, folder: Path) -> Path:
-    """Write `args.json` atomically: the flat values plus a manifest of the run."""
-    data = run.values()
-    data[META_KEY] = run.manifest()
-    target = folder / ARGS_FILE
-    tmp = folder / f".{ARGS_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
-
-
 def launch(run: Run) -> Any:
-    """Start a resolved run: output folder, args.json, plugin environment, then the factory."""
-    folder = make_output_folder(run)
-    run = dataclasses.replace(run, output_dir=folder)
-    write_args(run, folder)
+    """Start a resolved run: for a trainer its locked run folder and args.json (see
+    `tunekite.run_folder`), then the plugin environment and the factory."""
     os.environ.update(run.plugin_host.worker_env())
-    return run.spec.load()(run)
+    if not wants_run_folder(run):
+        return run.spec.load()(run)
+    with run_folder(run) as folder:
+        run = dataclasses.replace(run, output_dir=folder)
+        write_args(run, folder)
+        try:
+            return run.spec.load()(run)
+        except (OSError, RuntimeError) as exc:  # a full disk, a folder deleted or read-only mid-run
+            if isinstance(exc, OSError):
+                message = describe_os_error(exc, folder)
+            else:
+                message = describe_write_failure(exc, folder)
+            if message is None:
+                raise
+            raise OutputError(message) from None
 
 
 def start(name: str, argv: Sequence[str], host: PluginHost) -> Any:

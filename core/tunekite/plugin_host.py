@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = ("tunekite.builtins",)
 """Core's own plugins, imported by name as pytest imports its default plugins, so the host
 does not depend on the recipes and tasks they register (see tools/check_layers.py)."""
 _TRUE = {"1", "true", "yes", "on"}
+_WARNED: set[str] = set()  # plugin failures already reported on stderr by this process
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -111,6 +112,7 @@ class PluginHost:
         self.custom_paths: list[str] = []
         self._incompatible: list[tuple[Any, PluginInfo]] = []
         self._registries: dict[str, Registry] | None = None
+        self.warn_failures = True  # `tk plugins` shows failures in its table instead
         if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
@@ -264,7 +266,24 @@ class PluginHost:
     def _built(self) -> dict[str, Registry]:
         if self._registries is None:
             self._registries = self._build_registries()
+            self._warn_failed()
         return self._registries
+
+    def _warn_failed(self) -> None:
+        """One stderr line per failed plugin and process, so `tk list` and `tk run` are not
+        silent about a plugin they left out."""
+        if not self.warn_failures:
+            return
+        for p in self.plugins:
+            key = f"{p.name}|{p.distribution or p.location}|{p.error}"
+            if p.status != "failed" or key in _WARNED:
+                continue
+            _WARNED.add(key)
+            print(
+                f"tunekite: warning: plugin {p.name!r} ({p.distribution or p.location}) failed to load "
+                f"and is left out: {p.error} (see `tk plugins`)",
+                file=sys.stderr,
+            )
 
     def _build_registries(self) -> dict[str, Registry]:
         registries = {kind: Registry(kind) for kind in SPEC_TYPES}

@@ -33,6 +33,7 @@ def arg(
     metavar: str | None = None,
     read_by: str | None = None,
     unsupported: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """Declare one argument of a group dataclass.
 
@@ -42,7 +43,8 @@ def arg(
     argument group joins the run. `read_by` names the component kind whose selected
     component reads this core argument (`quant_bits` is read by the quantizer), and
     `unsupported` says why a value other than the default is refused (see
-    `tunekite.arguments`).
+    `tunekite.arguments`). A `secret` value (a token, an API key) is never written
+    to disk: args.json and manifests record only that one was given.
     """
     if not help.strip() or "\n" in help.strip():
         raise ValueError("arg(help=...) must be one non-empty line")
@@ -56,6 +58,8 @@ def arg(
         "read_by": read_by,
         "unsupported": unsupported,
     }
+    if secret:
+        metadata["secret"] = True
     if default_factory is not _MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     if isinstance(default, (list, dict, set)):
@@ -122,6 +126,7 @@ class ArgField:
     metavar: str | None
     read_by: str | None = None
     unsupported: str | None = None
+    secret: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -243,4 +248,5 @@ def _declared(group: type) -> Iterator[ArgField]:
             metavar=f.metadata.get("metavar"),
             read_by=f.metadata.get("read_by"),
             unsupported=f.metadata.get("unsupported"),
+            secret=f.metadata.get("secret", False),
         )

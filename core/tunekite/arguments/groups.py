@@ -36,6 +36,9 @@ class CommonArguments:
     add_version: bool = arg(
         True, help="append a '<version>-<timestamp>' folder to output_dir so runs never overwrite"
     )
+    overwrite_output_dir: bool = arg(
+        False, help="start afresh in an output folder holding another run's checkpoints, deleting them"
+    )
     seed: int = arg(42, help="global random seed for python, numpy and torch")
 
 
@@ -85,7 +88,9 @@ class ModelArguments:
         help="download models and datasets from the HuggingFace hub (the only hub TuneKite reads)",
         unsupported="not built yet: TuneKite reads only the HuggingFace hub, not ModelScope",
     )
-    hub_token: str | None = arg(None, help="access token for the hub (ModelScope or HuggingFace)")
+    hub_token: str | None = arg(
+        None, secret=True, help="access token for the hub (ModelScope or HuggingFace); never saved"
+    )
 
 
 @dataclass(kw_only=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.arguments.fields import ArgField, fields_of
+from tunekite.arguments.secrets import restore
 from tunekite.errors import ArgumentError, did_you_mean
 
 CONFIG_OPTIONS = ("-c", "--config")
@@ -180,18 +181,34 @@ class ArgumentSet:
         """
         merged = {f.name: copy.deepcopy(f.default) for g in self.groups for f in g.fields()}
         for layer in layers:
+            self._reject_aliases_together(layer.values, layer.source)
             for key, value in layer.values.items():
                 f = self.field(key)
                 if f is None:
                     if layer.strict and on_unknown is not None:
                         raise ArgumentError(f"{layer.source}: {self._unknown(key, on_unknown)}")
                     continue
-                merged[f.name] = f.convert(value, layer.source)
+                merged[f.name] = f.convert(restore(f, value), layer.source)
+        self._reject_aliases_together([a for a in argv if a.startswith("--")], "command line")
         ns, extras = self._parser().parse_known_args(list(argv))
         if extras and on_unknown is not None:
             self._reject(extras, on_unknown)
         merged.update({k: v for k, v in vars(ns).items() if not k.startswith("__")})
         return merged
+
+    def _reject_aliases_together(self, options: Iterable[str], source: str) -> None:
+        """`--tuner lora --train_type full` names one argument twice under two of its names;
+        argparse would keep the last silently."""
+        used: dict[str, list[str]] = {}
+        for option in options:
+            f = self.field(option)
+            name = normalize(option)
+            if f is not None and name in f.names and name not in used.setdefault(f.name, []):
+                used[f.name].append(name)
+        for names in used.values():
+            if len(names) > 1:
+                spelled = " and ".join(f"--{n}" for n in names)
+                raise ArgumentError(f"{source}: {spelled} are one argument under two names; give only one")
 
     def _reject(self, extras: list[str], on_unknown: Any) -> None:
         options = [e for e in extras if e.startswith("-")]

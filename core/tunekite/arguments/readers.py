@@ -6,7 +6,9 @@ An argument counts as read when its owner's source code reads it: an attribute l
 file) that defines its group. A core argument may instead be read by the components of
 its `read_by` kind, or, in the training group, be handed to transformers by
 `tunekite.training.hf_args.DESTINATIONS`. Selectors are read by the resolver, and an
-`unsupported` argument is refused. The check is by name, so a common name such as
+`unsupported` argument is refused. A component that calls one of core's helpers reads
+what that helper reads for it (`_HELPER_READS`: `peft_target_modules(common)` reads
+`--target_modules` and `--target_regex`). The check is by name, so a common name such as
 `model` is found more easily than a rare one; it still catches an argument that no
 code of its owner mentions at all, which is how an unread argument usually looks.
 """
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from tunekite.plugin_host import PluginHost
 
 _KEY_CALLS = {"getattr", "hasattr", "get", "pop", "setdefault"}
+_HELPER_READS = {"peft_target_modules": ("target_modules", "target_regex")}
+"""Public helpers (`tunekite.api`) that read core arguments on behalf of their caller."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,13 @@ def unread_arguments(host: PluginHost) -> list[Unread]:
                     found.append(
                         Unread("tunekite", key, f.name, f"is not read by {where.reader}, its named reader")
                     )
-            elif not _reads(f.name, _package_files("tunekite")):
+            elif f.read_by is not None:  # every component of that kind reads it or refuses it
                 why = _read_by_kind(host, f, key)
                 if why:
                     found.append(Unread("tunekite", key, f.name, why))
+            elif not _reads(f.name, _package_files("tunekite")):
+                why = "is read nowhere in tunekite and has no read_by kind"
+                found.append(Unread("tunekite", key, f.name, why))
     for spec, owner in _components(host):
         what = f"{spec.kind[:-1].replace('_', ' ')} {spec.name}"
         files = _package_files(spec.args.__module__)
@@ -90,8 +97,6 @@ def _read_by_kind(host: PluginHost, f: ArgField, group: str) -> str | None:
     or list it in `rejects` (with no quantizer installed the run refuses `--quant_bits`
     as "none selected"); for other kinds (datasets), one reader suffices.
     """
-    if f.read_by is None:
-        return "is read nowhere in tunekite and has no read_by kind"
     entries = [e for e in host.registry(f.read_by) if group in getattr(e.spec, "groups", (group,))]
     readers = [e for e in entries if _reads(f.name, _package_files(_module_of(e.spec)))]
     selected = f.read_by in ("trainers", "tasks") or any(
@@ -118,7 +123,9 @@ def _components(host: PluginHost) -> Iterator[tuple[Any, str]]:
 
 def _module_of(spec: Any) -> str:
     factory = spec.factory
-    return factory.partition(":")[0] if isinstance(factory, str) else factory.__module__
+    if isinstance(factory, str):
+        return factory.partition(":")[0]
+    return getattr(factory, "func", factory).__module__  # a functools.partial names its function
 
 
 @functools.cache
@@ -159,6 +166,7 @@ def _read_names(file: Path) -> frozenset[str]:
             )
             if called in _KEY_CALLS:
                 names.update(_strings(node.args))
+            names.update(_HELPER_READS.get(called, ()))
     return frozenset(names)
 
 

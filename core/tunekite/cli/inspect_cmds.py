@@ -28,6 +28,7 @@ def _registered_text(registered: dict[str, list[str]]) -> str:
 def plugins(as_json: bool, custom_register_path: tuple[str, ...]) -> None:
     """Installed plugins: distribution, version, what each registered, load errors."""
     host = _host(custom_register_path)
+    host.warn_failures = False  # the table shows them
     conflicts = [c for kind in KINDS for c in host.registry(kind).conflicts]
     warnings = host.warnings()
     if as_json:

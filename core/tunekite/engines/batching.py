@@ -9,8 +9,10 @@ since `generate` is not re-entrant. Requests that arrive while a batch runs form
 Streaming a batch: engines with `infer_batch(requests, streamer)` and
 `partial_reply(tokens, request)` (the pt engine) take a `BatchStreamer`, which receives
 each step's `(batch,)` tokens and routes each row's new text to that request's queue.
-Other engines stream one request at a time through their `stream`. A client that goes
-away only closes its stream: its row keeps generating with the others and is ignored.
+Other engines stream one request at a time through their `stream`. A request nobody
+waits for any more (its stream closed, its `infer_async` cancelled: the client left) is
+dropped: a batch engine stops its row (`infer_batch(..., cancelled=)`), a streaming one
+stops being read. `cancel_all` fails every request at once (a server shutting down).
 """
 
 from __future__ import annotations
@@ -135,10 +137,18 @@ class AsyncEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._scheduler: asyncio.Task[None] | None = None
+        self._running: list[_Job] = []
+        self._closed: BaseException | None = None
 
     async def infer_async(self, request: ChatRequest) -> ChatResponse:
-        """The response to one request, generated in a batch with its concurrent peers."""
-        return await self._submit(request, stream=False).future
+        """The response to one request, generated in a batch with its concurrent peers;
+        cancelling the caller stops its generation."""
+        job = self._submit(request, stream=False)
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            job.dropped = True
+            raise
 
     def stream_async(self, request: ChatRequest) -> ResponseStream:
         """The reply's text deltas as they are generated; they join to `infer`'s text."""
@@ -147,6 +157,19 @@ class AsyncEngine:
     async def run_exclusive(self, fn: Callable[[], Any]) -> Any:
         """`fn()` on the generation thread, so it never runs during a batch."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def cancel_all(self, error: BaseException) -> None:
+        """On the event loop: fail every waiting and generating request with `error`, stop
+        their generation, and refuse new ones with it (a server shutting down)."""
+        self._closed = error
+        for job in [*self._pending, *self._running]:
+            if not job.dropped:
+                if not job.future.done():
+                    job.future.set_exception(error)
+                if job.queue is not None:
+                    job.queue.put_nowait(_END)
+            job.dropped = True
+        self._pending = []
 
     def close(self) -> None:
         """Stop scheduling and let the generation thread finish its batch."""
@@ -157,6 +180,8 @@ class AsyncEngine:
     # Scheduling ---------------------------------------------------------------------------
 
     def _submit(self, request: ChatRequest, *, stream: bool) -> _Job:
+        if self._closed is not None:
+            raise self._closed
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # first use, or a new loop (e.g. one asyncio.run per test)
             self._loop, self._pending, self._wakeup = loop, [], asyncio.Event()
@@ -195,6 +220,7 @@ class AsyncEngine:
 
     def _run(self, jobs: list[_Job]) -> None:
         self.stats.running = len(jobs)
+        self._running = jobs
         try:
             responses = self._generate(jobs)
         except Exception as exc:  # every request of the batch gets the error
@@ -203,6 +229,7 @@ class AsyncEngine:
             return
         finally:
             self.stats.running = 0
+            self._running = []
         for job, response in zip(jobs, responses, strict=True):
             self.stats.requests += 1
             self.stats.prompt_tokens += response.prompt_tokens
@@ -215,7 +242,7 @@ class AsyncEngine:
         infer_batch = getattr(self.engine, "infer_batch", None)
         if infer_batch is not None:
             streamer = BatchStreamer(jobs, self.engine.partial_reply) if streamed else None
-            responses = infer_batch(requests, streamer)
+            responses = infer_batch(requests, streamer, cancelled=lambda: [j.dropped for j in jobs])
             if streamer is not None:
                 streamer.flush(responses)
             return responses
@@ -228,7 +255,13 @@ class AsyncEngine:
             if job.queue is None:
                 continue
             text = ""
-            for delta in self.engine.stream(job.request):
+            deltas = self.engine.stream(job.request)
+            for delta in deltas:
+                if job.dropped:
+                    close = getattr(deltas, "close", None)
+                    if close is not None:
+                        close()
+                    break
                 text += delta
                 job.send(delta)
             # Known only from its stream: the engine reports no usage or logprobs for it.

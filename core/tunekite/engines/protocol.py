@@ -71,7 +71,11 @@ class ChatResponse:
 class Engine(Protocol):
     """What `tk run infer` (and later the server) needs from an engine. Engines that can
     change their LoRA adapters while running also have `load_adapter(name, folder)` and
-    `unload_adapter(name)` (used by `tk run deploy`'s /v1/adapters and GRPO's `--use_vllm`)."""
+    `unload_adapter(name)` (used by `tk run deploy`'s /v1/adapters and GRPO's `--use_vllm`).
+    Engines that know their context have `context_length` (tokens, prompt and reply) and
+    `prompt_ids(request)`, so a server can refuse a prompt that cannot fit before it queues.
+    `infer_batch(requests, streamer, cancelled)` (see `tunekite.engines.batching`) stops the
+    rows `cancelled()` names, so a request whose client left stops generating."""
 
     def infer(self, requests: Sequence[ChatRequest]) -> list[ChatResponse]:
         """One response per request, in order; the engine batches as it sees fit."""

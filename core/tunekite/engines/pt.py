@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tunekite.engines.logprobs import token_logprobs
@@ -61,7 +61,7 @@ class PtEngine:
         import torch
         from transformers import TextIteratorStreamer
 
-        prompt = self._prompt_ids(request)
+        prompt = self.prompt_ids(request)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False)
         inputs = torch.tensor([prompt], device=self.model.device)
         failure: list[BaseException] = []
@@ -84,11 +84,28 @@ class PtEngine:
 
     # Batches for the async front (`tunekite.engines.batching`) -------------------------
 
-    def infer_batch(self, requests: Sequence[ChatRequest], streamer: Any = None) -> list[ChatResponse]:
+    def infer_batch(
+        self,
+        requests: Sequence[ChatRequest],
+        streamer: Any = None,
+        cancelled: Callable[[], Sequence[bool]] | None = None,
+    ) -> list[ChatResponse]:
         """One `generate` call for requests with equal settings (at most `max_batch_size`);
         `streamer`, a transformers `BaseStreamer`, gets the prompt ids and then each step's
-        `(batch,)` new tokens, so a whole batch can be streamed."""
-        return self._generate(list(requests), streamer)
+        `(batch,)` new tokens, so a whole batch can be streamed. `cancelled()` says, after
+        each new token, which rows nobody waits for any more: they stop generating there (and
+        the whole call returns once every row has stopped); their responses are meaningless."""
+        return self._generate(list(requests), streamer, cancelled)
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens (prompt and reply) the model attends to; None when its config
+        does not say."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def prompt_ids(self, request: ChatRequest) -> list[int]:
+        """The token ids the reply to `request` continues (how long its prompt is)."""
+        return request_prompt_ids(request, self.template, self.tokenizer)
 
     def partial_reply(self, tokens: Sequence[int], request: ChatRequest) -> tuple[str, bool]:
         """The final part of a reply generated so far and whether it has ended: stop words are
@@ -118,22 +135,23 @@ class PtEngine:
 
     # Generation --------------------------------------------------------------------------
 
-    def _prompt_ids(self, request: ChatRequest) -> list[int]:
-        """The templated conversation, or `request.prompt` (text or token ids, OpenAI completions)."""
-        return request_prompt_ids(request, self.template, self.tokenizer)
-
-    def _generate(self, requests: list[ChatRequest], streamer: Any = None) -> list[ChatResponse]:
+    def _generate(
+        self,
+        requests: list[ChatRequest],
+        streamer: Any = None,
+        cancelled: Callable[[], Sequence[bool]] | None = None,
+    ) -> list[ChatResponse]:
         import torch
 
         first = requests[0]
         if first.logprobs and first.num_beams > 1:
             raise ArgumentError("logprobs are not available with beam search (num_beams > 1)")
-        prompts = [self._prompt_ids(r) for r in requests]
+        prompts = [self.prompt_ids(r) for r in requests]
         width = max(len(p) for p in prompts)
         device = self.model.device
         input_ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=device)
         attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        out = self._run_generate(first, input_ids, attention, width, streamer=streamer)
+        out = self._run_generate(first, input_ids, attention, width, streamer=streamer, cancelled=cancelled)
         responses = []
         for row, (request, prompt) in enumerate(zip(requests, prompts, strict=True)):
             tokens = out.sequences[row, width:].tolist()
@@ -153,9 +171,16 @@ class PtEngine:
         return responses
 
     def _run_generate(
-        self, request: ChatRequest, input_ids: Any, attention: Any, width: int, streamer: Any = None
+        self,
+        request: ChatRequest,
+        input_ids: Any,
+        attention: Any,
+        width: int,
+        streamer: Any = None,
+        cancelled: Callable[[], Sequence[bool]] | None = None,
     ) -> Any:
         import torch
+        from transformers import StoppingCriteriaList
 
         if request.n != 1:
             raise ArgumentError(f"the pt engine answers one choice per request (n=1), got n={request.n}")
@@ -169,6 +194,7 @@ class PtEngine:
                 generation_config=config,
                 tokenizer=self.tokenizer,
                 streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([_rows_stopper(cancelled)] if cancelled else []),
             )
 
     def _generation_config(self, request: ChatRequest, width: int) -> Any:
@@ -239,6 +265,18 @@ class PtEngine:
             raise ArgumentError(f"adapter {wanted!r} is not loaded in this engine")
         self.model.set_adapter(wanted)
         return contextlib.nullcontext()
+
+
+def _rows_stopper(cancelled: Callable[[], Sequence[bool]]) -> Any:
+    """A transformers stopping criterion that ends the rows `cancelled()` names."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class RowsStopper(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.tensor(list(cancelled()), dtype=torch.bool, device=input_ids.device)
+
+    return RowsStopper()
 
 
 def _settings_key(request: ChatRequest) -> tuple[Any, ...]:

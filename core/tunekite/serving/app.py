@@ -1,10 +1,11 @@
 """The FastAPI app of `tk run deploy`: OpenAI's chat completions, completions and models
 routes over an `AsyncEngine`, plus health and run-time adapter routes.
 
-Each request becomes `ChatRequest`s (one per choice) for the async front, which batches
-concurrent ones; streamed replies are server-sent events ending in `data: [DONE]`. A
-client that disconnects mid-stream cancels its response generator, which only closes its
-own streams.
+Each request becomes `ChatRequest`s (one per choice), checked against the engine's
+context, for the async front, which batches concurrent ones; streamed replies are
+server-sent events ending in `data: [DONE]`. A client that disconnects, mid-stream or while
+waiting for a whole reply, stops its generation. Every error is an OpenAI error body without
+exception text or paths (those go to the log), and leaves the connection usable.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
-from tunekite.engines.batching import AsyncEngine
+from tunekite.engines.batching import AsyncEngine, ResponseStream
 from tunekite.engines.protocol import ChatRequest, ChatResponse, TokenLogprob
 from tunekite.errors import ArgumentError
 from tunekite.serving.adapters import AdapterManager
+from tunekite.serving.errors import CleanErrors, server_error
+from tunekite.serving.limits import ContextLimit
 from tunekite.serving.schemas import (
     APIError,
     ChatCompletionBody,
@@ -39,6 +42,7 @@ from tunekite.serving.schemas import (
 )
 
 log = logging.getLogger("uvicorn.error")  # printed with uvicorn's own lines
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,11 +54,17 @@ class ServeOptions:
     api_key: str | None = None
     max_logprobs: int = 20
     log_interval: float = 0.0
+    adapter_dirs: tuple[str, ...] = ()
+    """Folders adapters may be loaded from at run time (none: run-time loading is off)."""
 
 
 def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, str] | None = None) -> FastAPI:
-    """The server app; `adapters` maps names to the adapter folders already in the model."""
-    manager = AdapterManager(front, adapters or {}, reserved={options.served_model_name})
+    """The server app; `adapters` maps names to the adapter folders already in the model
+    (served as long as the server runs). `app.state.front` is the engine's front."""
+    manager = AdapterManager(
+        front, adapters or {}, reserved={options.served_model_name}, allowed_dirs=options.adapter_dirs
+    )
+    limit = ContextLimit(front.engine)
     created = int(time.time())
 
     @contextlib.asynccontextmanager
@@ -67,7 +77,16 @@ def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, st
             reporter.cancel()
         front.close()
 
-    app = FastAPI(title="TuneKite", lifespan=lifespan)
+    open_docs = options.api_key is None  # the API's description is no one's business behind a key
+    app = FastAPI(
+        title="TuneKite",
+        lifespan=lifespan,
+        docs_url="/docs" if open_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if open_docs else None,
+    )
+    app.state.front = front
+    app.add_middleware(CleanErrors)
 
     def authorize(request: Request) -> None:
         if options.api_key is None:
@@ -85,11 +104,6 @@ def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, st
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse(APIError(exc.status_code, str(exc.detail)).body(), status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def server_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("request failed", exc_info=exc)
-        return JSONResponse(APIError(500, f"{type(exc).__name__}: {exc}", type="server_error").body(), 500)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -119,20 +133,19 @@ def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, st
                 param="top_logprobs",
             )
         model = body.model or options.served_model_name
-        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         base = _settings(body, manager.adapter_of(model))
         base["max_tokens"] = body.max_completion_tokens or body.max_tokens
         request_ = ChatRequest(
-            messages=messages,
-            tools=body.tools,
+            messages=body.template_messages(),
+            tools=body.tool_list(),
             logprobs=body.logprobs,
             top_logprobs=body.top_logprobs if body.logprobs else None,
             **base,
         )
-        requests = [request_] * body.n
+        requests = [await limit.admit(request_, "messages")] * body.n
         if body.stream:
             return _sse(_chat_chunks(front, requests, model, _include_usage(body)))
-        responses = await _answers(front, requests)
+        responses = await _unless_disconnected(request, _answers(front, requests))
         choices = [
             {
                 "index": i,
@@ -155,14 +168,19 @@ def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, st
         base = _settings(body, manager.adapter_of(model))
         wanted = body.logprobs is not None
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        requests = [
-            ChatRequest(messages=[], prompt=p, logprobs=wanted, top_logprobs=body.logprobs or None, **base)
+        admitted = [
+            await limit.admit(
+                ChatRequest(
+                    messages=[], prompt=p, logprobs=wanted, top_logprobs=body.logprobs or None, **base
+                ),
+                "prompt",
+            )
             for p in prompts
-            for _ in range(body.n)
         ]
+        requests = [r for r in admitted for _ in range(body.n)]
         if body.stream:
             return _sse(_text_chunks(front, requests, model, _include_usage(body), body.n))
-        responses = await _answers(front, requests)
+        responses = await _unless_disconnected(request, _answers(front, requests))
         choices = [
             {
                 "index": i,
@@ -215,6 +233,29 @@ async def _answers(front: AsyncEngine, requests: list[ChatRequest]) -> list[Chat
         return list(await asyncio.gather(*(front.infer_async(r) for r in requests)))
     except ArgumentError as exc:
         raise APIError(400, str(exc)) from None
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """`work`'s result, or, when the client goes away first, `work` cancelled (its
+    generation stops) and a 499 nobody reads."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+    if task not in done:
+        raise APIError(499, "The client closed the request.", code="client_closed")
+    return task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has disconnected (the body is already read, so the only
+    message left to receive is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        await asyncio.sleep(0.1)
 
 
 def _usage(responses: list[ChatResponse], per_prompt: int) -> dict[str, int]:
@@ -290,8 +331,9 @@ async def _streamed(
 ) -> AsyncIterator[dict[str, Any]]:
     """Chunks for every choice in turn (all are generated together, so later ones are
     read from their queues); each stream is closed when the client goes away."""
-    streams = [front.stream_async(r) for r in requests]
+    streams: list[ResponseStream] = []
     try:
+        streams += [front.stream_async(r) for r in requests]  # refused once the server shuts down
         for index, stream in enumerate(streams):
             yield chunk(index, first=True)
             async for delta in stream:
@@ -304,6 +346,10 @@ async def _streamed(
             yield {**chunk(0, usage_only=True), "choices": [], "usage": _usage(done, per_prompt)}
     except ArgumentError as exc:
         yield APIError(400, str(exc)).body()
+    except APIError as exc:  # the server shutting down
+        yield exc.body()
+    except Exception as exc:  # the stream has begun: the error goes in it, its text to the log
+        yield server_error(exc).body()
     finally:
         for stream in streams:
             stream.close()

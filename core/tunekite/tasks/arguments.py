@@ -26,7 +26,9 @@ class InferArguments(MergeArguments):
     infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
     max_batch_size: int = arg(1, help="prompts the pt engine generates together")
     result_path: str | None = arg(
-        None, help="jsonl for dataset results; None writes <output folder>/infer_result/<time>.jsonl"
+        None,
+        help="jsonl for dataset results; None writes <checkpoint>/infer_result/<time>.jsonl, "
+        "or result/<model>/infer_result/<time>.jsonl without a checkpoint",
     )
     val_dataset_sample: int | None = arg(None, help="answer only the first N rows of the inference dataset")
     write_batch_size: int = arg(1000, help="rows answered and appended to result_path at a time")
@@ -43,11 +45,19 @@ class DeployArguments:
 
     infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
     max_batch_size: int = arg(1, help="concurrent requests the pt engine generates together")
-    host: str = arg("0.0.0.0", help="address the server listens on")
-    port: int = arg(8000, help="port the server listens on")
-    api_key: str | None = arg(None, help="clients must send `Authorization: Bearer API_KEY` (None: no check)")
+    host: str = arg(
+        "127.0.0.1", help="address the server listens on (0.0.0.0: every interface; then set --api_key)"
+    )
+    port: int = arg(8000, help="port the server listens on (0: one the system picks, printed at start)")
+    api_key: str | None = arg(
+        None, secret=True, help="clients must send `Authorization: Bearer API_KEY` (None: no check)"
+    )
     owned_by: str = arg("tunekite", help="owner reported for every model by /v1/models")
     served_model_name: str | None = arg(None, help="name clients ask for; None: the --model folder's name")
     verbose: bool = arg(True, help="log every request (access log)")
     log_interval: float = arg(20.0, help="seconds between tokens/s statistics lines; 0 or less: none")
     max_logprobs: int = arg(20, help="the most top_logprobs a request may ask for")
+    adapter_dirs: list[str] = arg(
+        default_factory=list,
+        help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)",
+    )

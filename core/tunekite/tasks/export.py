@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tunekite.arguments.parser import ARGS_FILE
 from tunekite.errors import ArgumentError
 from tunekite.tasks.loading import (
     apply_adapter,
@@ -43,7 +42,7 @@ def run(run: Run) -> Path:
         target,
         safe_serialization=run.safe_serialization,
         max_shard_size=run.max_shard_size,
-        args_file=run.output_dir / ARGS_FILE if run.output_dir else None,
+        run=run,
     )
     console.print(f"merged model: {target}")
     return target

@@ -23,6 +23,7 @@ from tunekite.tasks.loading import (
     load_for_inference,
     merge_and_save,
     merged_folder,
+    parse_adapters,
     with_checkpoint_args,
 )
 
@@ -67,7 +68,7 @@ def _merged(run: Run, model: Any, tokenizer: Any) -> Any:
         target,
         safe_serialization=run.safe_serialization,
         max_shard_size=run.max_shard_size,
-        args_file=run.output_dir / ARGS_FILE if run.output_dir else None,
+        run=run,
     )
 
 
@@ -141,10 +142,8 @@ def inference_rows(run: Run) -> Iterable[Mapping[str, Any]]:
 def infer_dataset(run: Run, engine: Engine) -> Path:
     """Answer every row and append `{response, labels, messages[, tools, logprobs]}` lines
     to `--result_path`, `--write_batch_size` rows at a time."""
-    if run.write_batch_size < 1:
-        raise ArgumentError(f"--write_batch_size must be at least 1, got {run.write_batch_size}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = Path(run.result_path) if run.result_path else run.output_dir / "infer_result" / f"{stamp}.jsonl"
+    target = Path(run.result_path) if run.result_path else default_result_folder(run) / f"{stamp}.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
     settings = generation_settings(run.groups["generation"])
     with target.open("w", encoding="utf-8") as out:
@@ -164,6 +163,20 @@ def infer_dataset(run: Run, engine: Engine) -> Path:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
     return target
+
+
+def default_result_folder(run: Run) -> Path:
+    """ms-swift's place for results without --result_path: `infer_result/` in the checkpoint
+    (the first adapter, or a model folder a run wrote), else in `result/<model name>/`."""
+    adapters = [path for _, path in parse_adapters(run.adapters)]
+    model = Path(str(run.model).rstrip("/"))
+    if adapters:
+        folder = Path(adapters[0])
+    elif (model / ARGS_FILE).is_file():
+        folder = model
+    else:
+        folder = Path("result") / model.name
+    return folder / "infer_result"
 
 
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:

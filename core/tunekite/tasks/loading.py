@@ -166,10 +166,10 @@ def merge_and_save(
     *,
     safe_serialization: bool = True,
     max_shard_size: str = "5GB",
-    args_file: Path | None = None,
+    run: Run | None = None,
 ) -> Any:
     """Merge the adapter into the weights and write a standalone transformers folder (weights,
-    config, generation config, tokenizer, and `args_file` when given), returning the merged
+    config, generation config, tokenizer, and the `run`'s args.json when given), returning the merged
     model. Written next to `target` and renamed into place, so a crash leaves no half folder;
     a target holding more than the args.json `tk run` wrote there is never overwritten."""
     why = merge_refusal(model)
@@ -185,8 +185,10 @@ def merge_and_save(
     try:
         merged.save_pretrained(staging, max_shard_size=max_shard_size)
         tokenizer.save_pretrained(staging)
-        if args_file is not None and args_file.is_file():
-            shutil.copy2(args_file, staging / ARGS_FILE)
+        if run is not None:
+            from tunekite.run_folder import write_args
+
+            write_args(run, staging)
         if target.exists():
             shutil.rmtree(target)  # only the args.json `tk run` wrote there
         os.replace(staging, target)

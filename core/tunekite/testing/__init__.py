@@ -21,7 +21,8 @@ from tunekite.testing.conformance import (
     TunerConformance,
 )
 from tunekite.testing.fakes import FakePlugins
-from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, tiny_causal_lm
+from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
+from tunekite.testing.servers import serving
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "TrainerConformance",
     "TunerConformance",
     "save_tiny_chat_model",
+    "save_tiny_lora",
+    "serving",
     "tiny_causal_lm",
     "tiny_tokenizer",
 ]

@@ -33,16 +33,37 @@ def tiny_causal_lm(seed: int = 0, vocab_size: int = 128, **config: Any) -> Any:
     return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **settings))
 
 
-def save_tiny_chat_model(folder: Path, seed: int = 0, **config: Any) -> Path:
+def save_tiny_chat_model(folder: Path, seed: int = 0, *, endless: bool = False, **config: Any) -> Path:
     """A tiny Llama and a ChatML tokenizer saved as a Hugging Face folder (what `--model` takes);
-    `config` as in `tiny_causal_lm`."""
+    `config` as in `tiny_causal_lm`. An `endless` model never writes a special token, so its
+    replies run to `max_tokens` (long generations for tests of cancellation and shutdown)."""
     from tunekite.testing.tokenizers import tiny_tokenizer
 
     tokenizer = tiny_tokenizer(CHATML_JINJA, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
     model = tiny_causal_lm(seed, vocab_size=len(tokenizer), **config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    if endless:
+        model.generation_config.suppress_tokens = sorted(tokenizer.all_special_ids)
     folder = Path(folder)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_tiny_lora(model_dir: Path, folder: Path, seed: int) -> Path:
+    """A LoRA adapter of the model saved in `model_dir`, with random (non-zero) A and B so its
+    output differs from the base model's, saved in `folder` (what `--adapters` takes)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights="gaussian")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.save_pretrained(folder)
+    return Path(folder)

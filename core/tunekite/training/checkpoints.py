@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-STAGING = ".staging"
+from tunekite.run_folder import STAGING, OutputError, describe_write_failure
+
+TRAINER_STATE = "trainer_state.json"
 
 
 class AtomicCheckpoints:
@@ -33,7 +35,6 @@ class AtomicCheckpoints:
         return self._staging_root or super()._get_output_dir(trial)
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
-        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
         run_dir = Path(super()._get_output_dir(trial))
         save = super()._save_checkpoint
@@ -44,12 +45,9 @@ class AtomicCheckpoints:
                 save(model, trial)
             finally:
                 self._staging_root = None
+            self._record_best(run_dir, folder)
 
         def best() -> str | None:
-            if not self.state.best_global_step:
-                return None
-            found = run_dir / f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
-            self.state.best_model_checkpoint = str(found) if found.exists() else None
             return self.state.best_model_checkpoint
 
         commit_checkpoint(
@@ -61,6 +59,19 @@ class AtomicCheckpoints:
             best=best,
             publish=self.args.should_save,
         )
+
+    def _record_best(self, run_dir: Path, staged: Path) -> None:
+        """The best checkpoint as its final path, also in the staged `trainer_state.json`:
+        transformers saw the staging folder and would record a `.staging/` path."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        if not self.state.best_global_step:
+            return
+        best = f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}"
+        kept = best == staged.name or (run_dir / best).is_dir()
+        self.state.best_model_checkpoint = str(run_dir / best) if kept else None
+        if (staged / TRAINER_STATE).is_file():
+            self.state.save_to_json(str(staged / TRAINER_STATE))
 
 
 def commit_checkpoint(
@@ -77,19 +88,32 @@ def commit_checkpoint(
     fills `<run_dir>/.staging/checkpoint-<step>`, `describe(folder)` adds the run's
     self-description, then the folder is renamed into place and older checkpoints are
     rotated to `save_total_limit` (keeping `best()`, the best checkpoint's path, if any).
-    `publish=False` (a rank that does not save) only writes."""
+    `publish=False` (a rank that does not save) only writes. A failed write leaves no
+    staged folder behind and, where the cause is the disk or the folder, says so in one
+    line (`OutputError`)."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
+    if not run_dir.is_dir():  # never recreate a folder the user deleted, half empty
+        raise OutputError(f"the output folder {run_dir} was deleted while the run was writing to it")
     name = f"{PREFIX_CHECKPOINT_DIR}-{step}"
     staging = run_dir / STAGING
     shutil.rmtree(staging / name, ignore_errors=True)
-    (staging / name).mkdir(parents=True, exist_ok=True)
-    write(staging / name)
     final = run_dir / name
+    try:
+        (staging / name).mkdir(parents=True, exist_ok=True)
+        write(staging / name)
+        if publish and describe is not None:
+            describe(staging / name)
+    except Exception as exc:
+        shutil.rmtree(staging / name, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            staging.rmdir()
+        message = describe_write_failure(exc, final)
+        if message is None:
+            raise
+        raise OutputError(message) from None
     if not publish:
         return final
-    if describe is not None:
-        describe(staging / name)
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging / name, final)

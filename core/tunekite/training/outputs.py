@@ -17,19 +17,21 @@ from typing import Any
 from transformers import TrainerCallback
 
 from tunekite.arguments.parser import ARGS_FILE, META_KEY
+from tunekite.arguments.secrets import redact_argv, redact_values, secret_fields
 from tunekite.data.syntax import parse_dataset_syntax
+from tunekite.run_folder import MANIFEST_FILE, write_json
 from tunekite.training.checkpoints import train_resuming
 
-MANIFEST_FILE = "run_manifest.json"
 LOG_FILE = "logging.jsonl"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
 
 
 def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
-    """Versions, git SHA, dataset hashes and the command, so a run can be replayed exactly;
-    `extra` keys are a trainer's own (e.g. `trainer="dpo"`)."""
+    """Versions, git SHA, dataset hashes and the command (secrets hidden), so a run can be
+    replayed; `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`)."""
+    argv = redact_argv(sys.argv[1:], secret_fields(run.groups.values()))
     manifest = {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": shlex.join([Path(sys.argv[0]).name, *argv]),
         "cwd": os.getcwd(),
         "git_sha": _git_sha(),
         "plugins": run.plugins,
@@ -37,7 +39,7 @@ def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
         "datasets": _dataset_hashes([*run.dataset, *run.val_dataset]),
         **extra,
     }
-    return _write_json(folder / MANIFEST_FILE, manifest)
+    return write_json(folder / MANIFEST_FILE, manifest)
 
 
 def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str, **extra: Any) -> None:
@@ -47,7 +49,10 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str,
     version that registered it) made it; `extra` keys are a trainer's own (a GRPO run's
     rewards, PPO's value head)."""
     source = run.output_dir / ARGS_FILE
-    data = json.loads(source.read_text(encoding="utf-8")) if source.exists() else dict(run.values())
+    if source.exists():
+        data = json.loads(source.read_text(encoding="utf-8"))
+    else:
+        data = redact_values(run.values(), secret_fields(run.groups.values()))
     if data.get("template") is None:
         data["template"] = template
     meta = data.setdefault(META_KEY, {})
@@ -58,7 +63,7 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str,
         "tuner": _tuner_origin(run),
         **extra,
     }
-    _write_json(folder / ARGS_FILE, data)
+    write_json(folder / ARGS_FILE, data)
 
 
 def _tuner_origin(run: Any) -> dict[str, Any]:
@@ -111,10 +116,22 @@ def train_and_finish(trainer: Any, run: Any) -> dict[str, Any]:
 
 
 class JsonlLogger(TrainerCallback):
-    """Appends every log (loss, learning rate, token accuracy, eval) to `logging.jsonl`."""
+    """Appends every log (loss, learning rate, token accuracy, eval) to `logging.jsonl`.
+    When training begins, records past the starting step are dropped: a run resumed from
+    checkpoint-4 continues the file after step 4, and a fresh run starts it empty."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if not state.is_world_process_zero or not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if _step(line) <= state.global_step]
+        if kept != lines:
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(kept), encoding="utf-8")
+            os.replace(tmp, self.path)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
@@ -124,6 +141,14 @@ class JsonlLogger(TrainerCallback):
         record = {"step": state.global_step, "max_steps": state.max_steps, **logs}
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, default=float) + "\n")
+
+
+def _step(line: str) -> float:
+    """A logging.jsonl line's step; a line that is not a record sorts after every step."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def plot_loss(log_history: list[dict[str, Any]], folder: Path) -> Path | None:
@@ -165,11 +190,6 @@ def link_checkpoints(folder: Path, last: str | None, best: str | None) -> None:
         link.symlink_to(Path(target).name, target_is_directory=True)
 
 
-def _write_json(path: Path, data: Any) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def _version(name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Fixtures of the app tests: a fake OpenAI-compatible server, free ports, and headless
+"""Fixtures of the app tests: a fake OpenAI-compatible server (on a port the system picks), and headless
 Debian Chromium driven through chromedriver (installed with apt-get when missing)."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -32,18 +31,6 @@ CHROMIUM_FLAGS = (
 )
 FAKE_MODEL = "fake-model"
 FAKE_KEY = "secret-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    return _free_port()
 
 
 # A fake OpenAI-compatible server ---------------------------------------------------------

@@ -18,6 +18,7 @@ from tunekite_app.chat import (
     respond,
 )
 from tunekite_app.locale import STRINGS, strings
+from tunekite_app.page import launch as real_launch
 from tunekite_app.plugin import AppArguments
 
 
@@ -53,10 +54,10 @@ def started(monkeypatch: Any, tmp_path: Path) -> Any:
     return run
 
 
-def test_defaults_follow_the_swift_web_ui_arguments() -> None:
+def test_defaults_follow_the_swift_web_ui_arguments_but_stay_on_this_machine() -> None:
     args = AppArguments()
     assert (args.server_name, args.server_port, args.share, args.lang, args.studio_title) == (
-        "0.0.0.0", 7860, False, "zh", None
+        "127.0.0.1", 7860, False, "zh", None
     )
     assert (args.base_url, args.api_key, args.infer_backend, args.max_batch_size) == (None, None, "pt", 1)
 
@@ -184,3 +185,26 @@ def test_openai_backend_with_a_wrong_key_fails_clearly(fake_openai: Any) -> None
     assert backend.name == "named"
     with pytest.raises(openai.AuthenticationError):
         list(backend.stream(ChatRequest(messages=[{"role": "user", "content": "x"}])))
+
+
+@pytest.mark.parametrize(
+    ("server_name", "warned"), [("127.0.0.1", False), ("localhost", False), ("0.0.0.0", True)]
+)
+def test_launch_warns_when_the_page_listens_beyond_this_machine(
+    started: Any, fake_openai: Any, capsys: Any, server_name: str, warned: bool
+) -> None:
+    """The real `launch`, over a page whose gradio `launch` only records what it was given."""
+    argv = ("--base_url", fake_openai.url, "--api_key", fake_openai.key, "--server_name", server_name)
+    run = started(*argv)["run"]
+    capsys.readouterr()
+    given: dict[str, Any] = {}
+
+    class Page:
+        def launch(self, **options: Any) -> None:
+            given.update(options)
+
+    real_launch(Page(), run, block=False)
+    err = capsys.readouterr().err
+    assert ("WARNING: tk run app listens on 0.0.0.0:7860" in err) is warned
+    assert (given["server_name"], given["server_port"]) == (server_name, 7860)
+    assert given["prevent_thread_lock"] is True

@@ -1,13 +1,15 @@
 """`tk run app` in headless Chromium: type a message, send it, read the reply in the page.
 
 Each test runs the app through `tunekite.api.start` (the path `tk run app` takes) on
-127.0.0.1, serving from gradio's thread in this process. The first serves a tiny model
-through the pt engine, which also computes the expected greedy reply; the second serves
-over a fake OpenAI-compatible server (`--base_url`) and must load no model at all.
+127.0.0.1, its page served by uvicorn in this process on a port the system picks. The
+first serves a tiny model through the pt engine, which also computes the expected greedy
+reply; the second serves over a fake OpenAI-compatible server (`--base_url`) and must load
+no model at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.request
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 
 import tunekite_app.page as page_module
 from tunekite.api import ChatRequest, start
-from tunekite.testing import save_tiny_chat_model
+from tunekite.testing import save_tiny_chat_model, serving
 
 
 def _wait_for_http(url: str, timeout: float) -> None:
@@ -76,33 +78,39 @@ def _wait_for_replies(driver: Any, expected: list[str], timeout: float = 60) -> 
 
 
 @pytest.fixture
-def serve_app(monkeypatch: Any, tmp_path: Path, free_port: int) -> Any:
-    """`serve_app(*argv)`: `tk run app ARGV --server_name 127.0.0.1 --server_port FREE` through
-    `tunekite.api.start`, launched without blocking; returns the page's url and backend."""
-    real_launch, real_backend = page_module.launch, page_module.make_backend
-    served: dict[str, Any] = {"pages": []}
+def serve_app(monkeypatch: Any, tmp_path: Path) -> Any:
+    """`serve_app(*argv)`: `tk run app ARGV --server_name 127.0.0.1` through
+    `tunekite.api.start`, its page served in the background on a port the system picks (gradio's
+    own `launch` cannot take port 0, so the page is mounted in a FastAPI app under uvicorn);
+    returns the page's url and backend."""
+    import uvicorn
+    from fastapi import FastAPI
+    from gradio import mount_gradio_app
+
+    real_backend = page_module.make_backend
+    served: dict[str, Any] = {}
+    servers = contextlib.ExitStack()
 
     def capture_backend(run: Any) -> Any:
         served["backend"] = real_backend(run)
         return served["backend"]
 
-    def launch_in_background(page: Any, run: Any, *, block: bool = True) -> Any:
-        served["pages"].append(page)
-        return real_launch(page, run, block=False)
+    def launch_on_any_port(page: Any, run: Any, *, block: bool = True) -> Any:
+        app = mount_gradio_app(FastAPI(), page, path="")
+        config = uvicorn.Config(app, host=run.server_name, port=0, log_level="warning")
+        served["url"] = servers.enter_context(serving(uvicorn.Server(config))) + "/"
 
     monkeypatch.setattr(page_module, "make_backend", capture_backend)
-    monkeypatch.setattr(page_module, "launch", launch_in_background)
+    monkeypatch.setattr(page_module, "launch", launch_on_any_port)
     monkeypatch.chdir(tmp_path)
 
     def serve(*argv: str) -> tuple[str, Any]:
-        start("app", [*argv, "--server_name", "127.0.0.1", "--server_port", str(free_port)])
-        url = f"http://127.0.0.1:{free_port}/"
-        _wait_for_http(url, timeout=60)
-        return url, served["backend"]
+        start("app", [*argv, "--server_name", "127.0.0.1"])
+        _wait_for_http(served["url"], timeout=60)
+        return served["url"], served["backend"]
 
-    yield serve
-    for page in served["pages"]:
-        page.close()
+    with servers:
+        yield serve
 
 
 def test_page_streams_the_local_engines_greedy_reply(browser: Any, serve_app: Any, tmp_path: Path) -> None:

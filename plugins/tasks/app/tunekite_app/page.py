@@ -169,8 +169,12 @@ def theme() -> Any:
 
 
 def launch(page: Any, run: Run, *, block: bool = True) -> Any:
-    """Serve `page` on `--server_name:--server_port` (`--share` adds a public link);
-    `block=False` returns once it listens (tests)."""
+    """Serve `page` on `--server_name:--server_port` (`--share` adds a public link), with a
+    warning on stderr when that is beyond this machine; `block=False` returns once it listens."""
+    from tunekite.api import warn_if_exposed
+
+    advice = "The page asks for no key: keep --server_name 127.0.0.1 and reach it through an SSH tunnel."
+    warn_if_exposed(run.server_name, run.server_port, "tk run app", advice)
     return page.launch(
         server_name=run.server_name,
         server_port=run.server_port,

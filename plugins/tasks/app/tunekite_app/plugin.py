@@ -17,12 +17,14 @@ class AppArguments:
     base_url: str | None = arg(
         None, help="an OpenAI-compatible server such as http://host:8000/v1; None loads the model here"
     )
-    api_key: str | None = arg(None, help="the API key the --base_url server expects")
+    api_key: str | None = arg(None, secret=True, help="the API key the --base_url server expects")
     infer_backend: str = arg(
         "pt", selects="engines", help="inference engine without --base_url: pt, or a plugin's"
     )
     max_batch_size: int = arg(1, help="prompts the engine generates together (also concurrent page users)")
-    server_name: str = arg("0.0.0.0", help="address the page listens on")
+    server_name: str = arg(
+        "127.0.0.1", help="address the page listens on (0.0.0.0: every interface; the page asks for no key)"
+    )
     server_port: int = arg(7860, help="port the page listens on")
     share: bool = arg(False, help="also publish the page through a public gradio.live link")
     lang: Literal["zh", "en"] = arg("zh", help="language of the page: zh or en")
