@@ -40,6 +40,10 @@ NAMES: dict[str, str] = {
     r"(?m)^(\s*)from tunekite\.launcher import (resolve|start|resolve, start)$": (
         r"\1from tunekite.api import \2"
     ),
+    # loading a saved adapter moved next to the other peft helpers, so engines need no task
+    r"(?m)^(\s*)from tunekite\.tasks\.loading import (ADAPTER_CONFIG|apply_adapter)$": (
+        r"\1from tunekite.tuners import \2"
+    ),
     # the core tests that follow the modules they test
     r"\bcore/tests/test_run\.py\b": "core/tests/test_launcher.py",
     r"\bcore/tests/test_template_engine\.py\b": "core/tests/test_template_encoder.py",
