@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -226,3 +227,20 @@ def test_choose_template_order(tk_plugins, tokenizer):
 def test_a_template_name_that_disagrees_with_its_format_is_refused():
     with pytest.raises(ValueError, match="template 'other': its format is named"):
         TemplateSpec(name="other", format=CHAT, summary="s")
+
+
+def test_a_template_without_a_format_names_itself_and_brings_its_factory(tk_plugins, tokenizer):
+    def from_tokenizer(fmt, tok, args=None, *, loss_scale=None):
+        assert fmt is None
+        return Template.create(dataclasses.replace(CHAT, name="own"), tok, args, loss_scale=loss_scale)
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def tk_register_templates(register):
+            register(TemplateSpec(name="own", summary="s", factory=from_tokenizer))
+
+    built = tk_plugins.add(Plugin).registry("templates").get("own").build(tokenizer)
+    assert built.name == "own"
+    with pytest.raises(ValueError, match="give its ChatFormat"):
+        TemplateSpec(name="nothing", summary="s")

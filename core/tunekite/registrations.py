@@ -113,11 +113,17 @@ class ModelSpec(ComponentSpec):
         return None if self.folder is None else _resolve(self.folder)
 
 
+ENCODER = "tunekite.templates.encoder:Template.create"
+"""The default template factory: core's encoder, bound to the spec's format."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TemplateSpec(ComponentSpec):
     """A chat template family: `TemplateSpec(format=CHATML, summary=...)`, where `format` is
     the family's `ChatFormat` (see `tunekite.api.ChatFormat`). The template's name is its
-    format's `name`, written once there; a `name=` that differs is an error.
+    format's `name`, written once there; a `name=` that differs is an error. A template
+    whose layout comes from the tokenizer (one rendering its own Jinja chat template)
+    registers `name=` and its own `factory` with no format, and gets `format=None`.
 
     Factory: `(format, tokenizer, template_args, *, loss_scale) -> Template`, by default
     core's encoder (`tunekite.api.Template.create`); `template_args` is core's
@@ -130,21 +136,28 @@ class TemplateSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "templates"
-    format: ChatFormat
+    format: ChatFormat | None = None
     name: str = ""
-    factory: str | Callable[..., Any] = "tunekite.templates.encoder:Template.create"
+    factory: str | Callable[..., Any] = ENCODER
     chat_template_markers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.format, ChatFormat):
+        if self.format is None:
+            if self.factory == ENCODER:
+                raise ValueError(
+                    f"template {self.name!r}: give its ChatFormat (format=), or the factory that "
+                    "builds it from the tokenizer"
+                )
+        elif not isinstance(self.format, ChatFormat):
             got = type(self.format).__name__
             raise ValueError(f"template {self.name!r}: format must be a ChatFormat, got {got}")
-        if self.name and self.name != self.format.name:
+        elif self.name and self.name != self.format.name:
             raise ValueError(
                 f"template {self.name!r}: its format is named {self.format.name!r}; the name is the "
                 "format's, leave name= out"
             )
-        object.__setattr__(self, "name", self.format.name)
+        else:
+            object.__setattr__(self, "name", self.format.name)
         super().__post_init__()
 
     def build(self, tokenizer: Any, template_args: Any = None, *, loss_scale: Any = None) -> Any:
