@@ -6,8 +6,14 @@ Every module rename is listed once in MODULES (old dotted module -> new dotted m
 and applied with word-boundary regexes to the dotted form (`tunekite.run.Run`, a
 `monkeypatch.setattr("tunekite.plugins.get_host", ...)` string) and the path form
 (`core/tunekite/templates/engine.py` in bench/mutants.toml). NAMES are the renamed
-identifiers and literals inside modules. Re-running it is harmless: no new name
-contains an old one.
+identifiers, literals and moved imports. Re-running it is harmless: no new name
+contains an old one. Run `ruff check --fix .` afterwards: rewritten imports may need
+sorting again.
+
+Not mechanical, so not here (see the commits of branch `layers`): a TemplateSpec takes
+`format=FMT` instead of `name=`/`factory=FMT.build`; `FMT.build(tok, args)` became
+`Template.create(FMT, tok, args, loss_scale=...)`; resolvers take the run's host
+(`run.plugin_host`, or `host=`) instead of calling `get_host()`.
 """
 
 from __future__ import annotations
