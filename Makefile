@@ -104,7 +104,8 @@ mutate: install
 MIN_VENV := .venv-min
 MIN_BIN := $(MIN_VENV)/bin
 MIN_STAMP := $(MIN_VENV)/.installed
-MIN_DISTRIBUTIONS := core plugins/tuners/lora plugins/templates/chatml plugins/models/gguf \
+MIN_DISTRIBUTIONS := core plugins/tuners/lora plugins/templates/chatml plugins/templates/more \
+	plugins/models/families \
 	plugins/datasets/self-cognition
 
 min-env: $(MIN_STAMP)
@@ -120,7 +121,7 @@ $(MIN_STAMP): Makefile constraints-min.txt $(addsuffix /pyproject.toml,$(MIN_DIS
 	touch $(MIN_STAMP)
 
 test-min: min-env
-	$(MIN_BIN)/pytest -p no:cacheprovider core/tests plugins/tuners plugins/templates plugins/models tests/test_sft.py
+	$(MIN_BIN)/pytest -p no:cacheprovider core/tests $(filter-out core,$(MIN_DISTRIBUTIONS)) tests/test_sft.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(MIN_VENV) bench/results output

@@ -228,3 +228,20 @@ def sft_argv(tiny_chat):
         ]  # fmt: skip
 
     return argv
+
+
+@pytest.fixture
+def tiny_sft(sft_argv, tmp_path, monkeypatch) -> Callable[..., Path]:
+    """`tiny_sft(*extra)`: four steps of `tk run sft` on `tiny_chat`, run in `tmp_path` with
+    `extra` arguments (the tuner and its own); returns `checkpoint-4`."""
+    from tunekite.api import start
+
+    monkeypatch.chdir(tmp_path)
+
+    def sft(*extra: str) -> Path:
+        out = tmp_path / "run"
+        steps = ["--max_steps", "4", "--save_steps", "4", "--learning_rate", "1e-2"]
+        start("sft", sft_argv(out, *steps, "--per_device_train_batch_size", "4", *extra))
+        return out / "checkpoint-4"
+
+    return sft

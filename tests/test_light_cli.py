@@ -30,6 +30,8 @@ print("\\n@@" + json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)), fi
         ["plugins"],
         ["plugins", "--json"],
         ["list", "tuners"],
+        ["list", "models"],
+        ["list", "templates"],
         ["run"],
         ["run", "sft", "--tuner", "lora", "--help"],
     ],

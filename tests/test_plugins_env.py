@@ -169,7 +169,7 @@ def test_add_file_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     host.add_file(str(path))
     assert host.custom_paths == [str(path.resolve())]
     assert [p.source for p in host.plugins].count("file") == 1
-    assert host.registry("templates").names() == ["default", "mytpl"]  # core's default, then the file's
+    assert host.registry("templates").names() == ["default", "jinja", "mytpl"]  # core's two, then the file's
 
 
 def test_same_stem_in_two_folders_both_load(tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_same_stem_in_two_folders_both_load(tmp_path: Path) -> None:
     host = PluginHost(env={}, autoload=False)
     host.add_file(first)
     host.add_file(second)
-    assert host.registry("templates").names() == ["default", "tpl-a", "tpl-b"]
+    assert host.registry("templates").names() == ["default", "jinja", "tpl-a", "tpl-b"]
     assert "plugin" not in sys.modules
 
 

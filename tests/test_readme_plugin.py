@@ -67,7 +67,7 @@ def test_readme_plugin_installs_and_passes_its_conformance_tests(
     plugins = install.plugins()
     assert plugins["tunekite-hello"]["status"] == "loaded", plugins["tunekite-hello"]
     assert plugins["tunekite-hello"]["registered"] == {
-        "templates": ["zephyr"], "tuners": ["norm-tuning"], "engines": ["pt-capped"],
+        "templates": ["hello-zephyr"], "tuners": ["norm-tuning"], "engines": ["pt-capped"],
     }
     result = subprocess.run(
         [str(install.bin / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],

@@ -34,7 +34,34 @@ CASES = [
     ("glm", "GLM4", "glm4"),
     ("deepseek", "DEEPSEEK_V3", "deepseek"),
     ("deepseek", "DEEPSEEK_R1", "deepseek_r1"),
+    ("more", "PHI4", "phi4"),
+    ("more", "INTERNLM2", "internlm2"),
+    ("more", "QWEN2_5_MATH", "qwen2_5_math"),
+    ("more", "GRANITE", "granite"),
+    ("more", "MEGREZ", "megrez"),
+    ("more", "LLAMA4", "llama4"),
+    ("more", "MOONLIGHT", "moonlight"),
+    ("more", "COMMAND_R", "command_r"),
+    ("more", "AYA", "aya"),
+    ("more", "EXAONE", "exaone"),
+    ("more", "EXAONE3_5", "exaone3_5"),
+    ("more", "TULU3", "tulu3"),
+    ("more", "OLMO2", "olmo2"),
+    ("more", "ZEPHYR", "zephyr"),
+    ("more", "OPENCHAT", "openchat"),
+    ("more", "VICUNA", "vicuna"),
+    ("more", "ALPACA", "alpaca"),
+    ("more", "DEEPSEEK_LLM", "deepseek_llm"),
+    ("more", "DEEPSEEK_CODER", "deepseek_coder"),
+    ("more", "ERNIE4_5", "ernie4_5"),
+    ("more", "BAICHUAN", "baichuan"),
+    ("more", "MINICPM", "minicpm"),
+    ("more", "TELECHAT", "telechat"),
+    ("more", "ORION", "orion"),
+    ("more", "XVERSE", "xverse"),
 ]
+
+PACKAGES = {"more": "tunekite_templates_more"}
 
 
 @cache
@@ -52,6 +79,7 @@ def _plugin_tests(directory: str) -> ModuleType:
 def test_markers_pick_the_family_of_each_official_chat_template(
     directory: str, constant: str, expected: str
 ) -> None:
-    importlib.import_module(f"tunekite_{directory}")  # the plugin whose template this is
+    # the plugin whose template this is
+    importlib.import_module(PACKAGES.get(directory, f"tunekite_{directory}"))
     chat_template = getattr(_plugin_tests(directory), constant)
     assert detect_template(chat_template, get_host()) == expected

@@ -188,7 +188,9 @@ def test_generation_template_when_chat_template_is_off(tokenizer):
     assert template.render(TWO_ROUNDS) == "onefirst answer<|im_end|>twosecond answer<|im_end|>"
 
 
-def test_jinja_backend_renders_prompts_with_the_tokenizer_and_refuses_training():
+def test_jinja_backend_renders_prompts_with_the_tokenizer_and_refuses_an_inconsistent_template():
+    """Its generation prompt `<<a>>` is not how it renders a reply (`<<assistant>>`): no
+    reply can be cut out of the rendering, so training refuses, naming the reply."""
     jinja = (
         "{% for m in messages %}<<{{ m.role }}>>{{ m.content }}{% endfor %}"
         "{% if add_generation_prompt %}<<a>>{% endif %}"
@@ -196,7 +198,7 @@ def test_jinja_backend_renders_prompts_with_the_tokenizer_and_refuses_training()
     tok = tiny_tokenizer(jinja, ("<|im_start|>", "<|im_end|>"))
     template = Template.create(CHAT, tok, template_args(template_backend="jinja"))
     assert template.render(TWO_ROUNDS[:1], generation=True) == "<<user>>one<<a>>"
-    with pytest.raises(ArgumentError, match="inference only"):
+    with pytest.raises(TemplateError, match=r"reply 1 \(message 1\): .*generation prompt"):
         template.encode({"messages": TWO_ROUNDS})
 
 
@@ -220,8 +222,14 @@ def test_choose_template_order(tk_plugins, tokenizer):
     assert choose_template(tokenizer, "default", host=host) == ("default", "--template")
     assert choose_template(tokenizer, host=host)[0] == "default"  # no chat template at all
     jinja_tok = tiny_tokenizer("{{ messages }}")
-    with pytest.raises(ArgumentError, match="pass --template"):
-        choose_template(jinja_tok, host=host)
+    name, why = choose_template(jinja_tok, host=host)  # unmatched: the tokenizer's own template
+    assert name == "jinja" and "no installed template matches" in why
+
+
+def test_jinja_backend_and_no_chat_template_contradict():
+    tok = tiny_tokenizer("{% for m in messages %}{{ m.content }}{% endfor %}")
+    with pytest.raises(ArgumentError, match="--use_chat_template false turns off"):
+        Template.create(CHAT, tok, template_args(template_backend="jinja", use_chat_template=False))
 
 
 def test_a_template_name_that_disagrees_with_its_format_is_refused():

@@ -168,8 +168,14 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
         ]
         if not owners:
             return _other_trainers(name)
-        spec, owner = owners[0].spec, owners[0].distribution or owners[0].plugin
-        what = f"{spec.kind[:-1].replace('_', ' ')} {spec.name!r} ({owner})"
+        # Several components may share an ms-swift name (`lora_rank`): the one it is named
+        # after (`lora`) comes first.
+        owners.sort(key=lambda e: not name.startswith(e.spec.name))
+        spec = owners[0].spec
+        what = " or ".join(
+            f"{e.spec.kind[:-1].replace('_', ' ')} {e.spec.name!r} ({e.distribution or e.plugin})"
+            for e in owners
+        )
         chosen = [s.name for s in selected.get(spec.kind, [])]
         now = f"the selected one is {', '.join(map(repr, chosen))}" if chosen else "none is selected"
         return f"belongs to {what}, which this run does not use ({now})."

@@ -92,11 +92,19 @@ class ModelSpec(ComponentSpec):
       named model's bundled file, a converted GGUF): the factory then receives that
       folder as `model_args.model`, and a tokenizer-only load reads just the folder's
       tokenizer files instead of calling the factory.
+    - `architectures`: config.json `architectures` this model type loads; a local folder
+      without `--model_type` is given the model type whose architectures list its own (the
+      one whose template its chat template matches, when several do).
+    - `default_system`: the system prompt used when a conversation and `--system` give none.
+    - `trust_remote_code`: the model's code ships in its folder (`trust_remote_code=True`).
     """
 
     kind: ClassVar[str] = "models"
     factory: str | Callable[..., Any] = "tunekite.models.loader:load_hf"
     template: str | None = None
+    architectures: tuple[str, ...] = ()
+    default_system: str | None = None
+    trust_remote_code: bool = False
     file_suffixes: tuple[str, ...] = ()
     folder: str | Callable[[str], Any] | None = None
 

@@ -184,7 +184,8 @@ class TemplateArguments:
         True, help="use the chat template; false uses the plain generation template"
     )
     template_backend: Literal["swift", "jinja"] = arg(
-        "swift", help="swift templates, or jinja via apply_chat_template (inference only)"
+        "swift",
+        help="swift: the registered template; jinja: the tokenizer's chat template (labels by prefixes)",
     )
 
 

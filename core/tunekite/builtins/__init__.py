@@ -73,6 +73,13 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
             summary="Plain '### Human: / ### Assistant:' turns, for models without a chat template",
         )
     )
+    register(
+        TemplateSpec(
+            name="jinja",
+            summary="The tokenizer's own chat template, labels found by rendering growing prefixes",
+            factory="tunekite.builtins.jinja:jinja_template",
+        )
+    )
 
 
 _LOSS_SCALES = {

@@ -260,7 +260,9 @@ class PtEngine:
         wanted = name or self.default_adapter
         peft_config = getattr(self.model, "peft_config", None)
         if wanted is None:
-            return self.model.disable_adapter() if peft_config else contextlib.nullcontext()
+            # peft before 0.21 leaves `peft_config` on a model whose adapters were merged away
+            active = peft_config and hasattr(self.model, "disable_adapter")
+            return self.model.disable_adapter() if active else contextlib.nullcontext()
         if wanted not in (peft_config or {}):
             raise ArgumentError(f"adapter {wanted!r} is not loaded in this engine")
         self.model.set_adapter(wanted)

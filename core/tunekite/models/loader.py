@@ -69,6 +69,8 @@ def load_model(
     folder = _spec_folder(spec, margs)
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
+    if spec.trust_remote_code:
+        from_pretrained_kwargs.setdefault("trust_remote_code", True)
     return spec.load()(margs, max_length=max_length, **from_pretrained_kwargs)
 
 
@@ -91,7 +93,9 @@ def load_tokenizer(args: Run | ModelArguments, *, host: PluginHost | None = None
     folder = model_folder(args, host=host)
     if folder is None:
         return load_model(args, host=host)[1]
-    return _tokenizer(folder)
+    margs = model_arguments(args)
+    spec = resolve_model_spec(margs.model, margs.model_type, host=plugin_host_of(args, host))
+    return _tokenizer(folder, spec.trust_remote_code)
 
 
 def _spec_folder(spec: ModelSpec, margs: ModelArguments) -> Path | None:
@@ -160,8 +164,9 @@ def load_hf(
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     path = local_model_path(args.model, revision=args.model_revision, token=args.hub_token)
-    tokenizer = _tokenizer(path)
-    config = AutoConfig.from_pretrained(path)
+    trust = bool(from_pretrained_kwargs.get("trust_remote_code"))
+    tokenizer = _tokenizer(path, trust)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust)
     if args.rope_scaling:
         _apply_rope_scaling(config, args.rope_scaling, max_length)
     kwargs: dict[str, Any] = {"dtype": getattr(torch, args.torch_dtype) if args.torch_dtype else "auto"}
@@ -190,11 +195,11 @@ def load_hf(
     return model, tokenizer
 
 
-def _tokenizer(path: str | Path) -> Any:
+def _tokenizer(path: str | Path, trust_remote_code: bool = False) -> Any:
     """The folder's tokenizer; one without a pad token pads with eos, as batching needs one."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

@@ -37,7 +37,7 @@ def compare(
     found = []
     for title, conversation in conversations.items():
         jinja = tokenizer.apply_chat_template(list(conversation), tokenize=False)
-        ours = template.encode({"messages": conversation})
+        ours = _encoded(template, conversation)
         if ours is not None:
             diff = _difference(tokenizer, title, "conversation", ours["input_ids"], jinja)
             found += [diff] if diff else []
@@ -50,6 +50,18 @@ def compare(
             diff = _difference(tokenizer, title, part, template.prompt_ids(prompt), jinja)
             found += [diff] if diff else []
     return found
+
+
+def _encoded(template: Any, conversation: Sequence[Mapping[str, str]]) -> dict[str, Any] | None:
+    """The encoding, or None where the jinja backend refuses it (`trained_text` says why)."""
+    from tunekite.templates.encoder import TemplateError
+
+    try:
+        return template.encode({"messages": conversation})
+    except TemplateError:
+        if template.backend != "jinja":
+            raise
+        return None
 
 
 def _difference(tokenizer: Any, title: str, part: str, ours: list[int], jinja: str) -> Difference | None:
@@ -66,6 +78,22 @@ def _difference(tokenizer: Any, title: str, part: str, ours: list[int], jinja: s
         index,
         tokenizer.decode(ours[start : index + 5]),
         tokenizer.decode(theirs[start : index + 5]),
+    )
+
+
+def trained_text(template: Any, tokenizer: Any, conversation: Sequence[Mapping[str, str]]) -> str:
+    """The labelled tokens of a conversation, decoded (what the template trains), or why none."""
+    from tunekite.templates.encoder import TemplateError
+
+    try:
+        encoded = template.encode({"messages": conversation})
+    except TemplateError as exc:
+        return f"refused: {exc}"
+    if encoded is None:
+        return "dropped: longer than --max_length"
+    return tokenizer.decode(
+        [t for t, label in zip(encoded["input_ids"], encoded["labels"], strict=True) if label != -100],
+        skip_special_tokens=False,
     )
 
 
@@ -86,11 +114,12 @@ def check(run: Any) -> int:
         tokenizer, run.groups["template"], model.model, model.model_type, host=run.plugin_host
     )
     differences = compare(template, tokenizer)
-    for title in CONVERSATIONS:
+    for title, conversation in CONVERSATIONS.items():
         mine = [d for d in differences if d.conversation == title]
         console.print(f"[green]✓[/] {title}" if not mine else f"[red]✗[/] {title}")
         for d in mine:
             console.print(f"    {d}".replace("\n", "\n    "), markup=False)
+        console.print(f"    trained: {trained_text(template, tokenizer, conversation)!r}", markup=False)
     verdict = "matches" if not differences else "differs from"
     console.print(f"template {template.name!r} {verdict} the tokenizer's chat template")
     return 1 if differences else 0

@@ -20,6 +20,7 @@ from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.templates.agent import AgentFormat, agent_format
 from tunekite.templates.format import ChatFormat
+from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
 from tunekite.templates.loss_scale import LossScale, Piece
 
 Message = Mapping[str, str]
@@ -92,6 +93,11 @@ class Template:
                     "(build_template resolves it)"
                 )
             if not args.use_chat_template:
+                if args.template_backend == "jinja":
+                    raise ArgumentError(
+                        "--template_backend jinja renders the tokenizer's chat template, which "
+                        "--use_chat_template false turns off: drop one of them"
+                    )
                 fmt = raw_format(tokenizer)
             values = {
                 "system": read_system(args.system),
@@ -126,6 +132,8 @@ class Template:
         self, messages: Sequence[Message], tools: Any = None, *, generation: bool = False
     ) -> list[Piece]:
         """The conversation as typed text pieces; `generation` ends it with the reply header."""
+        if self.backend == "jinja" and not generation:
+            return self._jinja_pieces(messages, tools)
         fmt = self.format
         msgs = list(messages)
         if msgs and msgs[0]["role"] == "system":
@@ -198,6 +206,12 @@ class Template:
         last = rounds - 1
         return [Piece(kind, text, r, r == last) for kind, text, r in out if text]
 
+    def _jinja_pieces(self, messages: Sequence[Message], tools: Any) -> list[Piece]:
+        try:
+            return jinja_pieces(self.tokenizer, messages, _tool_list(tools) or None, self.system)
+        except JinjaRenderError as exc:
+            raise TemplateError(f"--template_backend jinja: {exc}") from None
+
     def render(self, messages: Sequence[Message], tools: Any = None, *, generation: bool = False) -> str:
         """The conversation as one string (what the model sees)."""
         if generation and self.backend == "jinja":
@@ -214,10 +228,6 @@ class Template:
 
     def encode_batch(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """Many rows with one tokenizer call (the fast path for `datasets.map`)."""
-        if self.backend == "jinja":
-            raise ArgumentError(
-                "--template_backend jinja renders prompts for inference only; train with swift templates"
-            )
         rendered = []
         for row in rows:
             weighted = [w for p in self.pieces(row["messages"], row.get("tools")) for w in self.loss_scale(p)]

@@ -1,6 +1,6 @@
 """Which template a run uses, and building it: `--template`, else the model's, else detected.
 
-Every function takes the run's plugin host (`run.host`): templates, loss scales and
+Every function takes the run's plugin host (`run.plugin_host`): templates, loss scales and
 named models are looked up in its registries.
 """
 
@@ -9,23 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from tunekite.errors import ArgumentError, TunekiteError, UnknownNameError
-from tunekite.models.resolve import declared_template
+from tunekite.models.resolve import declared_system, resolve_model_spec
 from tunekite.plugin_host import PluginHost
+from tunekite.templates.detect import detect_template
 from tunekite.templates.encoder import Template
 from tunekite.templates.loss_scale import LossScale
 
-
-def detect_template(chat_template: str | None, host: PluginHost) -> str | None:
-    """The registered template whose markers all appear in a Jinja chat template (most markers wins)."""
-    if not chat_template:
-        return None
-    best: tuple[int, str] | None = None
-    for entry in host.registry("templates"):
-        markers = getattr(entry.spec, "chat_template_markers", ())
-        if markers and all(m in chat_template for m in markers):
-            candidate = (len(markers), entry.spec.name)
-            best = max(best, candidate) if best else candidate
-    return best[1] if best else None
+JINJA = "jinja"
+"""Core's template that trains through the tokenizer's own chat template (the fallback)."""
 
 
 def choose_template(
@@ -39,19 +30,20 @@ def choose_template(
     """The template name and why it was chosen (printed, so users know)."""
     if template:
         return template, "--template"
-    declared = declared_template(model, model_type, host=host) if model or model_type else None
-    if declared:
-        return declared, f"declared by model {model_type or model!r}"
+    spec = resolve_model_spec(model, model_type, host=host) if model or model_type else None
+    if spec is not None and spec.template:
+        picked = model_type or spec.name == model or spec.file_suffixes
+        how = "" if picked else ", picked by the folder's config.json architectures"
+        return spec.template, f"declared by model type {spec.name!r}{how}"
     chat_template = getattr(tokenizer, "chat_template", None)
     detected = detect_template(chat_template, host)
     if detected:
         return detected, "matches the tokenizer's chat template"
     if not chat_template:
         return "default", "the tokenizer has no chat template"
-    known = ", ".join(host.registry("templates").names())
-    raise ArgumentError(
-        "No installed template matches this tokenizer's chat template; pass --template NAME "
-        f"(installed: {known}), or --template_backend jinja for inference."
+    return JINJA, (
+        "no installed template matches the tokenizer's chat template: training through the "
+        "chat template itself, labels found by rendering growing prefixes"
     )
 
 
@@ -81,8 +73,22 @@ def build_template(
     except UnknownNameError as exc:
         raise ArgumentError(f"--template: {exc}") from None
     loss_scale = resolve_loss_scale(template_args.loss_scale, host)
+    template = spec.build(tokenizer, template_args, loss_scale=loss_scale)
+    if template_args.system is None:
+        system = declared_system(model, model_type, host=host)
+        template = template.with_options(system=system) if system is not None else template
+    if template.backend == JINJA and not getattr(tokenizer, "chat_template", None):
+        raise ArgumentError("--template_backend jinja: the tokenizer has no chat template to render with")
     if not quiet:
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(f"[bold]template[/]: {name} ({why})")
-    return spec.build(tokenizer, template_args, loss_scale=loss_scale)
+        path = (
+            "plain text (--use_chat_template false)"
+            if not template_args.use_chat_template
+            else "the tokenizer's own chat template"
+            if template.backend == JINJA
+            else "the registered template"
+        )
+        console = Console(stderr=True, highlight=False)
+        console.print(f"[bold]template[/]: {name} ({why}); encoding through {path}")
+    return template

@@ -23,6 +23,7 @@ from tunekite.testing.conformance import (
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
 from tunekite.testing.servers import serving
+from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -35,9 +36,12 @@ __all__ = [
     "TemplateConformance",
     "TrainerConformance",
     "TunerConformance",
+    "eval_logits",
+    "reloaded_logits",
     "save_tiny_chat_model",
     "save_tiny_lora",
     "serving",
+    "sgd_steps",
     "tiny_causal_lm",
     "tiny_tokenizer",
 ]

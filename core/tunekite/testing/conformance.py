@@ -131,6 +131,9 @@ class TemplateConformance(ComponentConformance):
     special_tokens: ClassVar[tuple[str, ...]] = ()
     bos_token: ClassVar[str | None] = None
     eos_token: ClassVar[str] = "<|endoftext|>"
+    jinja_refusal: ClassVar[str | None] = None
+    """A regex of the reason `--template_backend jinja` refuses this family's multi-turn
+    conversations with (a template that rewrites history); None: it must train them alike."""
 
     def tokenizer(self) -> Any:
         from tunekite.testing.tokenizers import tiny_tokenizer
@@ -189,6 +192,26 @@ class TemplateConformance(ComponentConformance):
             replies = sum(m["role"] == "assistant" for m in conversation)
             found = sum(labels[i : i + len(end_ids)] == end_ids for i in range(len(labels)))
             assert found == replies, f"{title}: end-of-turn trained {found} times for {replies} replies"
+
+    def test_jinja_backend_trains_the_same_ids_and_labels(self) -> None:
+        """Training through the tokenizer's own chat template (prefix renders) gives this
+        template's ids and labels, or refuses a history-rewriting family with its reason."""
+        from tunekite.templates.encoder import TemplateError
+
+        tokenizer = self.tokenizer()
+        template = self.template(tokenizer)
+        self._parity(template, tokenizer)
+        jinja = template.with_options(backend="jinja")
+        for title, conversation in self.conversations().items():
+            ours = template.encode({"messages": conversation})
+            replies = sum(m["role"] == "assistant" for m in conversation)
+            if self.jinja_refusal is not None and replies > 1:
+                with pytest.raises(TemplateError, match=self.jinja_refusal):
+                    jinja.encode({"messages": conversation})
+                continue
+            theirs = jinja.encode({"messages": conversation})
+            assert theirs["input_ids"] == ours["input_ids"], f"{title}: ids differ"
+            assert theirs["labels"] == ours["labels"], f"{title}: labels differ"
 
     def test_building_mutates_neither_tokenizer_nor_registry(self) -> None:
         tokenizer = self.tokenizer()

@@ -1,0 +1,37 @@
+"""Steps tuner tests share: a few SGD steps, eval logits, and a full model's logits after
+`save_pretrained` and a plain transformers load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def sgd_steps(model: Any, ids: Any, steps: int = 2, lr: float = 0.5) -> None:
+    """`steps` SGD steps of the language-model loss on `ids`, over the trainable parameters."""
+    import torch
+
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+
+def eval_logits(model: Any, ids: Any) -> Any:
+    """The model's logits for `ids` in eval mode, without gradients."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def reloaded_logits(model: Any, folder: Path, ids: Any) -> Any:
+    """Saves `model` to `folder`, loads it back with plain `AutoModelForCausalLM`, and
+    returns the loaded model's `eval_logits`."""
+    from transformers import AutoModelForCausalLM
+
+    model.save_pretrained(folder)
+    return eval_logits(AutoModelForCausalLM.from_pretrained(folder), ids)

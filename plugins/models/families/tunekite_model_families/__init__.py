@@ -1,0 +1,1 @@
+"""ms-swift model types for TuneKite (see `tunekite_model_families.plugin`)."""

@@ -1,0 +1,1 @@
+"""Chat-template families without a plugin of their own (see `tunekite_templates_more.plugin`)."""

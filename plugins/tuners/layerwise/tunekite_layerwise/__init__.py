@@ -1,0 +1,1 @@
+"""Tuners that train whole decoder layers: `lisa` and `llamapro`."""

@@ -1,0 +1,1 @@
+"""LongLoRA for TuneKite: the `longlora` tuner and its shifted sparse attention."""
