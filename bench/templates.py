@@ -62,7 +62,7 @@ def main() -> None:
 
     from tunekite.data.encode import encode_dataset
     from tunekite.data.packing import pack_dataset
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000)
@@ -75,7 +75,7 @@ def main() -> None:
     start = time.perf_counter()
     tokenizer = smollm2_tokenizer()
     load_s = time.perf_counter() - start
-    template = get_host().registry("templates").get("smollm2").load()(tokenizer, None)
+    template = get_host().registry("templates").get("smollm2").build(tokenizer)
     rows = datasets.Dataset.from_list(conversations(opts.rows))
     results: dict[str, Any] = {
         "rows": opts.rows,

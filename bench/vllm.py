@@ -78,9 +78,11 @@ def main() -> None:
     )
 
     model = "smollm2-135m-instruct"
-    folder = model_folder(ModelArguments(model=model))
+    folder = model_folder(ModelArguments(model=model), host=get_host())
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    template = build_template(tokenizer, TemplateArguments(), model, quiet=True)  # the model's own
+    template = build_template(
+        tokenizer, TemplateArguments(), model, quiet=True, host=get_host()
+    )  # the model's own
     spec = get_host().registry("engines").get("vllm")
     started = time.perf_counter()
     engine = spec.load()(

@@ -234,7 +234,7 @@ def sft_argv(tiny_chat):
 def tiny_sft(sft_argv, tmp_path, monkeypatch) -> Callable[..., Path]:
     """`tiny_sft(*extra)`: four steps of `tk run sft` on `tiny_chat`, run in `tmp_path` with
     `extra` arguments (the tuner and its own); returns `checkpoint-4`."""
-    from tunekite.run import start
+    from tunekite.api import start
 
     monkeypatch.chdir(tmp_path)
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from tunekite.api import TemplateSpec, TrainerSpec, arg, hookimpl
+from tunekite.api import ChatFormat, TemplateSpec, TrainerSpec, arg, hookimpl
 
 WORKER = (
     "import json, sys; from tunekite.api import registry; "
@@ -31,7 +31,8 @@ def probe(run):
 
 @hookimpl
 def tk_register_templates(register):
-    register(TemplateSpec(name="my-local-template", summary="from a local file", factory="json:dumps"))
+    fmt = ChatFormat(name="my-local-template", user="", assistant_header="", assistant_end="")
+    register(TemplateSpec(format=fmt, summary="from a local file", factory="json:dumps"))
 
 
 @hookimpl

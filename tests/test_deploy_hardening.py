@@ -22,7 +22,7 @@ import httpx
 import openai
 import pytest
 
-from tunekite.run import resolve
+from tunekite.api import resolve
 from tunekite.testing import save_tiny_chat_model, save_tiny_lora, serving
 
 KEY = "sk-test"

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.conftest import run_tk
-from tunekite.api import ModelArguments, checkpoint_description, model_folder
+from tunekite.api import ModelArguments, checkpoint_description, get_host, model_folder
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_terminal_chat_replies_as_transformers_greedy_generation(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"))
+    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"), host=get_host())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     prompt = tokenizer.apply_chat_template(
@@ -94,7 +94,8 @@ def test_lora_on_self_cognition_lowers_the_loss_and_saves_a_plain_peft_adapter(t
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(model_folder(ModelArguments(model="smollm2-135m-instruct")))
+    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"), host=get_host())
+    base = AutoModelForCausalLM.from_pretrained(folder)
     tuned = PeftModel.from_pretrained(base, out / "checkpoint-6")
     assert tuned.peft_config["default"].r == 8
     assert checkpoint_description(out / "checkpoint-6")["template"] == "smollm2"

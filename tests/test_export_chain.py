@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.run import start
+from tunekite.api import start
 from tunekite.testing import save_tiny_chat_model
 
 pytest.importorskip("tunekite_lora")
@@ -93,8 +93,7 @@ def test_merge_then_gguf_loads_back_with_the_merged_logits(
     pytest.importorskip("tunekite_gguf")
     import torch
 
-    from tunekite.api import load_model
-    from tunekite.run import resolve
+    from tunekite.api import load_model, resolve
 
     monkeypatch.setenv("TUNEKITE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.run import start
+from tunekite.api import start
 from tunekite.testing import tiny_causal_lm
 from tunekite.testing.tokenizers import tiny_tokenizer
 
@@ -83,7 +83,7 @@ def test_sft_falls_back_to_the_chat_template_and_trains_only_the_replies(
 
 
 def test_jinja_backend_refuses_a_template_that_writes_no_end_of_turn(odd_model: Path) -> None:
-    from tunekite.templates.engine import Template, TemplateError
+    from tunekite.templates.encoder import Template, TemplateError
     from tunekite.templates.jinja import jinja_format
 
     silent = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}{% endfor %}"
@@ -108,7 +108,7 @@ def test_jinja_backend_trains_tool_calls_and_replies_of_a_tool_using_template() 
     """Qwen2.5's own template with tools: the tool call and the final reply are trained,
     with their `<|im_end|>`; the tool schema, query and tool result are not."""
     from tests.test_template_detection import _plugin_tests
-    from tunekite.templates.engine import Template
+    from tunekite.templates.encoder import Template
     from tunekite.templates.jinja import jinja_format
 
     qwen = _plugin_tests("qwen")

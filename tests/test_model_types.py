@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_tk
+from tunekite.api import start
 from tunekite.models.resolve import resolve_model_spec
-from tunekite.plugins import get_host
-from tunekite.run import start
+from tunekite.plugin_host import get_host
 from tunekite.testing import save_tiny_chat_model
 
 SWIFT_MODEL_TYPES = [
@@ -56,9 +56,12 @@ def test_list_models_shows_the_families() -> None:
 
 
 def test_an_unshared_architecture_picks_its_model_type(tiny: Path, tmp_path: Path) -> None:
-    assert resolve_model_spec(str(retyped(tiny, tmp_path / "g2", ["Gemma2ForCausalLM"]))).name == "gemma2"
-    assert resolve_model_spec(str(retyped(tiny, tmp_path / "o2", ["Olmo2ForCausalLM"]))).name == "olmo2"
-    assert resolve_model_spec(str(retyped(tiny, tmp_path / "x", ["NobodysForCausalLM"]))).name == "hf"
+    def typed(name: str, architecture: str) -> str:
+        return resolve_model_spec(str(retyped(tiny, tmp_path / name, [architecture])), host=get_host()).name
+
+    assert typed("g2", "Gemma2ForCausalLM") == "gemma2"
+    assert typed("o2", "Olmo2ForCausalLM") == "olmo2"
+    assert typed("x", "NobodysForCausalLM") == "hf"
 
 
 def test_a_shared_architecture_is_told_apart_by_the_chat_template(tiny: Path, tmp_path: Path) -> None:
@@ -71,8 +74,8 @@ def test_a_shared_architecture_is_told_apart_by_the_chat_template(tiny: Path, tm
         "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
     )
     folder = retyped(tiny, tmp_path / "q", ["Qwen2ForCausalLM"], qwen2_5)
-    assert resolve_model_spec(str(folder)).name == "qwen2_5"
-    assert resolve_model_spec(str(folder), "qwen2").name == "qwen2"  # --model_type forces
+    assert resolve_model_spec(str(folder), host=get_host()).name == "qwen2_5"
+    assert resolve_model_spec(str(folder), "qwen2", host=get_host()).name == "qwen2"  # --model_type forces
 
 
 def test_sft_with_model_type_uses_its_template(

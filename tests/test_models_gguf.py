@@ -9,6 +9,7 @@ import pytest
 
 from tunekite.arguments.groups import ModelArguments
 from tunekite.models import declared_template, load_model, load_tokenizer, model_folder, resolve_model_spec
+from tunekite.plugin_host import get_host
 from tunekite_gguf import testing
 
 
@@ -23,10 +24,11 @@ def test_gguf_path_loads_through_the_plugin_with_model_arguments(tiny_gguf) -> N
     import torch
 
     path, original = tiny_gguf
-    assert resolve_model_spec(str(path)).name == "gguf"
-    model, tokenizer = load_model(ModelArguments(model=str(path), torch_dtype="bfloat16"))
+    assert resolve_model_spec(str(path), host=get_host()).name == "gguf"
+    model, tokenizer = load_model(ModelArguments(model=str(path), torch_dtype="bfloat16"), host=get_host())
     assert model.dtype == torch.bfloat16
-    assert model_folder(ModelArguments(model=str(path))).parent == path.parent / "cache" / "gguf"
+    folder = model_folder(ModelArguments(model=str(path)), host=get_host())
+    assert folder.parent == path.parent / "cache" / "gguf"
     ids = tokenizer("hello world", return_tensors="pt").input_ids
     with torch.no_grad():
         expected = original.to(torch.bfloat16)(ids).logits
@@ -37,15 +39,15 @@ def test_tokenizer_only_reads_the_cache_without_weights(tiny_gguf, monkeypatch) 
     import transformers
 
     path, _ = tiny_gguf
-    model_folder(ModelArguments(model=str(path)))  # converted once
+    model_folder(ModelArguments(model=str(path)), host=get_host())  # converted once
 
     def refuse(*args, **kwargs):
         raise AssertionError("weights were loaded")
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
-    assert load_tokenizer(ModelArguments(model=str(path))).eos_token == "<|im_end|>"
+    assert load_tokenizer(ModelArguments(model=str(path)), host=get_host()).eos_token == "<|im_end|>"
 
 
 def test_named_model_declares_its_template_without_loading() -> None:
-    assert declared_template("smollm2-135m-instruct") == "smollm2"
-    assert resolve_model_spec("x.GGUF").name == "gguf"
+    assert declared_template("smollm2-135m-instruct", host=get_host()) == "smollm2"
+    assert resolve_model_spec("x.GGUF", host=get_host()).name == "gguf"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tunekite.run import start
+from tunekite.api import start
 
 pytest.importorskip("tunekite_galore")
 pytest.importorskip("tunekite_layerwise")

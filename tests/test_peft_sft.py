@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.run import start
+from tunekite.api import start
 
 pytest.importorskip("tunekite_peft")
 pytest.importorskip("tunekite_chatml")

@@ -13,12 +13,18 @@ raise ImportError("boom: missing dependency of the broken plugin")
 def registering(spec: str, name: str, header: str = "") -> str:
     """The source of a plugin module registering one `spec` (TemplateSpec or TunerSpec)."""
     kind = {"TemplateSpec": "templates", "TunerSpec": "tuners"}[spec]
+    # a template's name is its format's
+    named = (
+        f'format=ChatFormat(name="{name}", user="", assistant_header="", assistant_end="")'
+        if spec == "TemplateSpec"
+        else f'name="{name}"'
+    )
     return f"""
-from tunekite.api import {spec}, hookimpl
+from tunekite.api import ChatFormat, {spec}, hookimpl
 {header}
 @hookimpl
 def tk_register_{kind}(register):
-    register({spec}(name="{name}", summary="a {kind[:-1]}", factory="builtins:dict"))
+    register({spec}({named}, summary="a {kind[:-1]}", factory="builtins:dict"))
 """
 
 

@@ -12,14 +12,15 @@ import pytest
 
 from tunekite import entry_points
 from tunekite.errors import PluginError, UnknownNameError
-from tunekite.plugins import CUSTOM_PATH_ENV, PluginHost
+from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
 
 TEMPLATE_PLUGIN = """
-from tunekite.api import TemplateSpec, hookimpl
+from tunekite.api import ChatFormat, TemplateSpec, hookimpl
 
 @hookimpl
 def tk_register_templates(register):
-    register(TemplateSpec(name="{name}", summary="a local template", factory="a:b"))
+    fmt = ChatFormat(name="{name}", user="", assistant_header="", assistant_end="")
+    register(TemplateSpec(format=fmt, summary="a local template", factory="a:b"))
 """
 
 
@@ -114,7 +115,7 @@ def module_with(**attrs) -> types.ModuleType:
 
 
 def test_entry_point_that_fails_to_import_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tunekite.specs import RewardSpec
+    from tunekite.registrations import RewardSpec
 
     def tk_register_rewards(register):
         register(RewardSpec(name="ok", summary="fine", factory="a:b"))
@@ -248,9 +249,9 @@ def test_loading_every_plugin_and_resolving_imports_no_torch() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from tunekite.plugins import PluginHost
-        from tunekite.run import resolve
-        from tunekite.specs import KINDS
+        from tunekite.plugin_host import PluginHost
+        from tunekite.api import resolve
+        from tunekite.registrations import KINDS
         host = PluginHost(env={})
         for kind in KINDS:
             list(host.registry(kind))

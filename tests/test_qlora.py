@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.run import resolve, start
+from tunekite.api import resolve, start
 from tunekite.testing import save_tiny_chat_model
 
 pytest.importorskip("bitsandbytes")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
-from tunekite.run import start
+from tunekite.api import start
+from tunekite.registrations import TrainerSpec
 from tunekite.run_folder import LOCK_FILE, OutputError
-from tunekite.specs import TrainerSpec
 
 pytest.importorskip("tunekite_lora")
 pytest.importorskip("tunekite_chatml")
@@ -212,7 +212,7 @@ def test_a_held_lock_stops_a_run_but_not_another_rank_of_the_same_job(recorder, 
 
 
 def test_infer_results_go_into_the_checkpoint_or_result_folder(tmp_path):
-    from tunekite.run import resolve
+    from tunekite.api import resolve
     from tunekite.tasks.infer import default_result_folder
 
     checkpoint = tmp_path / "run" / "checkpoint-4"

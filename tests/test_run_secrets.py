@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve, start
 from tunekite.arguments.fields import arg, fields_of
 from tunekite.arguments.groups import ModelArguments
 from tunekite.arguments.secrets import SECRET_GIVEN, redact_argv
-from tunekite.run import resolve, start
-from tunekite.specs import TrainerSpec
+from tunekite.registrations import TrainerSpec
 from tunekite.tasks.arguments import DeployArguments
 
 TOKEN = "hf_tOkEn4242secretvalue"

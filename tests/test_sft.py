@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import checkpoint_description
-from tunekite.run import start
+from tunekite.api import checkpoint_description, start
 
 
 def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:

@@ -10,6 +10,7 @@ import functools
 
 from tests.conftest import run_tk
 from tunekite.arguments.groups import ModelArguments, TemplateArguments
+from tunekite.plugin_host import get_host
 from tunekite.testing import TemplateConformance
 
 
@@ -17,7 +18,7 @@ from tunekite.testing import TemplateConformance
 def smollm2_tokenizer():
     from tunekite.models.loader import load_tokenizer
 
-    return load_tokenizer(ModelArguments(model="smollm2-135m-instruct"))
+    return load_tokenizer(ModelArguments(model="smollm2-135m-instruct"), host=get_host())
 
 
 class TestSmollm2WithRealTokenizer(TemplateConformance):
@@ -31,15 +32,16 @@ def test_model_declares_the_template_and_detection_agrees():
     from tunekite.templates.resolve import choose_template, detect_template
 
     tokenizer = smollm2_tokenizer()
-    assert choose_template(tokenizer, model="smollm2-135m-instruct")[0] == "smollm2"
-    assert detect_template(tokenizer.chat_template) == "smollm2"
+    assert choose_template(tokenizer, model="smollm2-135m-instruct", host=get_host())[0] == "smollm2"
+    assert detect_template(tokenizer.chat_template, get_host()) == "smollm2"
 
 
 def test_generation_prompt_ids_match_apply_chat_template():
     from tunekite.templates.resolve import build_template
 
     tokenizer = smollm2_tokenizer()
-    template = build_template(tokenizer, TemplateArguments(), "smollm2-135m-instruct", quiet=True)
+    args = TemplateArguments()
+    template = build_template(tokenizer, args, "smollm2-135m-instruct", quiet=True, host=get_host())
     messages = [{"role": "user", "content": "who are you?"}]
     expected = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     expected = list(expected["input_ids"] if hasattr(expected, "keys") else expected)

@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 
+from tunekite.plugin_host import get_host
 from tunekite.templates.resolve import detect_template
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "plugins" / "templates"
@@ -81,4 +82,4 @@ def test_markers_pick_the_family_of_each_official_chat_template(
     # the plugin whose template this is
     importlib.import_module(PACKAGES.get(directory, f"tunekite_{directory}"))
     chat_template = getattr(_plugin_tests(directory), constant)
-    assert detect_template(chat_template) == expected
+    assert detect_template(chat_template, get_host()) == expected

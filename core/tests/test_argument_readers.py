@@ -8,8 +8,8 @@ from tunekite import hookimpl
 from tunekite.arguments import groups as core_groups
 from tunekite.arguments.fields import arg
 from tunekite.arguments.readers import unread_arguments
-from tunekite.plugins import PluginHost
-from tunekite.specs import TunerSpec
+from tunekite.plugin_host import PluginHost
+from tunekite.registrations import TunerSpec
 
 # The rlhf plugin is being split into one trainer per algorithm on another branch; these
 # of its fields fail the check today. Remove each entry once that branch is merged.

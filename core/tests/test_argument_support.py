@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import CORE_GROUPS
 from tunekite.errors import ArgumentError
-from tunekite.run import resolve
-from tunekite.specs import TrainerSpec
+from tunekite.registrations import TrainerSpec
 
 BASE = ["--model", "some/model", "--tuner", "full"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tunekite.engines.protocol import ChatRequest
+from tunekite.templates.encoder import Template
 from tunekite.templates.format import ChatFormat
 
 CHAT = ChatFormat(
@@ -33,7 +34,7 @@ def engine():
     folder = save_tiny_chat_model(Path(tempfile.mkdtemp()) / "tiny")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
-    return PtEngine(model, tokenizer, CHAT.build(tokenizer), max_batch_size=8)
+    return PtEngine(model, tokenizer, Template.create(CHAT, tokenizer), max_batch_size=8)
 
 
 def greedy(text: str, **fields) -> ChatRequest:

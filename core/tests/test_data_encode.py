@@ -10,7 +10,7 @@ import pytest
 from tunekite.arguments.groups import TemplateArguments
 from tunekite.data.encode import ORIGIN_COLUMN, SAMPLE_COLUMNS, LazyEncodedDataset, encode_dataset
 from tunekite.templates.agent import ToolDefinitionError, agent_format
-from tunekite.templates.engine import TemplateError
+from tunekite.templates.encoder import Template, TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_tokenizer
 
@@ -34,7 +34,7 @@ ROWS = [row(f"question {i}", "short" if i % 3 else "a much longer answer " * 6) 
 @pytest.fixture(scope="module")
 def template():
     tokenizer = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
-    return CHAT.build(tokenizer, TemplateArguments(max_length=60))
+    return Template.create(CHAT, tokenizer, TemplateArguments(max_length=60))
 
 
 def test_eager_encoding_drops_overlong_rows_and_counts_them(template):

@@ -19,7 +19,8 @@ from tunekite.data import (
 )
 from tunekite.data.file_lines import csv_records, scan
 from tunekite.errors import ArgumentError, UnknownNameError
-from tunekite.specs import DatasetSpec
+from tunekite.plugin_host import get_host
+from tunekite.registrations import DatasetSpec
 
 
 def _qa(i: int) -> dict:
@@ -33,7 +34,7 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 def _load(*dataset: str, **kw) -> tuple:
     kw.setdefault("split_dataset_ratio", 0.0)
-    return load_datasets(DataArguments(dataset=list(dataset), **kw))
+    return load_datasets(DataArguments(dataset=list(dataset), **kw), host=get_host())
 
 
 def _queries(ds) -> list[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from tunekite.engines.protocol import ChatRequest, Engine
 from tunekite.errors import ArgumentError
+from tunekite.templates.encoder import Template
 from tunekite.templates.format import ChatFormat
 
 CHATML = ChatFormat(
@@ -34,14 +35,14 @@ def parts():
     tokenizer = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
     model = tiny_causal_lm(seed=3)
     model.resize_token_embeddings(len(tokenizer))
-    return model, tokenizer, CHATML.build(tokenizer)
+    return model, tokenizer, Template.create(CHATML, tokenizer)
 
 
 def make(parts, fmt: ChatFormat | None = None, **options):
     from tunekite.engines.pt import PtEngine
 
     model, tokenizer, template = parts
-    return PtEngine(model, tokenizer, fmt.build(tokenizer) if fmt else template, **options)
+    return PtEngine(model, tokenizer, Template.create(fmt, tokenizer) if fmt else template, **options)
 
 
 def greedy(text: str, **fields) -> ChatRequest:

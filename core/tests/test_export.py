@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import start
 from tunekite.errors import ArgumentError
-from tunekite.run import start
-from tunekite.specs import TunerSpec
+from tunekite.registrations import TunerSpec
 
 
 @hookimpl

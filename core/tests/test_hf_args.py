@@ -12,10 +12,10 @@ import pytest
 import transformers
 
 from tunekite import hookimpl
+from tunekite.api import resolve, start
 from tunekite.arguments.fields import fields_of
 from tunekite.arguments.groups import TrainingArguments
 from tunekite.errors import ArgumentError, TunekiteError
-from tunekite.run import resolve, start
 from tunekite.testing import save_tiny_chat_model
 from tunekite.training.hf_args import DESTINATIONS, HF, Ours, Refused, training_config
 

@@ -10,8 +10,8 @@ import pytest
 
 from tunekite import api, hookspecs
 from tunekite.errors import PluginError
-from tunekite.plugins import PluginHost, PluginInfo
-from tunekite.specs import SPEC_TYPES
+from tunekite.plugin_host import PluginHost, PluginInfo
+from tunekite.registrations import SPEC_TYPES
 
 HOOKS = {
     name: fn

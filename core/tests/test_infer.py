@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.cli import main
 from tunekite.errors import ArgumentError
-from tunekite.run import resolve
-from tunekite.specs import TemplateSpec, TunerSpec
+from tunekite.registrations import TemplateSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args
 from tunekite.templates.format import ChatFormat
 
@@ -37,9 +37,7 @@ GREEDY = ["--temperature", "0", "--max_new_tokens", "6"]
 def tk_register_templates(register):
     markers = ("<|im_start|>", "<|im_end|>")
     register(
-        TemplateSpec(
-            name="tiny-chatml", summary="ChatML", factory=CHATML.build, chat_template_markers=markers
-        )
+        TemplateSpec(format=CHATML, summary="ChatML", chat_template_markers=markers)
     )
 
 

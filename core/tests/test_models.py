@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.groups import ModelArguments
 from tunekite.errors import ArgumentError, DuplicateNameError, TunekiteError
 from tunekite.models import (
@@ -19,8 +20,8 @@ from tunekite.models import (
     model_folder,
     resolve_model_spec,
 )
-from tunekite.run import resolve
-from tunekite.specs import ModelSpec
+from tunekite.plugin_host import get_host
+from tunekite.registrations import ModelSpec
 from tunekite.testing import tiny_causal_lm
 
 WORDS = ["hello", "world", "the", "kite", "flies", "high", "over", "hill", "a", "is"]
@@ -66,7 +67,7 @@ def ids(tokenizer, text: str = "hello the kite flies"):
 
 
 def test_loads_folder_with_config_dtype_sdpa_and_pad(tk_plugins, tiny_folder) -> None:
-    model, tokenizer = load_model(ModelArguments(model=str(tiny_folder)))
+    model, tokenizer = load_model(ModelArguments(model=str(tiny_folder)), host=get_host())
     assert type(model).__name__ == "LlamaForCausalLM"
     assert str(model.dtype) == "torch.bfloat16"  # torch_dtype None keeps config.json's
     assert model.config._attn_implementation == "sdpa"
@@ -78,7 +79,7 @@ def test_dtype_attention_and_model_kwargs_are_honoured(tk_plugins, tiny_folder) 
     args = ModelArguments(
         model=str(tiny_folder), torch_dtype="float32", attn_impl="eager", model_kwargs={"use_cache": False}
     )
-    model, _ = load_model(args)
+    model, _ = load_model(args, host=get_host())
     assert str(model.dtype) == "torch.float32"
     assert model.config._attn_implementation == "eager"
     assert model.config.use_cache is False
@@ -91,7 +92,7 @@ def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
 
     def load(device_map: str, cap: str):
         args = ModelArguments(model=str(tiny_folder), device_map=device_map, max_memory={"cpu": cap})
-        return load_model(args)[0]
+        return load_model(args, host=get_host())[0]
 
     assert load("cpu", "1GB").device.type == "cpu"
     model = load("auto", "1GB")
@@ -105,7 +106,9 @@ def test_device_map_and_max_memory(tk_plugins, tiny_folder) -> None:
 
 
 def test_seq_cls_with_num_labels(tk_plugins, tiny_folder) -> None:
-    model, tokenizer = load_model(ModelArguments(model=str(tiny_folder), task_type="seq_cls", num_labels=3))
+    model, tokenizer = load_model(
+        ModelArguments(model=str(tiny_folder), task_type="seq_cls", num_labels=3), host=get_host()
+    )
     assert type(model).__name__ == "LlamaForSequenceClassification"
     assert model.config.pad_token_id == tokenizer.pad_token_id
     assert model(ids(tokenizer)).logits.shape == (1, 3)
@@ -113,19 +116,20 @@ def test_seq_cls_with_num_labels(tk_plugins, tiny_folder) -> None:
 
 def test_seq_cls_without_num_labels_is_an_error(tk_plugins, tiny_folder) -> None:
     with pytest.raises(ArgumentError, match="num_labels"):
-        load_model(ModelArguments(model=str(tiny_folder), task_type="seq_cls"))
+        load_model(ModelArguments(model=str(tiny_folder), task_type="seq_cls"), host=get_host())
 
 
 def test_rope_scaling_types_and_json(tk_plugins, tiny_folder) -> None:
-    model, _ = load_model(ModelArguments(model=str(tiny_folder), rope_scaling="linear"), max_length=128)
+    args = ModelArguments(model=str(tiny_folder), rope_scaling="linear")
+    model, _ = load_model(args, max_length=128, host=get_host())
     assert model.config.rope_parameters["rope_type"] == "linear"
     assert model.config.rope_parameters["factor"] == 2.0  # 128 / max_position_embeddings 64
     rope = json.dumps({"type": "dynamic", "factor": 3.0})
-    model, _ = load_model(ModelArguments(model=str(tiny_folder), rope_scaling=rope))
+    model, _ = load_model(ModelArguments(model=str(tiny_folder), rope_scaling=rope), host=get_host())
     rope_parameters = model.config.rope_parameters
     assert (rope_parameters["rope_type"], rope_parameters["factor"]) == ("dynamic", 3.0)
     with pytest.raises(ArgumentError, match="needs --max_length"):
-        load_model(ModelArguments(model=str(tiny_folder), rope_scaling="linear"))
+        load_model(ModelArguments(model=str(tiny_folder), rope_scaling="linear"), host=get_host())
 
 
 def test_run_is_accepted_and_its_max_length_used(tk_plugins, tiny_folder) -> None:
@@ -142,7 +146,7 @@ def test_tokenizer_only_does_not_load_weights(tk_plugins, tiny_folder, monkeypat
         raise AssertionError("weights were loaded")
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
-    tokenizer = load_tokenizer(ModelArguments(model=str(tiny_folder)))
+    tokenizer = load_tokenizer(ModelArguments(model=str(tiny_folder)), host=get_host())
     assert tokenizer.convert_ids_to_tokens(ids(tokenizer)[0].tolist()) == ["hello", "the", "kite", "flies"]
 
 
@@ -152,26 +156,26 @@ def test_tokenizer_only_does_not_load_weights(tk_plugins, tiny_folder, monkeypat
 def test_missing_local_path_is_named(tk_plugins, tmp_path) -> None:
     missing = tmp_path / "no-such-model"
     with pytest.raises(TunekiteError, match="does not exist") as info:
-        load_model(ModelArguments(model=str(missing)))
+        load_model(ModelArguments(model=str(missing)), host=get_host())
     assert str(missing) in str(info.value)
 
 
 def test_folder_without_config_is_not_a_model(tk_plugins, tmp_path) -> None:
     with pytest.raises(TunekiteError, match=r"no config\.json"):
-        load_model(ModelArguments(model=str(tmp_path)))
+        load_model(ModelArguments(model=str(tmp_path)), host=get_host())
 
 
 def test_unclaimed_file_says_no_loader_claims_it(tk_plugins, tmp_path) -> None:
     weights = tmp_path / "model.bin"
     weights.write_bytes(b"\0")
     with pytest.raises(TunekiteError, match=r"is a file.*no installed model loader claims \.bin files"):
-        load_model(ModelArguments(model=str(weights)))
+        load_model(ModelArguments(model=str(weights)), host=get_host())
 
 
 def test_hub_id_offline_names_it_and_suggests_a_local_path(tk_plugins, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(TunekiteError, match="HF_HUB_OFFLINE") as info:
-        load_model(ModelArguments(model="no-org/no-such-model-xyz"))
+        load_model(ModelArguments(model="no-org/no-such-model-xyz"), host=get_host())
     assert "'no-org/no-such-model-xyz'" in str(info.value)
     assert "--model /path/to/no-such-model-xyz" in str(info.value)
 
@@ -185,21 +189,21 @@ def test_hub_id_unreachable_is_a_clear_error(tk_plugins, monkeypatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
     with pytest.raises(TunekiteError, match="downloading it from the Hugging Face hub failed: Name or"):
-        load_model(ModelArguments(model="some-org/some-model"))
+        load_model(ModelArguments(model="some-org/some-model"), host=get_host())
 
 
 def test_no_model_is_an_error(tk_plugins) -> None:
     with pytest.raises(ArgumentError, match="No model given"):
-        load_model(ModelArguments())
+        load_model(ModelArguments(), host=get_host())
 
 
 # -- which spec handles --model ------------------------------------------------------
 
 
 def test_paths_and_hub_ids_go_to_the_hf_loader(tk_plugins) -> None:
-    assert resolve_model_spec("/some/folder").name == "hf"
-    assert resolve_model_spec("org/model").name == "hf"
-    assert declared_template("org/model") is None
+    assert resolve_model_spec("/some/folder", host=get_host()).name == "hf"
+    assert resolve_model_spec("org/model", host=get_host()).name == "hf"
+    assert declared_template("org/model", host=get_host()) is None
 
 
 def test_named_model_uses_its_spec_and_declares_a_template(tk_plugins, tiny_folder) -> None:
@@ -211,12 +215,12 @@ def test_named_model_uses_its_spec_and_declares_a_template(tk_plugins, tiny_fold
 
     spec = ModelSpec(name="tiny-named", summary="a named tiny model", template="chatml", folder=folder)
     tk_plugins.add(models_plugin(spec))
-    assert declared_template("tiny-named") == "chatml"
+    assert declared_template("tiny-named", host=get_host()) == "chatml"
     assert calls == []  # the template is known without resolving any folder
-    model, _ = load_model(ModelArguments(model="tiny-named"))
+    model, _ = load_model(ModelArguments(model="tiny-named"), host=get_host())
     assert type(model).__name__ == "LlamaForCausalLM" and calls == ["tiny-named"]
-    assert model_folder(ModelArguments(model="tiny-named")) == tiny_folder
-    assert load_tokenizer(ModelArguments(model="tiny-named")).eos_token == "</s>"
+    assert model_folder(ModelArguments(model="tiny-named"), host=get_host()) == tiny_folder
+    assert load_tokenizer(ModelArguments(model="tiny-named"), host=get_host()).eos_token == "</s>"
 
 
 def test_file_suffix_claims_paths_and_model_type_forces_a_spec(tk_plugins, tiny_folder) -> None:
@@ -228,10 +232,10 @@ def test_file_suffix_claims_paths_and_model_type_forces_a_spec(tk_plugins, tiny_
         folder=lambda model: seen.append(model) or tiny_folder,
     )
     tk_plugins.add(models_plugin(spec))
-    assert resolve_model_spec("weights/X.FAKE").name == "fakefmt"
-    assert resolve_model_spec(str(tiny_folder), model_type="fakefmt").name == "fakefmt"
-    assert resolve_model_spec("./fakefmt").name == "hf"  # a path is never a registered name
-    load_model(ModelArguments(model="weights/x.fake"))
+    assert resolve_model_spec("weights/X.FAKE", host=get_host()).name == "fakefmt"
+    assert resolve_model_spec(str(tiny_folder), model_type="fakefmt", host=get_host()).name == "fakefmt"
+    assert resolve_model_spec("./fakefmt", host=get_host()).name == "hf"  # a path is never a registered name
+    load_model(ModelArguments(model="weights/x.fake"), host=get_host())
     assert seen == ["weights/x.fake"]
 
 
@@ -240,19 +244,19 @@ def test_two_specs_claiming_a_suffix_is_an_error(tk_plugins) -> None:
     b = ModelSpec(name="b", summary="b", file_suffixes=(".fake",), folder="x.y:z")
     tk_plugins.add(models_plugin(a, b))
     with pytest.raises(DuplicateNameError, match=r"claimed by the model loaders 'a' .* and 'b'"):
-        resolve_model_spec("m.fake")
+        resolve_model_spec("m.fake", host=get_host())
 
 
 def test_unknown_model_type_lists_what_is_installed(tk_plugins) -> None:
     with pytest.raises(ArgumentError, match=r"--model_type: Unknown model 'hff'\. Did you mean 'hf'"):
-        resolve_model_spec("org/model", model_type="hff")
+        resolve_model_spec("org/model", model_type="hff", host=get_host())
 
 
 def test_spec_with_own_factory_loads_tokenizer_through_it(tk_plugins) -> None:
     spec = ModelSpec(name="custom", summary="built in code", factory=lambda args, **kw: ("model", "tok"))
     tk_plugins.add(models_plugin(spec))
-    assert model_folder(ModelArguments(model="custom")) is None
-    assert load_tokenizer(ModelArguments(model="custom")) == "tok"
+    assert model_folder(ModelArguments(model="custom"), host=get_host()) is None
+    assert load_tokenizer(ModelArguments(model="custom"), host=get_host()) == "tok"
 
 
 def test_model_spec_checks_suffixes_and_folder() -> None:
@@ -278,7 +282,7 @@ def test_selected_quantizer_gives_from_pretrained_kwargs(tk_plugins, tiny_folder
     import torch
 
     from tunekite.arguments.fields import arg
-    from tunekite.specs import QuantizerSpec
+    from tunekite.registrations import QuantizerSpec
 
     @dataclasses.dataclass(kw_only=True)
     class HalfArguments:
@@ -336,10 +340,10 @@ def test_a_remote_code_model_type_passes_trust_remote_code_everywhere(
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
     spec = ModelSpec(name="remote-type", summary="ships code", architectures=("X",), trust_remote_code=True)
     tk_plugins.add(models_plugin(spec))
-    load_model(ModelArguments(model=str(tiny_folder), model_type="remote-type"))
+    load_model(ModelArguments(model=str(tiny_folder), model_type="remote-type"), host=get_host())
     assert seen == {"AutoConfig": True, "AutoTokenizer": True, "AutoModelForCausalLM": True}
     seen.clear()
-    load_tokenizer(ModelArguments(model=str(tiny_folder), model_type="remote-type"))
+    load_tokenizer(ModelArguments(model=str(tiny_folder), model_type="remote-type"), host=get_host())
     assert seen["AutoTokenizer"] is True and "AutoModelForCausalLM" not in seen
 
 
@@ -353,5 +357,6 @@ def test_a_folder_is_typed_by_its_architectures(tk_plugins, tiny_folder, tmp_pat
     shutil.copytree(tiny_folder, folder)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "architectures": ["OddForCausalLM"]}))
-    assert resolve_model_spec(str(folder)).name == "odd-type"
-    assert resolve_model_spec(str(tiny_folder)).name == "hf"  # LlamaForCausalLM: no type lists it here
+    assert resolve_model_spec(str(folder), host=get_host()).name == "odd-type"
+    # LlamaForCausalLM: no type lists it here
+    assert resolve_model_spec(str(tiny_folder), host=get_host()).name == "hf"

@@ -9,6 +9,7 @@ import pytest
 from tunekite.data.collate import PaddingFreeCollator
 from tunekite.data.errors import DatasetError
 from tunekite.data.packing import PackingReport, pack_dataset, pack_lengths, pack_samples
+from tunekite.templates.encoder import Template
 from tunekite.templates.format import ChatFormat
 from tunekite.testing import tiny_causal_lm, tiny_tokenizer
 
@@ -98,7 +99,7 @@ def test_encoded_conversations_pack() -> None:
         assistant_end="<|im_end|>",
         turn_sep="\n",
     )
-    template = chat.build(tiny_tokenizer(special_tokens=("<|im_start|>", "<|im_end|>")))
+    template = Template.create(chat, tiny_tokenizer(special_tokens=("<|im_start|>", "<|im_end|>")))
     conversation = [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello"}]
     encoded = [template.encode({"messages": conversation}) for _ in range(3)]
     size = encoded[0]["length"]

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError
 from tunekite.models.loader import load_model
-from tunekite.run import resolve
-from tunekite.specs import QuantizerSpec, TunerSpec
+from tunekite.registrations import QuantizerSpec, TunerSpec
 from tunekite.tasks.loading import with_checkpoint_args
 
 SEEN: list[tuple] = []

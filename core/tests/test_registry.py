@@ -10,8 +10,9 @@ import pytest
 from tunekite import hookimpl
 from tunekite.arguments.fields import arg
 from tunekite.errors import DuplicateNameError, PluginError, UnknownNameError
-from tunekite.plugins import PluginHost, PluginInfo
-from tunekite.specs import RewardSpec, TaskSpec, TemplateSpec, TunerSpec
+from tunekite.plugin_host import PluginHost, PluginInfo
+from tunekite.registrations import RewardSpec, TaskSpec, TemplateSpec, TunerSpec
+from tunekite.templates.format import ChatFormat
 
 
 def plugin(**hooks):
@@ -128,7 +129,8 @@ def test_registries_are_built_once_and_rebuilt_after_add(tk_plugins) -> None:
 
     def tk_register_templates(register):
         calls.append(1)
-        register(TemplateSpec(name="chatml", summary="chatml", factory="a:b"))
+        fmt = ChatFormat(name="chatml", user="", assistant_header="", assistant_end="")
+        register(TemplateSpec(format=fmt, summary="chatml", factory="a:b"))
 
     host = tk_plugins.add(plugin(tk_register_templates=tk_register_templates), name="t")
     host.registry("templates")
@@ -237,7 +239,7 @@ def test_wrong_hook_signature_is_a_plugin_error(tk_plugins) -> None:
 
 
 def test_fake_plugins_fixture_swaps_the_process_host(tk_plugins) -> None:
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     assert get_host() is tk_plugins.host
 
@@ -313,7 +315,7 @@ def test_spec_is_frozen() -> None:
 
 
 def test_spec_factory_import_path_resolves_lazily() -> None:
-    spec = TaskSpec(name="x", summary="s", factory="tunekite.specs:TaskSpec.load")
+    spec = TaskSpec(name="x", summary="s", factory="tunekite.registrations:TaskSpec.load")
     assert spec.load() is TaskSpec.load
     missing = TaskSpec(name="y", summary="s", factory="tunekite_no_such_module:run")
     with pytest.raises(ModuleNotFoundError):
@@ -329,7 +331,7 @@ def test_spec_default_args() -> None:
     ("declared", "expected"), [(None, (1,)), (2, (2,)), ((1, 2), (1, 2)), ("1", (1,)), ("one", ())]
 )
 def test_declared_api_versions(declared, expected) -> None:
-    from tunekite.plugins import declared_api
+    from tunekite.plugin_host import declared_api
 
     plugin = type("P", (), {} if declared is None else {"TUNEKITE_API": declared})
     assert declared_api(plugin) == expected

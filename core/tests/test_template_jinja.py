@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tunekite.builtins.jinja import jinja_template
 from tunekite.errors import ArgumentError
-from tunekite.templates.jinja import end_marker, jinja_template
+from tunekite.templates.jinja import end_marker
 from tunekite.testing import TemplateConformance, tiny_tokenizer
 
 # A format no family uses: numbered questions, replies fenced by a marker, a closing line.
@@ -46,4 +47,4 @@ def test_end_marker_prefers_a_special_token_then_the_first_word() -> None:
 
 def test_a_tokenizer_without_a_chat_template_is_refused() -> None:
     with pytest.raises(ArgumentError, match="no chat template"):
-        jinja_template(tiny_tokenizer(None))
+        jinja_template(None, tiny_tokenizer(None))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tunekite.api import resolve
 from tunekite.errors import ArgumentError
-from tunekite.run import resolve
 
 
 @pytest.mark.parametrize("flag", ["--tuner", "--train_type"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tunekite.api import resolve
 from tunekite.errors import ArgumentError
-from tunekite.plugins import PluginHost
-from tunekite.run import resolve
+from tunekite.plugin_host import PluginHost
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,9 @@ Plugin modules import this while `tk --help` starts, so the names that pull in t
 argument groups and the run machinery are loaded on first access.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunekite import API_VERSION, __version__, hookimpl
@@ -16,7 +19,7 @@ from tunekite.errors import (
     TunekiteError,
     UnknownNameError,
 )
-from tunekite.specs import (
+from tunekite.registrations import (
     ComponentSpec,
     DatasetSpec,
     EngineSpec,
@@ -45,13 +48,13 @@ if TYPE_CHECKING:
         request_prompt_ids,
     )
     from tunekite.engines.stops import StopWords
+    from tunekite.launcher import Run
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
-    from tunekite.plugins import PluginHost, get_host, registry
-    from tunekite.run import Run, resolve, start
+    from tunekite.plugin_host import PluginHost, get_host, registry
     from tunekite.serving.exposure import warn_if_exposed
     from tunekite.tasks.loading import load_for_inference, named_adapters
     from tunekite.tasks.staging import staged_into
-    from tunekite.templates.engine import Template
+    from tunekite.templates.encoder import Template
     from tunekite.templates.format import ChatFormat
     from tunekite.templates.loss_scale import LossScale, Piece
     from tunekite.templates.resolve import build_template
@@ -169,7 +172,7 @@ _LAZY = {
     "prepare_datasets": "tunekite.data.prepare",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",
-    "Template": "tunekite.templates.engine",
+    "Template": "tunekite.templates.encoder",
     "TemplateArguments": "tunekite.arguments.groups",
     "build_template": "tunekite.templates.resolve",
     "load_datasets": "tunekite.data.loading",
@@ -179,13 +182,11 @@ _LAZY = {
     "ChatFormat": "tunekite.templates.format",
     "LossScale": "tunekite.templates.loss_scale",
     "Piece": "tunekite.templates.loss_scale",
-    "PluginHost": "tunekite.plugins",
-    "Run": "tunekite.run",
-    "start": "tunekite.run",
-    "resolve": "tunekite.run",
+    "PluginHost": "tunekite.plugin_host",
+    "Run": "tunekite.launcher",
     "TunerArguments": "tunekite.arguments.groups",
-    "get_host": "tunekite.plugins",
-    "registry": "tunekite.plugins",
+    "get_host": "tunekite.plugin_host",
+    "registry": "tunekite.plugin_host",
     # The training outputs every trainer writes alike: imported when a run trains.
     "AtomicCheckpoints": "tunekite.training.checkpoints",
     "load_weights": "tunekite.training.checkpoints",
@@ -210,6 +211,24 @@ _LAZY = {
     "peft_target_modules": "tunekite.tuners",
     "peft_task_type": "tunekite.tuners",
 }
+
+
+def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
+    """`tk run NAME ARGV` parsed, not started: the `Run` and whether `--help` was asked for.
+    `host` defaults to the process-wide plugin host, as for `tk` itself."""
+    from tunekite.launcher import resolve as resolve_run
+    from tunekite.plugin_host import get_host
+
+    return resolve_run(name, argv, host or get_host())
+
+
+def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+    """`tk run NAME ARGV`: resolved and started; returns what the runnable returns.
+    `host` defaults to the process-wide plugin host, as for `tk` itself."""
+    from tunekite.launcher import start as start_run
+    from tunekite.plugin_host import get_host
+
+    return start_run(name, argv, host or get_host())
 
 
 def __getattr__(name: str) -> Any:

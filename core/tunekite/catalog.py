@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tunekite.plugins import PluginInfo
+    from tunekite.plugin_host import PluginInfo
 
 PROVIDERS: dict[str, dict[str, str]] = {
     "tuners": {

@@ -17,8 +17,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from tunekite.run import Run
-    from tunekite.specs import (
+    from tunekite.launcher import Run
+    from tunekite.registrations import (
         DatasetSpec,
         EngineSpec,
         ExporterSpec,
@@ -62,10 +62,10 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     """Register chat-template families (`--template NAME`).
 
     When: once per process, when the `templates` registry is first needed.
-    Gets: `register`, which takes one `tunekite.api.TemplateSpec` per call. The factory,
-    `(tokenizer, template_args) -> Template`, is usually the `build` of a
-    `tunekite.api.ChatFormat` (the literal text around each message); core's engine does
-    the tokenizing, labels, loss scales, tools and truncation.
+    Gets: `register`, which takes one `tunekite.api.TemplateSpec` per call, holding the
+    family's `tunekite.api.ChatFormat` (the literal text around each message, and the
+    template's name); core's encoder does the tokenizing, labels, loss scales, tools and
+    truncation.
     Returns: nothing; registrations go through `register`.
 
     Example::
@@ -77,8 +77,7 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
 
         @hookimpl
         def tk_register_templates(register):
-            register(TemplateSpec(name="chatml", summary="<|im_start|> chat format",
-                                  factory=CHATML.build,
+            register(TemplateSpec(format=CHATML, summary="<|im_start|> chat format",
                                   chat_template_markers=("<|im_start|>", "<|im_end|>")))
     """
 

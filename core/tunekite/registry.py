@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from tunekite.errors import DuplicateNameError, UnknownNameError, did_you_mean
-from tunekite.specs import ComponentSpec
+from tunekite.registrations import ComponentSpec
 
 S = TypeVar("S", bound=ComponentSpec)
 

@@ -26,7 +26,7 @@ from tunekite.arguments.secrets import redact_values, secret_fields
 from tunekite.errors import TunekiteError
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 LOCK_FILE = ".tunekite.lock"
 MANIFEST_FILE = "run_manifest.json"
@@ -48,7 +48,7 @@ def wants_run_folder(run: Run) -> bool:
 
 def base_folder(run: Run) -> Path:
     """`--output_dir`, or `output/<model folder name>` (the command's name without a model)."""
-    base = run.groups["run"].output_dir
+    base = run.groups["common"].output_dir
     if base is None:
         model = run.groups.get("model")
         stem = Path(str(model.model)).name if model is not None and model.model else run.command
@@ -164,7 +164,7 @@ def _claim(folder: Path, run: Run) -> None:
     resume = getattr(training, "resume_from_checkpoint", None)
     if resume and Path(resume).resolve().parent == folder.resolve():
         return
-    if run.groups["run"].overwrite_output_dir:
+    if run.groups["common"].overwrite_output_dir:
         for path in [*found, *(folder / name for name in RUN_ARTIFACTS)]:
             if path.is_symlink() or path.is_file():
                 path.unlink()
@@ -186,7 +186,7 @@ def run_folder(run: Run) -> Iterator[Path]:
     base = base_folder(run)
     _check_writable(base)
     created = _make(base)
-    folder = _new_version(base) if run.groups["run"].add_version else base
+    folder = _new_version(base) if run.groups["common"].add_version else base
     if folder != base:
         created.append(folder)
     if os.environ.get("RANK", "0") != "0":  # a distributed rank: rank 0 holds the folder

@@ -1,12 +1,17 @@
 """What every peft-based tuner plugin does alike: targets, task type, quantized bases,
-and continuing from `--adapters`. Plugins reach these through `tunekite.api`."""
+and continuing from `--adapters`; and adding a saved adapter for inference. Plugins reach
+these through `tunekite.api`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.errors import ArgumentError
+
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def peft_target_modules(common: Any) -> str | list[str]:
@@ -40,3 +45,18 @@ def apply_peft(model: Any, config: Callable[[str], Any], common: Any) -> Any:
     if common.adapters:
         return PeftModel.from_pretrained(model, common.adapters[0], is_trainable=True)
     return get_peft_model(model, config(peft_task_type(model)))
+
+
+def apply_adapter(model: Any, folder: str, name: str = DEFAULT_ADAPTER) -> Any:
+    """The model with the PEFT adapter saved in `folder` added as `name`, for inference: the
+    model wrapped in a `peft.PeftModel`, or the same PeftModel with one more adapter."""
+    from peft import PeftModel
+
+    path = Path(folder)
+    if not (path / ADAPTER_CONFIG).is_file():
+        hint = " It holds a full model: pass it as --model." if (path / "config.json").is_file() else ""
+        raise ArgumentError(f"--adapters {folder}: no {ADAPTER_CONFIG}, so it is not a PEFT adapter.{hint}")
+    if isinstance(model, PeftModel):
+        model.load_adapter(str(path), adapter_name=name, is_trainable=False)
+        return model
+    return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)

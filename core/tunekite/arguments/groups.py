@@ -1,7 +1,7 @@
 """The core argument groups, with ms-swift 3.x names and defaults.
 
 Each group is a plain dataclass whose fields are declared with `arg()`; a task or
-recipe names the groups it takes (see `tunekite.specs`), and the run group is always
+recipe names the groups it takes (see `tunekite.registrations`), and the common group is always
 present. Field names are unique across all groups so that every CLI option, YAML key
 and `args.json` entry maps to exactly one field.
 """
@@ -17,7 +17,7 @@ _MULTIMODAL = "not built yet: TuneKite has no multimodal (vision) models"
 
 
 @dataclass(kw_only=True)
-class RunArguments:
+class CommonArguments:
     """Settings every `tk run` needs: plugins, inherited args, where output goes, seeding."""
 
     custom_register_path: list[str] = arg(
@@ -416,7 +416,7 @@ class TrainingArguments:
 
 
 CORE_GROUPS: dict[str, type] = {
-    "run": RunArguments,
+    "common": CommonArguments,
     "model": ModelArguments,
     "data": DataArguments,
     "template": TemplateArguments,
@@ -428,7 +428,7 @@ CORE_GROUPS: dict[str, type] = {
 }
 
 GROUP_TITLES: dict[str, str] = {
-    "run": "Run",
+    "common": "Common",
     "model": "Model",
     "data": "Data",
     "template": "Template",

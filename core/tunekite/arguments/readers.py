@@ -27,7 +27,7 @@ from tunekite.arguments.fields import ArgField, fields_of
 from tunekite.arguments.groups import CORE_GROUPS
 
 if TYPE_CHECKING:
-    from tunekite.plugins import PluginHost
+    from tunekite.plugin_host import PluginHost
 
 _KEY_CALLS = {"getattr", "hasattr", "get", "pop", "setdefault"}
 _HELPER_READS = {"peft_target_modules": ("target_modules", "target_regex")}
@@ -110,7 +110,7 @@ def _read_by_kind(host: PluginHost, f: ArgField, group: str) -> str | None:
 
 
 def _components(host: PluginHost) -> Iterator[tuple[Any, str]]:
-    from tunekite.specs import KINDS
+    from tunekite.registrations import KINDS
 
     seen: set[type] = set()
     for kind in KINDS:

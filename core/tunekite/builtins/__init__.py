@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tunekite import hookimpl
 from tunekite.builtins.chat_formats import DEFAULT
 from tunekite.builtins.full import FullArguments
-from tunekite.specs import (
+from tunekite.registrations import (
     EngineSpec,
     ExporterSpec,
     LossScaleSpec,
@@ -30,7 +30,7 @@ _NOT_FULL = tuple(
 
 @hookimpl
 def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
-    recipe = "tunekite.recipes.sft:run"
+    recipe = "tunekite.trainers.sft:train"
     register(
         TrainerSpec(
             name="sft",
@@ -70,16 +70,15 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="default",
+            format=DEFAULT,
             summary="Plain '### Human: / ### Assistant:' turns, for models without a chat template",
-            factory=DEFAULT.build,
         )
     )
     register(
         TemplateSpec(
             name="jinja",
             summary="The tokenizer's own chat template, labels found by rendering growing prefixes",
-            factory="tunekite.templates.jinja:jinja_template",
+            factory="tunekite.builtins.jinja:jinja_template",
         )
     )
 

@@ -42,7 +42,7 @@ class _Group(click.Group):
         except TunekiteError as exc:
             raise _UserError(exc) from None
         except ModuleNotFoundError as exc:
-            from tunekite.plugins import get_host
+            from tunekite.plugin_host import get_host
 
             hint = get_host().install_hint(exc.name or "")
             if hint is None:
@@ -77,7 +77,7 @@ def _register_builtin_commands() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: load plugins (so their commands exist), then dispatch."""
-    from tunekite.plugins import get_host
+    from tunekite.plugin_host import get_host
 
     _register_builtin_commands()
     try:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from tunekite.arguments.fields import arg
-from tunekite.specs import TaskSpec
+from tunekite.registrations import TaskSpec
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
@@ -41,8 +41,8 @@ CHECK = TaskSpec(
 
 def _start(spec: TaskSpec, title: str, argv: tuple[str, ...]) -> None:
     from tunekite.cli.run_cmd import print_help
-    from tunekite.plugins import get_host
-    from tunekite.run import resolve_spec
+    from tunekite.launcher import resolve_spec
+    from tunekite.plugin_host import get_host
 
     host = get_host()
     run, wants_help = resolve_spec(lambda _host: spec, argv, host)

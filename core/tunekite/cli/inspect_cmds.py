@@ -7,8 +7,8 @@ import json
 import click
 
 from tunekite.cli import CUSTOM_PATH_OPTION
-from tunekite.plugins import PluginHost, get_host
-from tunekite.specs import KINDS
+from tunekite.plugin_host import PluginHost, get_host
+from tunekite.registrations import KINDS
 
 
 def _host(custom_paths: tuple[str, ...]) -> PluginHost:

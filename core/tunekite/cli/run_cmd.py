@@ -19,8 +19,8 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     `tk run NAME --help` lists NAME's arguments, including those of the components
     the other options select (e.g. `--tuner lora`).
     """
-    from tunekite.plugins import get_host
-    from tunekite.run import RUNNABLE_KINDS, launch, resolve
+    from tunekite.launcher import RUNNABLE_KINDS, launch, resolve
+    from tunekite.plugin_host import get_host
 
     host = get_host()
     if name is None or name.startswith("-"):
@@ -32,7 +32,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     if wants_help:
         print_help(run_, host)
         return
-    launch(run_, host)
+    launch(run_)
 
 
 def _print_runnables(host: Any, kinds: tuple[str, ...]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunekite.templates.agent import ToolDefinitionError
-from tunekite.templates.engine import Template, TemplateError
+from tunekite.templates.encoder import Template, TemplateError
 
 SAMPLE_COLUMNS = ("input_ids", "labels", "loss_scale", "length")
 ORIGIN_COLUMN = "_tk_origin"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from datasets import Dataset, IterableDataset
 
     from tunekite.arguments.groups import DataArguments
+    from tunekite.plugin_host import PluginHost
 
     AnyDataset = Dataset | IterableDataset
 
@@ -98,6 +99,7 @@ def load_datasets(
     require_response: bool = True,
     origin_column: str | None = None,
     before_split: Callable[[AnyDataset, str], AnyDataset] | None = None,
+    host: PluginHost | None = None,
 ) -> tuple[AnyDataset, AnyDataset | None, DropReport]:
     """The training set, the validation set (None without one) and what was dropped.
 
@@ -108,6 +110,8 @@ def load_datasets(
     `before_split`, when given, turns each `--dataset` and `--val_dataset` value's rows
     (and the value, to name it) into what is returned (encoded samples) before the
     split, so that rows it drops (too long) are never the ones held out.
+    `host` (the run's `run.plugin_host`) finds registered dataset names; without it only
+    files, folders and hub ids load.
     """
     if max_steps is not None:
         check_streaming(data_args, max_steps)
@@ -127,6 +131,7 @@ def load_datasets(
         infos=infos,
         require_response=require_response,
         origin_column=origin_column,
+        host=host,
     )
     loaded = []  # each value's drops apart, to explain a split that fails; a stream's grow later
     with _caching(data_args.enable_cache):
@@ -171,12 +176,13 @@ def load_dataset(
     infos: dict[str, DatasetInfo] | None = None,
     require_response: bool = True,
     origin_column: str | None = None,
+    host: PluginHost | None = None,
 ) -> AnyDataset:
     """One `--dataset` value as canonical rows, sampled to `#N` if given."""
     syntax = parse_dataset_syntax(text)
     parts = [
         _preprocess(part, data_args, report, require_response, origin_column)
-        for part in raw_parts(syntax, data_args, infos or {})
+        for part in raw_parts(syntax, data_args, infos or {}, host)
     ]
     ds = _concat(parts)
     if syntax.sample is not None:

@@ -29,7 +29,11 @@ def prepare_datasets(run: Any, template: Any) -> tuple[Any, Any | None]:
         raise ArgumentError("--packing needs --max_length: the length of each packed row")
     encode = None if data.lazy_tokenize else partial(_encoded, template=template, data=data)
     train, val, _ = load_datasets(
-        data, max_steps=run.max_steps, origin_column=ORIGIN_COLUMN, before_split=encode
+        data,
+        max_steps=run.max_steps,
+        origin_column=ORIGIN_COLUMN,
+        before_split=encode,
+        host=run.plugin_host,
     )
     return _samples(train, template, data, "train"), (_samples(val, template, data, "val") if val else None)
 

@@ -32,9 +32,11 @@ def preview(run: Any) -> int:
     console = Console(highlight=False)
     model = run.groups["model"]
     tokenizer = load_tokenizer(run)
-    template = build_template(tokenizer, run.groups["template"], model.model, model.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], model.model, model.model_type, host=run.plugin_host
+    )
     data_args = dataclasses.replace(run.groups["data"], split_dataset_ratio=0.0)
-    train, _, _ = load_datasets(data_args)
+    train, _, _ = load_datasets(data_args, host=run.plugin_host)
     console.print("legend: [dim]not trained[/] [bold green]trained[/] [bold magenta]weight > 1[/]")
     for index, row in enumerate(itertools.islice(iter(train), run.preview_samples)):
         sample = template.encode(row)

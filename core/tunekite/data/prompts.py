@@ -20,7 +20,9 @@ def prompt_datasets(run: Any, template: Any, *, trainer: str) -> tuple[Any, Any]
     before its replies names its file and line, and `trainer`."""
     from tunekite.data.loading import load_datasets
 
-    train, val, dropped = load_datasets(run.groups["data"], require_response=False, origin_column=_ORIGIN)
+    train, val, dropped = load_datasets(
+        run.groups["data"], require_response=False, origin_column=_ORIGIN, host=run.plugin_host
+    )
     if getattr(dropped, "total", 0):
         print(f"dropped rows: {dropped}")
 

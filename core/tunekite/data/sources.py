@@ -25,6 +25,7 @@ from tunekite.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments
+    from tunekite.plugin_host import PluginHost
 
 BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 """Local file suffixes and the `datasets` builder that reads them."""
@@ -55,7 +56,10 @@ def _looks_like_path(name: str) -> bool:
 
 
 def raw_parts(
-    syntax: DatasetSyntax, data_args: DataArguments, infos: dict[str, DatasetInfo]
+    syntax: DatasetSyntax,
+    data_args: DataArguments,
+    infos: dict[str, DatasetInfo],
+    host: PluginHost | None = None,
 ) -> list[RawPart]:
     """The raw rows a parsed `--dataset` value names, one part per file/subset/split."""
     info = infos.get(syntax.name)
@@ -75,7 +79,7 @@ def raw_parts(
         return hub_parts(
             syntax.name, subsets, streaming=data_args.streaming, download_mode=data_args.download_mode
         )
-    return registered_parts(syntax, data_args)
+    return registered_parts(syntax, data_args, host)
 
 
 def local_parts(
@@ -305,14 +309,19 @@ def _info_parts(info: DatasetInfo, syntax: DatasetSyntax, data_args: DataArgumen
     )
 
 
-def registered_parts(syntax: DatasetSyntax, data_args: DataArguments) -> list[RawPart]:
+def registered_parts(
+    syntax: DatasetSyntax, data_args: DataArguments, host: PluginHost | None
+) -> list[RawPart]:
     """Rows from a plugin's `DatasetSpec` factory, called with the chosen subsets."""
     import datasets
 
-    from tunekite.plugins import get_host
-
+    if host is None:
+        raise DatasetError(
+            f"dataset {syntax.name!r}: no file or folder of that name, and no plugin host was given "
+            "to look it up among registered datasets"
+        )
     try:
-        spec = get_host().registry("datasets").get(syntax.name)
+        spec = host.registry("datasets").get(syntax.name)
     except UnknownNameError as exc:
         raise UnknownNameError(
             f"{exc} There is no file or folder {syntax.name!r} either; give a .jsonl/.json/.csv/.parquet "

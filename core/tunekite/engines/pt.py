@@ -118,7 +118,7 @@ class PtEngine:
     def load_adapter(self, name: str, folder: str) -> None:
         """Add the PEFT adapter saved in `folder` as `name` (the model becomes, or stays, a
         `peft.PeftModel`); requests then name it in `ChatRequest.adapter`."""
-        from tunekite.tasks.loading import apply_adapter
+        from tunekite.tuners import apply_adapter
 
         self.model = apply_adapter(self.model, folder, name).eval()
 

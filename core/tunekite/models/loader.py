@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.groups import ModelArguments
 from tunekite.errors import ArgumentError, TunekiteError
+from tunekite.models.quantize import quantization_kwargs
 from tunekite.models.resolve import resolve_model_spec
-from tunekite.specs import ModelSpec
+from tunekite.plugin_host import PluginHost
+from tunekite.registrations import ModelSpec
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 _ATTN_IMPLS = {"flash_attn": "flash_attention_2"}
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -36,23 +38,34 @@ def model_arguments(args: Run | ModelArguments) -> ModelArguments:
     raise TypeError(f"expected a Run with a model group or ModelArguments, got {type(args).__name__}")
 
 
+def plugin_host_of(args: Run | ModelArguments, host: PluginHost | None) -> PluginHost:
+    """The host whose model loaders resolve `--model`: `host`, else the run's own."""
+    found = host or getattr(args, "plugin_host", None)
+    if found is None:
+        raise TypeError("bare ModelArguments need host=: the PluginHost whose model loaders resolve --model")
+    return found
+
+
 def load_model(
-    args: Run | ModelArguments, *, max_length: int | None = None, **from_pretrained_kwargs: Any
+    args: Run | ModelArguments,
+    *,
+    host: PluginHost | None = None,
+    max_length: int | None = None,
+    **from_pretrained_kwargs: Any,
 ) -> tuple[Any, Any]:
-    """Load `(model, tokenizer)` through the spec that handles `--model` / `--model_type`.
+    """Load `(model, tokenizer)` through the spec that handles `--model` / `--model_type`,
+    looked up in the run's plugin host (`host=` with bare `ModelArguments`).
 
     `max_length` (default: the run's `--max_length`) sizes `--rope_scaling linear|dynamic`;
     `from_pretrained_kwargs` (e.g. `quantization_config`) go to the factory, after those of
     the quantizer the run selects (`--quant_method`, see `tk_register_quantizers`).
     """
-    from tunekite.models.quantize import quantization_kwargs
-
     from_pretrained_kwargs = {**quantization_kwargs(args), **from_pretrained_kwargs}
     margs = model_arguments(args)
     if max_length is None:
         template = getattr(args, "groups", {}).get("template")
         max_length = getattr(template, "max_length", None)
-    spec = resolve_model_spec(margs.model, margs.model_type)
+    spec = resolve_model_spec(margs.model, margs.model_type, host=plugin_host_of(args, host))
     folder = _spec_folder(spec, margs)
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
@@ -61,11 +74,11 @@ def load_model(
     return spec.load()(margs, max_length=max_length, **from_pretrained_kwargs)
 
 
-def model_folder(args: Run | ModelArguments) -> Path | None:
+def model_folder(args: Run | ModelArguments, *, host: PluginHost | None = None) -> Path | None:
     """The local Hugging Face folder the model loads from (downloading a hub id, converting
     a GGUF file), or None for a spec whose factory builds the model some other way."""
     margs = model_arguments(args)
-    spec = resolve_model_spec(margs.model, margs.model_type)
+    spec = resolve_model_spec(margs.model, margs.model_type, host=plugin_host_of(args, host))
     folder = _spec_folder(spec, margs)
     if folder is not None:
         return Path(folder)
@@ -74,14 +87,15 @@ def model_folder(args: Run | ModelArguments) -> Path | None:
     return None
 
 
-def load_tokenizer(args: Run | ModelArguments) -> Any:
+def load_tokenizer(args: Run | ModelArguments, *, host: PluginHost | None = None) -> Any:
     """Only the tokenizer: read from the model folder without touching the weights (for
     templates and data preparation); falls back to the spec's factory when there is no folder."""
-    folder = model_folder(args)
+    folder = model_folder(args, host=host)
     if folder is None:
-        return load_model(args)[1]
+        return load_model(args, host=host)[1]
     margs = model_arguments(args)
-    return _tokenizer(folder, resolve_model_spec(margs.model, margs.model_type).trust_remote_code)
+    spec = resolve_model_spec(margs.model, margs.model_type, host=plugin_host_of(args, host))
+    return _tokenizer(folder, spec.trust_remote_code)
 
 
 def _spec_folder(spec: ModelSpec, margs: ModelArguments) -> Path | None:

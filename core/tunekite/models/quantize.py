@@ -6,6 +6,7 @@ from typing import Any
 
 from tunekite.arguments.fields import fields_of
 from tunekite.errors import ArgumentError, TunekiteError, UnknownNameError
+from tunekite.plugin_host import PluginHost
 
 
 def quantizer_key(name: str) -> str:
@@ -24,7 +25,7 @@ def quantization_kwargs(run: Any) -> dict[str, Any]:
         if quant.quant_bits is not None:
             raise ArgumentError(f"--quant_bits {quant.quant_bits} needs --quant_method (e.g. bnb)")
         return {}
-    spec = quantizer_spec(quant.quant_method)
+    spec = quantizer_spec(quant.quant_method, run.plugin_host)
     args = groups.get(quantizer_key(spec.name))
     kwargs = spec.load()(args if args is not None else spec.default_args(), run)
     if not isinstance(kwargs, dict):
@@ -35,22 +36,20 @@ def quantization_kwargs(run: Any) -> dict[str, Any]:
     return kwargs
 
 
-def quantizer_spec(name: str) -> Any:
-    from tunekite.plugins import get_host
-
+def quantizer_spec(name: str, host: PluginHost) -> Any:
     try:
-        return get_host().registry("quantizers").get(name)
+        return host.registry("quantizers").get(name)
     except UnknownNameError as exc:
         raise ArgumentError(f"--quant_method: {exc}") from None
 
 
-def inherit_quantizer(groups: dict[str, Any], saved: dict[str, Any]) -> None:
+def inherit_quantizer(groups: dict[str, Any], saved: dict[str, Any], host: PluginHost) -> None:
     """Add the argument group of a quantizer that a checkpoint's args.json selected (the
     run was parsed before that selection was known), filled with the saved values."""
     quant = groups.get("quantization")
     if quant is None or quant.quant_method is None:
         return
-    spec = quantizer_spec(quant.quant_method)
+    spec = quantizer_spec(quant.quant_method, host)
     key = quantizer_key(spec.name)
     if spec.args is None or key in groups:
         return

@@ -16,17 +16,16 @@ import os
 from pathlib import Path
 
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
-from tunekite.plugins import PluginHost, get_host
-from tunekite.specs import ModelSpec
+from tunekite.plugin_host import PluginHost
+from tunekite.registrations import ModelSpec
+from tunekite.templates.detect import detect_template
 
 HF_LOADER = "hf"
 
 
-def resolve_model_spec(
-    model: str | None, model_type: str | None = None, host: PluginHost | None = None
-) -> ModelSpec:
+def resolve_model_spec(model: str | None, model_type: str | None = None, *, host: PluginHost) -> ModelSpec:
     """The spec whose factory loads `model` (see the module docstring for the order)."""
-    models = (host or get_host()).registry("models")
+    models = host.registry("models")
     if model_type is not None:
         try:
             return models.get(model_type)
@@ -49,16 +48,14 @@ def resolve_model_spec(
     return by_architecture(model, host) or models.get(HF_LOADER)
 
 
-def by_architecture(folder: str, host: PluginHost | None = None) -> ModelSpec | None:
+def by_architecture(folder: str, host: PluginHost) -> ModelSpec | None:
     """The model type of a local folder, read from its config.json and tokenizer_config.json
     without importing transformers: the one spec listing its architecture, or, when several
     do (Qwen2ForCausalLM is Qwen2, Qwen2.5 and the R1 distills), the one whose template the
     folder's chat template matches; None when that leaves none or several."""
-    from tunekite.templates.resolve import detect_template
-
     path = Path(folder)
     architectures = _json(path / "config.json").get("architectures") or []
-    specs = [e.spec for e in (host or get_host()).registry("models")]
+    specs = [e.spec for e in host.registry("models")]
     candidates = [s for s in specs if set(s.architectures) & set(architectures)]
     if len(candidates) > 1:
         jinja = path / "chat_template.jinja"  # where newer transformers save it
@@ -85,19 +82,17 @@ def _json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def declared_template(
-    model: str | None, model_type: str | None = None, host: PluginHost | None = None
-) -> str | None:
+def declared_template(model: str | None, model_type: str | None = None, *, host: PluginHost) -> str | None:
     """The chat template the model's spec declares (`ModelSpec.template`), or None.
 
     Cheap: reads only the registry, so template auto-selection can call it before any
     weights or tokenizer are loaded.
     """
-    return resolve_model_spec(model, model_type, host).template
+    return resolve_model_spec(model, model_type, host=host).template
 
 
-def declared_system(model: str | None, model_type: str | None = None) -> str | None:
+def declared_system(model: str | None, model_type: str | None = None, *, host: PluginHost) -> str | None:
     """The default system prompt of the model's spec (`ModelSpec.default_system`), or None."""
     if not (model or model_type):
         return None
-    return resolve_model_spec(model, model_type).default_system
+    return resolve_model_spec(model, model_type, host=host).default_system

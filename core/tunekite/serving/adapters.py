@@ -24,7 +24,7 @@ from typing import Any
 from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.engines.batching import AsyncEngine
 from tunekite.serving.schemas import APIError
-from tunekite.tasks.loading import ADAPTER_CONFIG
+from tunekite.tuners import ADAPTER_CONFIG
 
 log = logging.getLogger("uvicorn.error")
 ADAPTER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -19,7 +19,7 @@ from tunekite.tasks.infer import build_engine, build_folder_engine
 from tunekite.tasks.loading import DEFAULT_ADAPTER, load_for_inference, parse_adapters, with_checkpoint_args
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 
 def run(run: Run) -> None:

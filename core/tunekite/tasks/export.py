@@ -21,7 +21,7 @@ from tunekite.tasks.loading import (
 )
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 _NOTHING = (
     "tk run export: nothing to export: pass --merge_lora true, --quant_method NAME, --to_gguf true, "
@@ -67,7 +67,7 @@ def merge(_args: Any, run: Run, _source: Path | None) -> Path:
     if len(run.adapters) != 1:
         raise ArgumentError(f"--merge_lora needs exactly one --adapters CHECKPOINT, got {len(run.adapters)}")
     follows = bool(run.components.get("exporters"))
-    target = merged_folder(run.adapters[0], None if follows else run.groups["run"].output_dir)
+    target = merged_folder(run.adapters[0], None if follows else run.groups["common"].output_dir)
     console = Console(stderr=True, highlight=False)
     quantized = checkpoint_args(run.adapters[0]).get("quant_method")
     if quantized:  # export takes no quantization group: the base always loads in full precision

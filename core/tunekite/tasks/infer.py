@@ -28,7 +28,7 @@ from tunekite.tasks.loading import (
 )
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 
 def run(run: Run) -> Path | None:
@@ -98,7 +98,9 @@ def build_folder_engine(run: Run) -> Engine:
             raise ArgumentError(f"--infer_backend {spec.name} needs a model folder; this model has none")
     margs = run.groups["model"]
     tokenizer = load_tokenizer(run)
-    template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], margs.model, margs.model_type, host=run.plugin_host
+    )
     return spec.load()(
         folder,
         tokenizer,
@@ -132,7 +134,7 @@ def inference_rows(run: Run) -> Iterable[Mapping[str, Any]]:
         data = dataclasses.replace(
             data, dataset=list(data.val_dataset), val_dataset=[], split_dataset_ratio=0.0
         )
-    train, val, _ = load_datasets(data, require_response=False)
+    train, val, _ = load_datasets(data, require_response=False, host=run.plugin_host)
     rows = val if val is not None else train
     return itertools.islice(rows, run.val_dataset_sample) if run.val_dataset_sample is not None else rows
 

@@ -15,17 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, read_args_json
 from tunekite.constants import DEFAULT_ADAPTER
-from tunekite.errors import ArgumentError
+from tunekite.errors import ArgumentError, UnknownNameError
+from tunekite.models.loader import load_model
 from tunekite.models.quantize import inherit_quantizer
 from tunekite.models.resolve import resolve_model_spec
+from tunekite.plugin_host import PluginHost
+from tunekite.templates.resolve import build_template
+from tunekite.tuners import apply_adapter
 
 if TYPE_CHECKING:
-    from tunekite.run import Run
+    from tunekite.launcher import Run
 
 INHERITED_GROUPS = ("model", "template", "quantization")
 """Groups whose unset (None) values a checkpoint's args.json fills; data and generation
 settings are never inherited (ms-swift's rule)."""
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def checkpoint_args(folder: str | Path) -> dict[str, Any]:
@@ -37,12 +40,9 @@ def checkpoint_args(folder: str | Path) -> dict[str, Any]:
     return {}
 
 
-def _check_installed(template: str, checkpoint: str | Path) -> None:
-    from tunekite.errors import UnknownNameError
-    from tunekite.plugins import registry
-
+def _check_installed(template: str, checkpoint: str | Path, host: PluginHost) -> None:
     try:
-        registry("templates").get(template)
+        host.registry("templates").get(template)
     except UnknownNameError as exc:
         where = f"{checkpoint} was trained with template {template!r} (its args.json)"
         raise ArgumentError(f"{where}: {exc}") from None
@@ -77,12 +77,12 @@ def with_checkpoint_args(run: Run) -> Run:
         groups[key] = dataclasses.replace(current, **fill)
     recorded = saved.get("template")  # a checkpoint records the template it resolved
     if source and recorded and "template" in run.groups and run.groups["template"].template is None:
-        _check_installed(recorded, source)
-    inherit_quantizer(groups, saved)
+        _check_installed(recorded, source, run.plugin_host)
+    inherit_quantizer(groups, saved, run.plugin_host)
     if not groups["model"].model:
         where = f"{folders[0]} has no args.json naming it" if folders else "none was given"
         raise ArgumentError(f"No base model: {where}. Pass --model (a folder, hub id or registered name).")
-    resolve_model_spec(groups["model"].model, groups["model"].model_type)  # a named model's plugin
+    resolve_model_spec(groups["model"].model, groups["model"].model_type, host=run.plugin_host)  # its plugin
     return dataclasses.replace(run, groups=groups)
 
 
@@ -117,9 +117,6 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     """`(model, tokenizer, template)` for a run already passed through `with_checkpoint_args`:
     the base model with its LoRA adapters applied (a `peft.PeftModel`). A plain adapter path
     is the active adapter; `name=path` adapters are loaded next to it under their names."""
-    from tunekite.models.loader import load_model
-    from tunekite.templates.resolve import build_template
-
     model, tokenizer = load_model(run)
     adapters = parse_adapters(run.groups["adapters"].adapters)
     plain = [path for name, path in adapters if name is None]
@@ -128,23 +125,10 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     for name, path in sorted(adapters, key=lambda a: a[0] is not None):
         model = apply_adapter(model, path, name or DEFAULT_ADAPTER)
     margs = run.groups["model"]
-    template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], margs.model, margs.model_type, host=run.plugin_host
+    )
     return model, tokenizer, template
-
-
-def apply_adapter(model: Any, folder: str, name: str = DEFAULT_ADAPTER) -> Any:
-    """The model with the PEFT adapter saved in `folder` added as `name`, for inference: the
-    model wrapped in a `peft.PeftModel`, or the same PeftModel with one more adapter."""
-    from peft import PeftModel
-
-    path = Path(folder)
-    if not (path / ADAPTER_CONFIG).is_file():
-        hint = " It holds a full model: pass it as --model." if (path / "config.json").is_file() else ""
-        raise ArgumentError(f"--adapters {folder}: no {ADAPTER_CONFIG}, so it is not a PEFT adapter.{hint}")
-    if isinstance(model, PeftModel):
-        model.load_adapter(str(path), adapter_name=name, is_trainable=False)
-        return model
-    return PeftModel.from_pretrained(model, str(path), adapter_name=name, is_trainable=False)
 
 
 def merged_folder(adapter: str, output_dir: str | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Chat templates: a light format description (`ChatFormat`) and the engine that encodes with it."""
+"""Chat templates: a light format description (`ChatFormat`) and the encoder that uses it."""
 
 from tunekite.templates.format import ChatFormat
 

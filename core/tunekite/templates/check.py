@@ -54,7 +54,7 @@ def compare(
 
 def _encoded(template: Any, conversation: Sequence[Mapping[str, str]]) -> dict[str, Any] | None:
     """The encoding, or None where the jinja backend refuses it (`trained_text` says why)."""
-    from tunekite.templates.engine import TemplateError
+    from tunekite.templates.encoder import TemplateError
 
     try:
         return template.encode({"messages": conversation})
@@ -83,7 +83,7 @@ def _difference(tokenizer: Any, title: str, part: str, ours: list[int], jinja: s
 
 def trained_text(template: Any, tokenizer: Any, conversation: Sequence[Mapping[str, str]]) -> str:
     """The labelled tokens of a conversation, decoded (what the template trains), or why none."""
-    from tunekite.templates.engine import TemplateError
+    from tunekite.templates.encoder import TemplateError
 
     try:
         encoded = template.encode({"messages": conversation})
@@ -110,7 +110,9 @@ def check(run: Any) -> int:
     tokenizer = load_tokenizer(run)
     if not getattr(tokenizer, "chat_template", None):
         raise ArgumentError(f"--model {model.model}: the tokenizer has no chat template to compare with")
-    template = build_template(tokenizer, run.groups["template"], model.model, model.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], model.model, model.model_type, host=run.plugin_host
+    )
     differences = compare(template, tokenizer)
     for title, conversation in CONVERSATIONS.items():
         mine = [d for d in differences if d.conversation == title]

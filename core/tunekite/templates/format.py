@@ -1,9 +1,9 @@
 """How a chat-template family lays out a conversation, as literal text pieces.
 
 A `ChatFormat` is plain, frozen data, cheap to import: template plugins declare one
-at module level and register `TemplateSpec(..., factory=FORMAT.build)`. The engine
-that turns it into token ids lives in `tunekite.templates.engine` and is imported
-only when a template is built.
+at module level and register `TemplateSpec(format=FORMAT, summary=...)`. The encoder
+that turns it into token ids (`tunekite.templates.encoder`) imports this module, never
+the other way round.
 """
 
 from __future__ import annotations
@@ -66,9 +66,3 @@ class ChatFormat:
     def assistant_text(self, content: str, *, last_round: bool) -> str:
         """The assistant message as rendered; families with reasoning tags override this."""
         return content
-
-    def build(self, tokenizer: Any, args: Any = None, **options: Any) -> Any:
-        """The `TemplateSpec` factory: bind this format to a tokenizer and the template arguments."""
-        from tunekite.templates.engine import Template
-
-        return Template.create(self, tokenizer, args, **options)

@@ -37,20 +37,6 @@ def jinja_format(tokenizer: Any) -> ChatFormat:
     return ChatFormat(name="jinja", user="{content}", assistant_header="", assistant_end=end)
 
 
-def jinja_template(tokenizer: Any, args: Any = None, **options: Any) -> Any:
-    """The `jinja` template's factory: the tokenizer's own chat template, trained through
-    prefix renders (plain text under `--use_chat_template false`, as any template)."""
-    from tunekite.errors import ArgumentError
-    from tunekite.templates.engine import Template
-
-    if not getattr(tokenizer, "chat_template", None):
-        raise ArgumentError("template 'jinja': the tokenizer has no chat template to render with")
-    template = Template.create(jinja_format(tokenizer), tokenizer, args, **options)
-    if args is not None and not args.use_chat_template:
-        return template
-    return template.with_options(backend="jinja")
-
-
 def end_marker(tokenizer: Any, tail: str) -> str:
     """The end-of-turn marker at the start of what follows a reply: the first special token
     (`<|im_end|>` of `<|im_end|>\\n`), else the first run of non-blank text (` </s>`)."""

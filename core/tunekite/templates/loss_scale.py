@@ -1,8 +1,8 @@
 """Per-token loss weights, decided piece by piece of a rendered conversation.
 
-The template engine renders a conversation as `Piece`s (the system prompt, a user
+The template encoder renders a conversation as `Piece`s (the system prompt, a user
 turn, an assistant reply, its end-of-turn token, ...). A loss scale maps each piece
-to weighted sub-strings; the engine turns those character weights into one weight
+to weighted sub-strings; the encoder turns those character weights into one weight
 per token, and a weight of 0 becomes the label -100. The agent strategies weight
 keywords (`Action:`, `Action Input:`) above free text, as ms-swift's configs do.
 """

@@ -1,29 +1,22 @@
-"""Which template a run uses, and building it: `--template`, else the model's, else detected."""
+"""Which template a run uses, and building it: `--template`, else the model's, else detected.
+
+Every function takes the run's plugin host (`run.plugin_host`): templates, loss scales and
+named models are looked up in its registries.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tunekite.errors import ArgumentError, UnknownNameError
+from tunekite.errors import ArgumentError, TunekiteError, UnknownNameError
+from tunekite.models.resolve import declared_system, resolve_model_spec
+from tunekite.plugin_host import PluginHost
+from tunekite.templates.detect import detect_template
+from tunekite.templates.encoder import Template
+from tunekite.templates.loss_scale import LossScale
 
 JINJA = "jinja"
 """Core's template that trains through the tokenizer's own chat template (the fallback)."""
-
-
-def detect_template(chat_template: str | None, host: Any = None) -> str | None:
-    """The registered template whose markers all appear in a Jinja chat template (most markers wins)."""
-    from tunekite.plugins import get_host
-
-    if not chat_template:
-        return None
-    host = host or get_host()
-    best: tuple[int, str] | None = None
-    for entry in host.registry("templates"):
-        markers = getattr(entry.spec, "chat_template_markers", ())
-        if markers and all(m in chat_template for m in markers):
-            candidate = (len(markers), entry.spec.name)
-            best = max(best, candidate) if best else candidate
-    return best[1] if best else None
 
 
 def choose_template(
@@ -31,16 +24,13 @@ def choose_template(
     template: str | None = None,
     model: str | None = None,
     model_type: str | None = None,
-    host: Any = None,
+    *,
+    host: PluginHost,
 ) -> tuple[str, str]:
     """The template name and why it was chosen (printed, so users know)."""
-    from tunekite.models.resolve import resolve_model_spec
-    from tunekite.plugins import get_host
-
-    host = host or get_host()
     if template:
         return template, "--template"
-    spec = resolve_model_spec(model, model_type, host) if model or model_type else None
+    spec = resolve_model_spec(model, model_type, host=host) if model or model_type else None
     if spec is not None and spec.template:
         picked = model_type or spec.name == model or spec.file_suffixes
         how = "" if picked else ", picked by the folder's config.json architectures"
@@ -57,28 +47,35 @@ def choose_template(
     )
 
 
+def resolve_loss_scale(name: str, host: PluginHost) -> LossScale:
+    """The `LossScale` that `--loss_scale NAME` names among the registered ones."""
+    try:
+        spec = host.registry("loss_scales").get(name)
+    except TunekiteError as exc:
+        raise ArgumentError(f"--loss_scale: {exc}") from None
+    return spec.load()(None)
+
+
 def build_template(
     tokenizer: Any,
     template_args: Any,
     model: str | None = None,
     model_type: str | None = None,
     *,
+    host: PluginHost,
     quiet: bool = False,
-) -> Any:
-    """Resolve, report and build the run's template (core's `TemplateArguments`)."""
-    from tunekite.plugins import get_host
-
-    host = get_host()
-    name, why = choose_template(tokenizer, template_args.template, model, model_type, host)
+) -> Template:
+    """Resolve, report and build the run's template (core's `TemplateArguments`), with the
+    loss scale `--loss_scale` names."""
+    name, why = choose_template(tokenizer, template_args.template, model, model_type, host=host)
     try:
         spec = host.registry("templates").get(name)
     except UnknownNameError as exc:
         raise ArgumentError(f"--template: {exc}") from None
-    template = spec.load()(tokenizer, template_args)
+    loss_scale = resolve_loss_scale(template_args.loss_scale, host)
+    template = spec.build(tokenizer, template_args, loss_scale=loss_scale)
     if template_args.system is None:
-        from tunekite.models.resolve import declared_system
-
-        system = declared_system(model, model_type)
+        system = declared_system(model, model_type, host=host)
         template = template.with_options(system=system) if system is not None else template
     if template.backend == JINJA and not getattr(tokenizer, "chat_template", None):
         raise ArgumentError("--template_backend jinja: the tokenizer has no chat template to render with")

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import pytest
 
 from tunekite.arguments.fields import fields_of
-from tunekite.plugins import get_host
-from tunekite.specs import ComponentSpec
+from tunekite.plugin_host import get_host
+from tunekite.registrations import ComponentSpec
 
 
 class ComponentConformance:
@@ -143,7 +143,7 @@ class TemplateConformance(ComponentConformance):
         )
 
     def template(self, tokenizer: Any = None) -> Any:
-        return self.spec().load()(tokenizer if tokenizer is not None else self.tokenizer(), None)
+        return self.spec().build(tokenizer if tokenizer is not None else self.tokenizer())
 
     def conversations(self) -> dict[str, list[dict[str, str]]]:
         from tunekite.templates.samples import CONVERSATIONS
@@ -196,7 +196,7 @@ class TemplateConformance(ComponentConformance):
     def test_jinja_backend_trains_the_same_ids_and_labels(self) -> None:
         """Training through the tokenizer's own chat template (prefix renders) gives this
         template's ids and labels, or refuses a history-rewriting family with its reason."""
-        from tunekite.templates.engine import TemplateError
+        from tunekite.templates.encoder import TemplateError
 
         tokenizer = self.tokenizer()
         template = self.template(tokenizer)
@@ -266,6 +266,7 @@ class EngineConformance(ComponentConformance):
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from tunekite.templates.encoder import Template
         from tunekite.templates.format import ChatFormat
         from tunekite.testing.models import save_tiny_chat_model
 
@@ -279,7 +280,7 @@ class EngineConformance(ComponentConformance):
             assistant_end="<|im_end|>",
             turn_sep="\n",
         )
-        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, chatml.build(tokenizer)
+        return AutoModelForCausalLM.from_pretrained(folder), tokenizer, Template.create(chatml, tokenizer)
 
     def build_engine(self, parts: tuple[Any, Any, Any], max_batch_size: int) -> Any:
         return self.spec().load()(*parts, self.make_args(), max_batch_size=max_batch_size)
@@ -400,7 +401,7 @@ class DatasetConformance(ComponentConformance):
 
         overrides = {"split_dataset_ratio": 0.0, "strict": True, **self.data_overrides, **data_overrides}
         args = DataArguments(dataset=[dataset or self.name], **overrides)
-        train, val, dropped = load_datasets(args, require_response=self.require_response)
+        train, val, dropped = load_datasets(args, require_response=self.require_response, host=get_host())
         assert val is None and dropped.total == 0
         return list(train)
 
@@ -464,7 +465,7 @@ class TrainerConformance(ComponentConformance):
         ]  # fmt: skip
 
     def train(self, argv: list[str]) -> dict[str, Any]:
-        from tunekite.run import start
+        from tunekite.api import start
 
         return start(self.name, argv)
 
@@ -529,8 +530,8 @@ class TrainerConformance(ComponentConformance):
         assert [loss for step, loss in curve if step > middle] == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
     def test_rejects_the_arguments_of_other_trainers(self, tmp_path: Any) -> None:
+        from tunekite.api import resolve
         from tunekite.errors import ArgumentError
-        from tunekite.run import resolve
 
         own = {n for f in fields_of(self.spec().args) for n in f.names} if self.spec().args else set()
         others = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunekite.plugins import PluginHost, PluginInfo, set_host
+from tunekite.plugin_host import PluginHost, PluginInfo, set_host
 
 
 class FakePlugins:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tunekite.plugins import PluginHost, get_host
+from tunekite.plugin_host import PluginHost, get_host
 from tunekite.testing.fakes import FakePlugins
 
 

@@ -20,6 +20,7 @@ from tunekite.arguments.parser import ARGS_FILE, META_KEY
 from tunekite.arguments.secrets import redact_argv, redact_values, secret_fields
 from tunekite.data.syntax import parse_dataset_syntax
 from tunekite.run_folder import MANIFEST_FILE, write_json
+from tunekite.training.checkpoints import train_resuming
 
 LOG_FILE = "logging.jsonl"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
@@ -67,10 +68,8 @@ def describe_checkpoint(run: Any, folder: Path, template: str, model_dtype: str,
 
 def _tuner_origin(run: Any) -> dict[str, Any]:
     """The selected tuner's name and the distribution (and version) that registered it."""
-    from tunekite.plugins import get_host
-
     tuner = run.component("tuners")
-    entry = get_host().registry("tuners").entry(tuner.name)
+    entry = run.plugin_host.registry("tuners").entry(tuner.name)
     version = next((p.get("version") for p in run.plugins if p.get("name") == entry.plugin), None)
     return {"name": tuner.name, "distribution": entry.distribution, "version": version}
 
@@ -86,9 +85,7 @@ def checkpoint_description(folder: Path) -> dict[str, Any]:
 def standard_callbacks(run: Any) -> list[Any]:
     """The callbacks every trainer installs: `logging.jsonl` plus every plugin's
     `tk_train_callbacks` contribution."""
-    from tunekite.plugins import get_host
-
-    return [JsonlLogger(run.output_dir / LOG_FILE), *get_host().train_callbacks(run)]
+    return [JsonlLogger(run.output_dir / LOG_FILE), *run.plugin_host.train_callbacks(run)]
 
 
 def checkpoint_describer(run: Any, template: str, model_dtype: Any, **extra: Any) -> Any:
@@ -113,8 +110,6 @@ def finish_run(
 def train_and_finish(trainer: Any, run: Any) -> dict[str, Any]:
     """A transformers (or TRL) trainer's whole run: train, resuming when asked, then
     `finish_run`; the summary also holds the trainer."""
-    from tunekite.training.checkpoints import train_resuming
-
     last = train_resuming(trainer, run)
     state = trainer.state
     return finish_run(run, last, state.log_history, state.best_model_checkpoint, trainer=trainer)

@@ -36,7 +36,9 @@ def load_policy(run: Any, *, padding_side: str | None = None) -> Policy:
         tokenizer.padding_side = padding_side
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type)
+    template = build_template(
+        tokenizer, run.groups["template"], run.model, run.model_type, host=run.plugin_host
+    )
     return Policy(model, tokenizer, template, next(model.parameters()).dtype)
 
 

@@ -18,16 +18,17 @@ ADAPTER = "kite"
 
 
 def chatml(tokenizer):
-    from tunekite.api import ChatFormat
+    from tunekite.api import ChatFormat, Template
 
-    return ChatFormat(
+    fmt = ChatFormat(
         name="chatml",
         system="<|im_start|>system\n{content}<|im_end|>\n",
         user="<|im_start|>user\n{content}<|im_end|>\n",
         assistant_header="<|im_start|>assistant\n",
         assistant_end="<|im_end|>",
         turn_sep="\n",
-    ).build(tokenizer)
+    )
+    return Template.create(fmt, tokenizer)
 
 
 def write_adapter(folder: Path, target: Path) -> Path:
@@ -54,9 +55,9 @@ def smollm2() -> SimpleNamespace:
     """The SmolLM2-135M-Instruct folder, tokenizer and chatml template."""
     from transformers import AutoTokenizer
 
-    from tunekite.api import ModelArguments, model_folder
+    from tunekite.api import ModelArguments, get_host, model_folder
 
-    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"))
+    folder = model_folder(ModelArguments(model="smollm2-135m-instruct"), host=get_host())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return SimpleNamespace(folder=folder, tokenizer=tokenizer, template=chatml(tokenizer))
 

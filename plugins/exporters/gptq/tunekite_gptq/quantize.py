@@ -66,9 +66,11 @@ def calibration(args: GptqArguments, run: Any) -> list[dict[str, list[int]]]:
     from tunekite.api import DataArguments, build_template, load_datasets, load_tokenizer
 
     tokenizer = load_tokenizer(run)
-    template = build_template(tokenizer, run.groups["template"], run.model, run.model_type, quiet=True)
+    template = build_template(
+        tokenizer, run.groups["template"], run.model, run.model_type, host=run.plugin_host, quiet=True
+    )
     files = args.dataset or [str(SAMPLE)]
-    rows, _, _ = load_datasets(DataArguments(dataset=files, split_dataset_ratio=0.0))
+    rows, _, _ = load_datasets(DataArguments(dataset=files, split_dataset_ratio=0.0), host=run.plugin_host)
     length = run.groups["template"].max_length or CALIBRATION_LENGTH
     samples = []
     for row in rows:

@@ -28,7 +28,9 @@ def export(_args: Any, run: Any, source: Path) -> Path:
     returns `source`, which the next step (the hub) publishes."""
     from tunekite.api import build_template, load_tokenizer, model_folder
 
-    template = build_template(load_tokenizer(run), run.groups["template"], run.model, run.model_type)
+    template = build_template(
+        load_tokenizer(run), run.groups["template"], run.model, run.model_type, host=run.plugin_host
+    )
     folder = Path(run.output_dir)
     generation = _generation_config(source if source.is_dir() else model_folder(run))
     text = modelfile(template, _from(source, folder), generation)

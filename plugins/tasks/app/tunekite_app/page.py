@@ -70,7 +70,9 @@ def build_engine(run: Run) -> Any:
             raise ArgumentError(f"--infer_backend {spec.name} needs a model folder; this model has none")
         margs = run.groups["model"]
         tokenizer = load_tokenizer(run)
-        template = build_template(tokenizer, run.groups["template"], margs.model, margs.model_type)
+        template = build_template(
+            tokenizer, run.groups["template"], margs.model, margs.model_type, host=run.plugin_host
+        )
         return factory(
             folder,
             tokenizer,

@@ -28,17 +28,15 @@ SMOLLM2 = replace(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="chatml",
+            format=CHATML,
             summary="ChatML turns (<|im_start|>role ... <|im_end|>), no default system",
-            factory=CHATML.build,
             chat_template_markers=("<|im_start|>", "<|im_end|>"),
         )
     )
     register(
         TemplateSpec(
-            name="smollm2",
+            format=SMOLLM2,
             summary="ChatML with SmolLM2's default system prompt",
-            factory=SMOLLM2.build,
             chat_template_markers=("<|im_start|>", "<|im_end|>", "named SmolLM"),
         )
     )

@@ -44,17 +44,15 @@ DEEPSEEK_R1 = R1ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="deepseek",
+            format=DEEPSEEK,
             summary="DeepSeek-V2.5/V3 chat: <｜User｜>query<｜Assistant｜>reply<｜end▁of▁sentence｜>",
-            factory=DEEPSEEK.build,
             chat_template_markers=("<｜User｜>", "<｜Assistant｜>"),
         )
     )
     register(
         TemplateSpec(
-            name="deepseek_r1",
+            format=DEEPSEEK_R1,
             summary="DeepSeek-R1: DeepSeek chat, reasoning dropped from history, kept on the final reply",
-            factory=DEEPSEEK_R1.build,
             chat_template_markers=("<｜User｜>", "<｜Assistant｜>", "</think>"),
         )
     )

@@ -26,9 +26,8 @@ GEMMA = ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="gemma",
+            format=GEMMA,
             summary="Gemma turns (<start_of_turn>user/model ... <end_of_turn>), system in first user turn",
-            factory=GEMMA.build,
             chat_template_markers=("<start_of_turn>", "<end_of_turn>"),
         )
     )

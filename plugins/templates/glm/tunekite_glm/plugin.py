@@ -32,9 +32,8 @@ GLM4 = ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="glm4",
+            format=GLM4,
             summary="GLM-4 chat: [gMASK]<sop><|system|> ... <|user|> ... <|assistant|> reply <|user|>",
-            factory=GLM4.build,
             # glm-4-9b-chat writes roles as `<|{{ item['role'] }}|>`: only `<|assistant|>` is literal
             chat_template_markers=("[gMASK]<sop>", "<|assistant|>"),
         )

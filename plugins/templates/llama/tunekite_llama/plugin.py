@@ -50,25 +50,22 @@ LLAMA3_1 = ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="llama",
+            format=LLAMA2,
             summary="Llama-2 chat: <s>[INST] <<SYS>> system <</SYS>> query [/INST] reply </s>",
-            factory=LLAMA2.build,
             chat_template_markers=("[INST]", "[/INST]", "<<SYS>>"),
         )
     )
     register(
         TemplateSpec(
-            name="llama3",
+            format=LLAMA3,
             summary="Llama 3 role headers (<|start_header_id|>role<|end_header_id|>) ended by <|eot_id|>",
-            factory=LLAMA3.build,
             chat_template_markers=("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         )
     )
     register(
         TemplateSpec(
-            name="llama3_1",
+            format=LLAMA3_1,
             summary="Llama 3.1 headers with the dated system header ('Cutting Knowledge Date ...')",
-            factory=LLAMA3_1.build,
             chat_template_markers=(
                 "<|start_header_id|>",
                 "<|end_header_id|>",

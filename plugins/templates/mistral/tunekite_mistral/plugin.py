@@ -26,9 +26,8 @@ MISTRAL = ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="mistral",
+            format=MISTRAL,
             summary="Mistral-7B-Instruct v0.2: <s> [INST] system\\n\\nquery [/INST] reply</s>",
-            factory=MISTRAL.build,
             chat_template_markers=("[INST]", "[/INST]"),
         )
     )

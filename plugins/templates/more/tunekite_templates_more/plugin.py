@@ -142,9 +142,8 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     for family in FAMILIES:
         register(
             TemplateSpec(
-                name=family.format.name,
+                format=family.format,
                 summary=family.summary,
-                factory=family.format.build,
                 chat_template_markers=family.markers,
                 aliases=family.aliases,
             )

@@ -26,9 +26,8 @@ PHI3 = ChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="phi3",
+            format=PHI3,
             summary="Phi-3 / Phi-3.5 turns (<|system|>, <|user|>, <|assistant|>) ended by <|end|>",
-            factory=PHI3.build,
             chat_template_markers=("<|user|>", "<|assistant|>", "<|end|>"),
         )
     )

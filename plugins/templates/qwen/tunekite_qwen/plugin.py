@@ -67,17 +67,15 @@ QWEN3 = ThinkingChatFormat(
 def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     register(
         TemplateSpec(
-            name="qwen",
+            format=QWEN,
             summary="Qwen2 ChatML with the default system 'You are a helpful assistant.'",
-            factory=QWEN.build,
             chat_template_markers=("<|im_start|>", "<|im_end|>", "You are a helpful assistant."),
         )
     )
     register(
         TemplateSpec(
-            name="qwen2_5",
+            format=QWEN2_5,
             summary="Qwen2.5 ChatML with the default system 'You are Qwen, created by Alibaba Cloud. ...'",
-            factory=QWEN2_5.build,
             chat_template_markers=(
                 "<|im_start|>",
                 "<|im_end|>",
@@ -88,9 +86,8 @@ def tk_register_templates(register: Callable[[TemplateSpec], None]) -> None:
     )
     register(
         TemplateSpec(
-            name="qwen3",
+            format=QWEN3,
             summary="Qwen3 ChatML with <think> tags on the final reply, dropped from history",
-            factory=QWEN3.build,
             chat_template_markers=("<|im_start|>", "<|im_end|>", "<think>", "last_query_index"),
         )
     )

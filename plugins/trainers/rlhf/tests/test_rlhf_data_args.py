@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from tunekite.api import ArgumentError, TemplateArguments, build_template, registry, resolve
+from tunekite.api import ArgumentError, TemplateArguments, build_template, get_host, registry, resolve
 from tunekite.testing import save_tiny_chat_model
 from tunekite_rlhf.args import RLHF_TYPES
 from tunekite_rlhf.data import BadRow, convert_row
@@ -21,7 +21,7 @@ def template(tmp_path_factory):
     folder = save_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "tiny-chat")
     return build_template(
         AutoTokenizer.from_pretrained(folder), TemplateArguments(template="chatml"), quiet=True
-    )
+    , host=get_host())
 
 
 def defaults(trainer: str) -> dict:

@@ -102,7 +102,11 @@ def load_rows(run: Any, template: Any) -> tuple[Any, Any]:
     from tunekite.api import load_datasets
 
     train, val, _ = load_datasets(
-        run.groups["data"], max_steps=run.max_steps, require_response=True, origin_column=_ORIGIN
+        run.groups["data"],
+        max_steps=run.max_steps,
+        require_response=True,
+        origin_column=_ORIGIN,
+        host=run.plugin_host,
     )
     strict = run.groups["data"].strict
     return (

@@ -65,9 +65,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
 def run_chosen(run: Any) -> Any:
     """The `rlhf` alias started directly: the trainer `--rlhf_type` names. (`tk run rlhf`
     resolves to that trainer before parsing, so this runs only for a hand-built run.)"""
-    from tunekite.api import registry
-
-    return registry("trainers").get(run.rlhf_type).load()(run)
+    return run.plugin_host.registry("trainers").get(run.rlhf_type).load()(run)
 
 
 TUNEKITE_API = 1

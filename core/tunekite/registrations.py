@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from tunekite.arguments.fields import fields_of
+from tunekite.templates.format import ChatFormat
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 _FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -120,10 +121,22 @@ class ModelSpec(ComponentSpec):
         return None if self.folder is None else _resolve(self.folder)
 
 
+ENCODER = "tunekite.templates.encoder:Template.create"
+"""The default template factory: core's encoder, bound to the spec's format."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TemplateSpec(ComponentSpec):
-    """A chat template family. Factory: `(tokenizer, template_args) -> Template`, usually
-    `SomeChatFormat.build` (see `tunekite.api.ChatFormat`).
+    """A chat template family: `TemplateSpec(format=CHATML, summary=...)`, where `format` is
+    the family's `ChatFormat` (see `tunekite.api.ChatFormat`). The template's name is its
+    format's `name`, written once there; a `name=` that differs is an error. A template
+    whose layout comes from the tokenizer (one rendering its own Jinja chat template)
+    registers `name=` and its own `factory` with no format, and gets `format=None`.
+
+    Factory: `(format, tokenizer, template_args, *, loss_scale) -> Template`, by default
+    core's encoder (`tunekite.api.Template.create`); `template_args` is core's
+    `TemplateArguments` (or None) and `loss_scale` the `LossScale` that `--loss_scale`
+    names, resolved by whoever builds the template (`tunekite.api.build_template`).
 
     `chat_template_markers` are substrings of a tokenizer's own Jinja chat template that
     identify this family; when `--template` is not given, the template whose markers
@@ -131,7 +144,33 @@ class TemplateSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "templates"
+    format: ChatFormat | None = None
+    name: str = ""
+    factory: str | Callable[..., Any] = ENCODER
     chat_template_markers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.format is None:
+            if self.factory == ENCODER:
+                raise ValueError(
+                    f"template {self.name!r}: give its ChatFormat (format=), or the factory that "
+                    "builds it from the tokenizer"
+                )
+        elif not isinstance(self.format, ChatFormat):
+            got = type(self.format).__name__
+            raise ValueError(f"template {self.name!r}: format must be a ChatFormat, got {got}")
+        elif self.name and self.name != self.format.name:
+            raise ValueError(
+                f"template {self.name!r}: its format is named {self.format.name!r}; the name is the "
+                "format's, leave name= out"
+            )
+        else:
+            object.__setattr__(self, "name", self.format.name)
+        super().__post_init__()
+
+    def build(self, tokenizer: Any, template_args: Any = None, *, loss_scale: Any = None) -> Any:
+        """The `Template`: this family's format bound to `tokenizer` and the template arguments."""
+        return self.load()(self.format, tokenizer, template_args, loss_scale=loss_scale)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +200,7 @@ class RunnableSpec(ComponentSpec):
     """Something `tk run NAME` starts. Factory: `(run) -> object`.
 
     `groups` names the core argument groups it takes (see
-    `tunekite.arguments.groups.CORE_GROUPS`); the run group is always included.
+    `tunekite.arguments.groups.CORE_GROUPS`); the common group is always included.
     """
 
     groups: tuple[str, ...] = ()

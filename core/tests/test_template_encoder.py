@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -9,10 +10,11 @@ import pytest
 from tunekite import hookimpl
 from tunekite.arguments.groups import TemplateArguments
 from tunekite.errors import ArgumentError
-from tunekite.specs import TemplateSpec
-from tunekite.templates.engine import IGNORE_INDEX, TemplateError
+from tunekite.plugin_host import get_host
+from tunekite.registrations import TemplateSpec
+from tunekite.templates.encoder import IGNORE_INDEX, Template, TemplateError
 from tunekite.templates.format import ChatFormat
-from tunekite.templates.resolve import choose_template, detect_template
+from tunekite.templates.resolve import build_template, choose_template, detect_template, resolve_loss_scale
 from tunekite.testing import tiny_tokenizer
 
 CHAT = ChatFormat(
@@ -59,42 +61,62 @@ def template_args(**values) -> TemplateArguments:
 
 
 def test_default_loss_scale_trains_every_reply(tokenizer):
-    sample = CHAT.build(tokenizer).encode({"messages": TWO_ROUNDS})
+    sample = Template.create(CHAT, tokenizer).encode({"messages": TWO_ROUNDS})
     assert trained_text(tokenizer, sample) == "first answer<|im_end|>second answer<|im_end|>"
     assert sample["length"] == len(sample["input_ids"]) == len(sample["loss_scale"])
 
 
+def scaled(tokenizer, name: str) -> Template:
+    """CHAT with the loss scale `--loss_scale NAME` names, resolved as `build_template` does."""
+    return Template.create(
+        CHAT, tokenizer, template_args(loss_scale=name), loss_scale=resolve_loss_scale(name, get_host())
+    )
+
+
 def test_last_round_trains_only_the_final_reply(tokenizer):
-    sample = CHAT.build(tokenizer, template_args(loss_scale="last_round")).encode({"messages": TWO_ROUNDS})
+    sample = scaled(tokenizer, "last_round").encode({"messages": TWO_ROUNDS})
     assert trained_text(tokenizer, sample) == "second answer<|im_end|>"
 
 
 def test_all_trains_prompts_too(tokenizer):
-    sample = CHAT.build(tokenizer, template_args(loss_scale="all")).encode({"messages": TWO_ROUNDS})
+    sample = scaled(tokenizer, "all").encode({"messages": TWO_ROUNDS})
     assert IGNORE_INDEX not in sample["labels"]
 
 
 def test_unknown_loss_scale_is_an_argument_error(tokenizer):
     with pytest.raises(ArgumentError, match=r"--loss_scale.*last_round"):
-        CHAT.build(tokenizer, template_args(loss_scale="last_rnd"))
+        scaled(tokenizer, "last_rnd")
+
+
+def test_the_encoder_never_ignores_a_loss_scale_name(tokenizer):
+    """The encoder looks nothing up: a named scale without the object is refused, not dropped."""
+    with pytest.raises(TypeError, match=r"'all'.*loss_scale="):
+        Template.create(CHAT, tokenizer, template_args(loss_scale="all"))
+
+
+def test_build_template_hands_over_the_named_loss_scale(tk_plugins, tokenizer):
+    args = template_args(template="default", loss_scale="last_round")
+    template = build_template(tokenizer, args, host=tk_plugins.host, quiet=True)
+    assert type(template.loss_scale).__name__ == "LastRound"
 
 
 def test_system_argument_file_and_default(tokenizer, tmp_path):
     prompt = tmp_path / "system.txt"
     prompt.write_text("From a file.", encoding="utf-8")
-    rendered = CHAT.build(tokenizer, template_args(system=str(prompt))).render(TWO_ROUNDS)
+    rendered = Template.create(CHAT, tokenizer, template_args(system=str(prompt))).render(TWO_ROUNDS)
     assert rendered.startswith("<|im_start|>system\nFrom a file.<|im_end|>\n")
     explicit = [{"role": "system", "content": "Row system."}, *TWO_ROUNDS]
-    assert "Row system." in CHAT.build(tokenizer, template_args(system="Arg system.")).render(explicit)
+    with_arg = Template.create(CHAT, tokenizer, template_args(system="Arg system."))
+    assert "Row system." in with_arg.render(explicit)
     with pytest.raises(ArgumentError, match=r"missing\.txt"):
-        CHAT.build(tokenizer, template_args(system=str(tmp_path / "missing.txt")))
+        Template.create(CHAT, tokenizer, template_args(system=str(tmp_path / "missing.txt")))
 
 
 def test_system_merges_into_first_user_turn_without_a_system_role(tokenizer):
     from dataclasses import replace
 
     no_system = replace(CHAT, system=None, system_in_user="[{system}] {content}")
-    rendered = no_system.build(tokenizer).render([{"role": "system", "content": "S"}, *TWO_ROUNDS])
+    rendered = Template.create(no_system, tokenizer).render([{"role": "system", "content": "S"}, *TWO_ROUNDS])
     assert rendered.startswith("<|im_start|>user\n[S] one<|im_end|>")
 
 
@@ -103,8 +125,8 @@ def test_system_merges_into_first_user_turn_without_a_system_role(tokenizer):
     [("left", slice(-12, None)), ("right", slice(0, 12))],
 )
 def test_truncation_cuts_ids_labels_and_scales_together(tokenizer, strategy, keep):
-    full = CHAT.build(tokenizer).encode({"messages": TWO_ROUNDS})
-    cut = CHAT.build(tokenizer, template_args(max_length=12, truncation_strategy=strategy)).encode(
+    full = Template.create(CHAT, tokenizer).encode({"messages": TWO_ROUNDS})
+    cut = Template.create(CHAT, tokenizer, template_args(max_length=12, truncation_strategy=strategy)).encode(
         {"messages": TWO_ROUNDS}
     )
     for column in ("input_ids", "labels", "loss_scale"):
@@ -113,14 +135,15 @@ def test_truncation_cuts_ids_labels_and_scales_together(tokenizer, strategy, kee
 
 
 def test_delete_truncation_drops_overlong_rows(tokenizer):
-    template = CHAT.build(tokenizer, template_args(max_length=12))
+    template = Template.create(CHAT, tokenizer, template_args(max_length=12))
     assert template.encode({"messages": TWO_ROUNDS}) is None
     short = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
-    assert CHAT.build(tokenizer, template_args(max_length=40)).encode({"messages": short}) is not None
+    longer = Template.create(CHAT, tokenizer, template_args(max_length=40))
+    assert longer.encode({"messages": short}) is not None
 
 
 def test_react_agent_renders_tools_and_leaves_observations_untrained(tokenizer):
-    template = CHAT.build(tokenizer, template_args(tools_prompt="react_en"))
+    template = Template.create(CHAT, tokenizer, template_args(tools_prompt="react_en"))
     text = template.render(AGENT_ROW["messages"], AGENT_ROW["tools"])
     assert "weather: Call this tool" in text and "Begin!" in text
     assert 'Action: weather\nAction Input: {"city": "Paris"}\nObservation: SUNNY-22C\n' in text
@@ -132,7 +155,7 @@ def test_react_agent_renders_tools_and_leaves_observations_untrained(tokenizer):
 
 
 def test_react_loss_scale_weights_keywords(tokenizer):
-    sample = CHAT.build(tokenizer, template_args(loss_scale="react")).encode(AGENT_ROW)
+    sample = scaled(tokenizer, "react").encode(AGENT_ROW)
     weights = {w for w in sample["loss_scale"]}
     assert {0.0, 1.0, 2.0} <= weights
     heavy = [t for t, w in zip(sample["input_ids"], sample["loss_scale"], strict=True) if w == 2.0]
@@ -140,7 +163,7 @@ def test_react_loss_scale_weights_keywords(tokenizer):
 
 
 def test_qwen_agent_puts_results_in_a_turn_of_their_own(tokenizer):
-    template = CHAT.build(tokenizer, template_args(tools_prompt="qwen"))
+    template = Template.create(CHAT, tokenizer, template_args(tools_prompt="qwen"))
     text = template.render(AGENT_ROW["messages"], AGENT_ROW["tools"])
     assert "<tools>\n" in text and '"name": "weather"' in text
     assert '<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in text
@@ -149,7 +172,7 @@ def test_qwen_agent_puts_results_in_a_turn_of_their_own(tokenizer):
 
 
 def test_bad_tool_call_and_bad_role_are_errors(tokenizer):
-    template = CHAT.build(tokenizer)
+    template = Template.create(CHAT, tokenizer)
     bad_call = [{"role": "user", "content": "x"}, {"role": "tool_call", "content": "not json"}]
     with pytest.raises(TemplateError, match="tool_call content must be JSON"):
         template.encode({"messages": bad_call})
@@ -157,11 +180,11 @@ def test_bad_tool_call_and_bad_role_are_errors(tokenizer):
     with pytest.raises(TemplateError, match="system must come first"):
         template.encode({"messages": late_system})
     with pytest.raises(ArgumentError, match="--tools_prompt"):
-        CHAT.build(tokenizer, template_args(tools_prompt="nope"))
+        Template.create(CHAT, tokenizer, template_args(tools_prompt="nope"))
 
 
 def test_generation_template_when_chat_template_is_off(tokenizer):
-    template = CHAT.build(tokenizer, template_args(use_chat_template=False))
+    template = Template.create(CHAT, tokenizer, template_args(use_chat_template=False))
     assert template.render(TWO_ROUNDS) == "onefirst answer<|im_end|>twosecond answer<|im_end|>"
 
 
@@ -173,25 +196,22 @@ def test_jinja_backend_renders_prompts_with_the_tokenizer_and_refuses_an_inconsi
         "{% if add_generation_prompt %}<<a>>{% endif %}"
     )
     tok = tiny_tokenizer(jinja, ("<|im_start|>", "<|im_end|>"))
-    template = CHAT.build(tok, template_args(template_backend="jinja"))
+    template = Template.create(CHAT, tok, template_args(template_backend="jinja"))
     assert template.render(TWO_ROUNDS[:1], generation=True) == "<<user>>one<<a>>"
     with pytest.raises(TemplateError, match=r"reply 1 \(message 1\): .*generation prompt"):
         template.encode({"messages": TWO_ROUNDS})
 
 
-def test_template_spec_factory_is_the_format_build(tk_plugins, tokenizer):
+def test_template_spec_takes_its_name_from_the_format(tk_plugins, tokenizer):
     class Plugin:
         @staticmethod
         @hookimpl
         def tk_register_templates(register):
-            register(
-                TemplateSpec(
-                    name="test-chat", summary="t", factory=CHAT.build, chat_template_markers=("<<x>>",)
-                )
-            )
+            register(TemplateSpec(format=CHAT, summary="t", chat_template_markers=("<<x>>",)))
 
     host = tk_plugins.add(Plugin)
-    built = host.registry("templates").get("test-chat").load()(tokenizer, None)
+    built = host.registry("templates").get("test-chat").build(tokenizer)
+    assert built.name == "test-chat"
     assert built.render(TWO_ROUNDS[:1], generation=True).endswith("<|im_start|>assistant\n")
     assert detect_template("... <<x>> ...", host) == "test-chat"
     assert detect_template("nothing known", host) is None
@@ -209,4 +229,26 @@ def test_choose_template_order(tk_plugins, tokenizer):
 def test_jinja_backend_and_no_chat_template_contradict():
     tok = tiny_tokenizer("{% for m in messages %}{{ m.content }}{% endfor %}")
     with pytest.raises(ArgumentError, match="--use_chat_template false turns off"):
-        CHAT.build(tok, template_args(template_backend="jinja", use_chat_template=False))
+        Template.create(CHAT, tok, template_args(template_backend="jinja", use_chat_template=False))
+
+
+def test_a_template_name_that_disagrees_with_its_format_is_refused():
+    with pytest.raises(ValueError, match="template 'other': its format is named"):
+        TemplateSpec(name="other", format=CHAT, summary="s")
+
+
+def test_a_template_without_a_format_names_itself_and_brings_its_factory(tk_plugins, tokenizer):
+    def from_tokenizer(fmt, tok, args=None, *, loss_scale=None):
+        assert fmt is None
+        return Template.create(dataclasses.replace(CHAT, name="own"), tok, args, loss_scale=loss_scale)
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def tk_register_templates(register):
+            register(TemplateSpec(name="own", summary="s", factory=from_tokenizer))
+
+    built = tk_plugins.add(Plugin).registry("templates").get("own").build(tokenizer)
+    assert built.name == "own"
+    with pytest.raises(ValueError, match="give its ChatFormat"):
+        TemplateSpec(name="nothing", summary="s")

@@ -18,6 +18,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import os
@@ -31,10 +32,13 @@ import pluggy
 
 from tunekite import API_VERSION, __version__, catalog, entry_points, hookspecs
 from tunekite.errors import PluginError, did_you_mean
+from tunekite.registrations import SPEC_TYPES, ComponentSpec
 from tunekite.registry import Entry, Registry
-from tunekite.specs import SPEC_TYPES, ComponentSpec
 
 CUSTOM_PATH_ENV = "TUNEKITE_CUSTOM_REGISTER_PATH"
+BUILTIN_PLUGINS: tuple[str, ...] = ("tunekite.builtins",)
+"""Core's own plugins, imported by name as pytest imports its default plugins, so the host
+does not depend on the recipes and tasks they register (see tools/check_layers.py)."""
 _TRUE = {"1", "true", "yes", "on"}
 _WARNED: set[str] = set()  # plugin failures already reported on stderr by this process
 
@@ -112,9 +116,9 @@ class PluginHost:
         if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
-        from tunekite import builtins
-
-        self.add_plugin(builtins, PluginInfo("builtins", "builtin", "tunekite", __version__))
+        for module in BUILTIN_PLUGINS:
+            info = PluginInfo(module.rpartition(".")[2], "builtin", "tunekite", __version__)
+            self.add_plugin(importlib.import_module(module), info)
         if autoload and not _flag(self.env, "TUNEKITE_DISABLE_PLUGIN_AUTOLOAD"):
             self._load_entry_points()
         for path in filter(None, self.env.get(CUSTOM_PATH_ENV, "").split(os.pathsep)):

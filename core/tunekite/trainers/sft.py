@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def run(run: Any) -> dict[str, Any]:
+def train(run: Any) -> dict[str, Any]:
     from transformers import set_seed
 
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator

@@ -1,4 +1,4 @@
-"""The template engine: a conversation in, `input_ids`, `labels` and `loss_scale` out.
+"""The template encoder: a conversation in, `input_ids`, `labels` and `loss_scale` out.
 
 A conversation is rendered to one string made of typed pieces (see
 `tunekite.templates.loss_scale.Piece`), the loss scale weighs each piece's
@@ -20,6 +20,7 @@ from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.templates.agent import AgentFormat, agent_format
 from tunekite.templates.format import ChatFormat
+from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
 from tunekite.templates.loss_scale import LossScale, Piece
 
 Message = Mapping[str, str]
@@ -68,10 +69,29 @@ class Template:
     backend: str = "swift"
 
     @classmethod
-    def create(cls, fmt: ChatFormat, tokenizer: Any, args: Any = None, **options: Any) -> Template:
-        """Bind `fmt` to `tokenizer`; `args` is core's `TemplateArguments` (or None)."""
+    def create(
+        cls,
+        fmt: ChatFormat,
+        tokenizer: Any,
+        args: Any = None,
+        *,
+        loss_scale: LossScale | None = None,
+        **options: Any,
+    ) -> Template:
+        """Bind `fmt` to `tokenizer`; `args` is core's `TemplateArguments` (or None).
+
+        `loss_scale` is the object `args.loss_scale` names, resolved by the caller
+        (`tunekite.templates.resolve.build_template` looks it up among the registered
+        ones): the encoder knows no registry. None is the default scale, and is refused
+        when `args` names another one, so a name is never silently ignored.
+        """
         values: dict[str, Any] = {}
         if args is not None:
+            if loss_scale is None and args.loss_scale != "default":
+                raise TypeError(
+                    f"args.loss_scale is {args.loss_scale!r}: pass loss_scale= the LossScale it names "
+                    "(build_template resolves it)"
+                )
             if not args.use_chat_template:
                 if args.template_backend == "jinja":
                     raise ArgumentError(
@@ -85,8 +105,9 @@ class Template:
                 "truncation_strategy": args.truncation_strategy,
                 "agent": agent_format(args.tools_prompt),
                 "backend": args.template_backend,
-                "loss_scale": _loss_scale(args.loss_scale),
             }
+        if loss_scale is not None:
+            values["loss_scale"] = loss_scale
         values.update(options)
         return cls(fmt.for_tokenizer(tokenizer), tokenizer, **values)
 
@@ -186,8 +207,6 @@ class Template:
         return [Piece(kind, text, r, r == last) for kind, text, r in out if text]
 
     def _jinja_pieces(self, messages: Sequence[Message], tools: Any) -> list[Piece]:
-        from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
-
         try:
             return jinja_pieces(self.tokenizer, messages, _tool_list(tools) or None, self.system)
         except JinjaRenderError as exc:
@@ -286,13 +305,3 @@ def _tool_list(tools: Any) -> list[Any]:
     if not isinstance(tools, list):
         raise TemplateError(f"tools must be a list of function definitions, got {type(tools).__name__}")
     return tools
-
-
-def _loss_scale(name: str) -> LossScale:
-    from tunekite.plugins import get_host
-
-    try:
-        spec = get_host().registry("loss_scales").get(name)
-    except TunekiteError as exc:
-        raise ArgumentError(f"--loss_scale: {exc}") from None
-    return spec.load()(None)

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from tunekite import hookimpl
+from tunekite.api import resolve, start
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
-from tunekite.plugins import CUSTOM_PATH_ENV, PluginHost
-from tunekite.run import Run, resolve, start
-from tunekite.specs import RewardSpec, TaskSpec, TrainerSpec, TunerSpec
+from tunekite.launcher import Run
+from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
+from tunekite.registrations import RewardSpec, TaskSpec, TrainerSpec, TunerSpec
 
 
 @dataclass(kw_only=True)
@@ -27,7 +28,7 @@ class EchoArguments:
 
 @dataclass(kw_only=True)
 class ClashingArguments:
-    seed: int = arg(0, help="clashes with the run group's seed")
+    seed: int = arg(0, help="clashes with the common group's seed")
 
 
 def plugin(**hooks):
@@ -157,7 +158,7 @@ def test_run_groups_and_flat_access(echo) -> None:
     host, _ = echo
     run, wants_help = resolve("echo", ["--echo_times", "2"], host)
     assert wants_help is False
-    assert list(run.groups) == ["run", "model", "trainers:echo"]
+    assert list(run.groups) == ["common", "model", "trainers:echo"]
     assert run.groups["trainers:echo"] == EchoArguments(echo_times=2)
     assert run.echo_times == 2 and run.seed == 42
     with pytest.raises(AttributeError, match="no argument named 'learning_rate'"):
@@ -203,7 +204,7 @@ def test_component_field_clashing_with_core_names_its_distribution(tk_plugins) -
         register(TunerSpec(name="clashy", summary="s", args=ClashingArguments, factory="a:b"))
 
     host = tk_plugins.add(plugin(tk_register_tuners=tk_register_tuners), name="c", distribution="dist-c")
-    expected = r"--seed is declared by both Run \(tunekite\) and tuner clashy \(dist-c\)"
+    expected = r"--seed is declared by both Common \(tunekite\) and tuner clashy \(dist-c\)"
     with pytest.raises(ArgumentError, match=expected):
         resolve("sft", ["--tuner", "clashy"], host)
 
@@ -394,7 +395,7 @@ def test_trainer_spec_defaults_include_run_group(real_host) -> None:
     spec = real_host.registry("trainers").get("sft")
     assert isinstance(spec, TrainerSpec)
     run, _ = resolve("sft", ["--tuner", "full"], real_host)
-    assert list(run.groups)[:2] == ["run", "model"]
+    assert list(run.groups)[:2] == ["common", "model"]
     assert run.values()["seed"] == 42
 
 

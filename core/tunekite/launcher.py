@@ -24,7 +24,8 @@ from tunekite.arguments.secrets import SECRET_GIVEN, missing_notice
 from tunekite.arguments.support import refuse_unread
 from tunekite.arguments.validate import validate
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
-from tunekite.plugins import PluginHost, get_host
+from tunekite.plugin_host import PluginHost
+from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
 from tunekite.run_folder import (
     OutputError,
     describe_os_error,
@@ -33,7 +34,6 @@ from tunekite.run_folder import (
     wants_run_folder,
     write_args,
 )
-from tunekite.specs import KINDS, ComponentSpec, RunnableSpec
 
 RUNNABLE_KINDS = ("trainers", "tasks")
 _COMPONENT_KINDS = tuple(k for k in KINDS if k not in RUNNABLE_KINDS)
@@ -53,6 +53,10 @@ class Run:
     components: dict[str, list[ComponentSpec]]
     output_dir: Path | None = None
     plugins: list[dict[str, Any]] = field(default_factory=list)
+    plugin_host: PluginHost | None = field(default=None, repr=False, compare=False)
+    """The plugin host the run was resolved with: recipes, tasks and resolvers look
+    components up in its registries (`run.plugin_host.registry("tuners")`). Not `host`,
+    which is deploy's `--host` argument."""
 
     def __getattr__(self, name: str) -> Any:
         for group in self.__dict__.get("groups", {}).values():
@@ -105,7 +109,7 @@ def find_runnable(host: PluginHost, name: str) -> RunnableSpec:
 
 
 def _core_groups(spec: RunnableSpec, owner: str) -> list[Group]:
-    keys = ["run", *(k for k in spec.groups if k != "run")]
+    keys = ["common", *(k for k in spec.groups if k != "common")]
     unknown = [k for k in keys if k not in CORE_GROUPS]
     if unknown:
         raise ArgumentError(
@@ -195,17 +199,16 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
     return explain
 
 
-def resolve(name: str, argv: Sequence[str], host: PluginHost | None = None) -> tuple[Run, bool]:
+def resolve(name: str, argv: Sequence[str], host: PluginHost) -> tuple[Run, bool]:
     """Parse a run's arguments; returns the run and whether `--help` was asked for."""
     return resolve_spec(lambda h: find_runnable(h, name), argv, host)
 
 
 def resolve_spec(
-    find: Callable[[PluginHost], RunnableSpec], argv: Sequence[str], host: PluginHost | None = None
+    find: Callable[[PluginHost], RunnableSpec], argv: Sequence[str], host: PluginHost
 ) -> tuple[Run, bool]:
     """`resolve` for a runnable found by `find` once local plugins are loaded; commands
     such as `tk data preview` pass their own unregistered spec."""
-    host = host or get_host()
     pre, layers = preparse(argv)
     for path in pre.custom_register_path or []:
         host.add_file(path)
@@ -239,7 +242,7 @@ def resolve_spec(
         for p in host.plugins
         if p.status == "loaded"
     ]
-    run = Run(name, spec, groups, selected, plugins=plugins)
+    run = Run(name, spec, groups, selected, plugins=plugins, plugin_host=host)
     if not pre.help:
         validate(run)
         _note_missing_secrets(argset, layers, values)
@@ -275,10 +278,10 @@ def _apply_component_defaults(groups: dict[str, Any], selected: dict[str, list[C
         training.learning_rate = selected["tuners"][0].learning_rate
 
 
-def launch(run: Run, host: PluginHost) -> Any:
+def launch(run: Run) -> Any:
     """Start a resolved run: for a trainer its locked run folder and args.json (see
     `tunekite.run_folder`), then the plugin environment and the factory."""
-    os.environ.update(host.worker_env())
+    os.environ.update(run.plugin_host.worker_env())
     if not wants_run_folder(run):
         return run.spec.load()(run)
     with run_folder(run) as folder:
@@ -296,8 +299,7 @@ def launch(run: Run, host: PluginHost) -> Any:
             raise OutputError(message) from None
 
 
-def start(name: str, argv: Sequence[str], host: PluginHost | None = None) -> Any:
+def start(name: str, argv: Sequence[str], host: PluginHost) -> Any:
     """Resolve and launch a run in one call."""
-    host = host or get_host()
     run, _ = resolve(name, argv, host)
-    return launch(run, host)
+    return launch(run)

@@ -1,1 +1,0 @@
-"""Training recipes: each reads top to bottom in one module."""
