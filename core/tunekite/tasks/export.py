@@ -8,6 +8,7 @@ writes a Modelfile and `--push_to_hub` uploads (plugins; see
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,27 @@ def run(run: Run) -> Path:
     source = merge(None, run, None) if run.merge_lora else model_folder(run)
     if source is None:
         raise ArgumentError(f"--model {run.model}: not a model folder the exporters can read")
+    if steps:  # exporters write into --output_dir (tasks get no versioned run folder)
+        run = dataclasses.replace(run, output_dir=export_folder(run, steps))
+        run.output_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, highlight=False)
     for spec in steps:
         source = spec.load()(run.component_args(spec), run, Path(source))
         console.print(f"{spec.name}: {source}")
     return Path(source)
+
+
+def export_folder(run: Run, steps: list[Any]) -> Path:
+    """Where the exporters write: `--output_dir`, else `<adapter>-<exporters>` beside the
+    adapter checkpoint, else `output/<model>-<exporters>`."""
+    given = run.groups["common"].output_dir
+    if given:
+        return Path(given)
+    names = "-".join(spec.name for spec in steps)
+    if run.adapters:
+        adapter = Path(run.adapters[0])
+        return adapter.with_name(f"{adapter.name}-{names}")
+    return Path("output") / f"{Path(str(run.model)).name.removesuffix('.gguf')}-{names}"
 
 
 def merge(_args: Any, run: Run, _source: Path | None) -> Path:

@@ -26,7 +26,7 @@ def template(name: str, tokenizer, system: str | None = None):
     from tunekite.api import TemplateArguments
 
     pytest.importorskip(f"tunekite_{'llama' if name.startswith('llama') else name}")
-    return registry("templates").get(name).load()(tokenizer, TemplateArguments(system=system))
+    return registry("templates").get(name).build(tokenizer, TemplateArguments(system=system))
 
 
 def test_chatml_export_writes_a_modelfile_next_to_the_gguf(tmp_path, monkeypatch) -> None:
