@@ -64,6 +64,18 @@ ALLOWED_SKIPS = (
         lambda: not _missing("vllm")(),
     ),
     AllowedSkip(
+        "plugins/exporters/gptq/tests/test_quant_env.py*",
+        "gptqmodel lives in the quant environment: make test-quant",
+        "the other environment's tests: gptqmodel needs torch>=2.14.1, so GPTQ/AWQ run in .venv-quant",
+        _missing("gptqmodel"),
+    ),
+    AllowedSkip(
+        "tests/test_run_errors.py::test_a_read_only_output_folder_is_named",
+        "root writes into read-only folders",
+        "a real chmod cannot stop root (CI runs as root); the next test fakes the read-only folder",
+        lambda: os.geteuid() == 0,
+    ),
+    AllowedSkip(
         "*::test_arguments_round_trip_through_json",
         "declares no arguments",
         "conformance check that does not apply: the component has no argument group",

@@ -160,5 +160,5 @@ def test_a_history_rewriting_template_stops_the_run_naming_row_and_reply(tmp_pat
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     error = " ".join(result.stderr.split())
-    assert "dataset row 0: --template_backend jinja: reply 1 (message 2)" in error
+    assert f"{data}, line 1: --template_backend jinja: reply 1 (message 2)" in error, error
     assert "rewrites history" in error
