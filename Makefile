@@ -10,7 +10,7 @@
 #   make chromium  Debian's chromium and chromium-driver for the app's browser tests (apt-get, root
 #                  or sudo); CI runs it, and with CI set the browser tests fail without them
 #   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
-#                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 9 minutes here)
+#                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 4 minutes on a quiet machine, 9 on a busy one)
 #   make bench-export  every exporter's output against the unquantized SmolLM2: size, load time,
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
