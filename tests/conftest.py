@@ -214,20 +214,21 @@ def tiny_chat(tmp_path_factory) -> tuple[Path, Path]:
     return model, data
 
 
+def quick_sft_argv(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    """`tk run sft` arguments training `model` on `data` into `out` for a test: no version
+    folder, no reporting, no validation split, a log line per step."""
+    return [
+        "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
+        "--report_to", "none", "--gradient_checkpointing", "false", "--split_dataset_ratio", "0",
+        "--logging_steps", "1", *extra,
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def sft_argv(tiny_chat):
-    """`sft_argv(out, *extra)`: `tk run sft` arguments training `tiny_chat` into `out` (no
-    version folder, no reporting, no validation split, a log line per step)."""
+    """`sft_argv(out, *extra)`: `quick_sft_argv` for `tiny_chat`."""
     model, data = tiny_chat
-
-    def argv(out: Path, *extra: str) -> list[str]:
-        return [
-            "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
-            "--report_to", "none", "--gradient_checkpointing", "false", "--split_dataset_ratio", "0",
-            "--logging_steps", "1", *extra,
-        ]  # fmt: skip
-
-    return argv
+    return lambda out, *extra: quick_sft_argv(model, data, out, *extra)
 
 
 @pytest.fixture

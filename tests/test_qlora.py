@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import quick_sft_argv
 from tunekite.api import resolve, start
 from tunekite.testing import save_tiny_chat_model
 
@@ -111,38 +112,9 @@ def test_qlora_sft_infer_and_merge_end_to_end(base, data_file, tmp_path, monkeyp
 
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
-    result = start(
-        "sft",
-        [
-            "--model",
-            str(base),
-            "--dataset",
-            str(data_file),
-            *FOUR_BIT,
-            "--lora_rank",
-            "4",
-            "--output_dir",
-            str(out),
-            "--add_version",
-            "false",
-            "--report_to",
-            "none",
-            "--gradient_checkpointing",
-            "false",
-            "--max_steps",
-            "4",
-            "--save_steps",
-            "4",
-            "--learning_rate",
-            "5e-3",
-            "--per_device_train_batch_size",
-            "4",
-            "--split_dataset_ratio",
-            "0",
-            "--bnb_4bit_quant_type",
-            "fp4",
-        ],
-    )
+    extra = ["--lora_rank", "4", "--max_steps", "4", "--save_steps", "4", "--learning_rate", "5e-3"]
+    extra += ["--per_device_train_batch_size", "4", "--bnb_4bit_quant_type", "fp4"]
+    result = start("sft", quick_sft_argv(base, data_file, out, *FOUR_BIT, *extra))
     assert [h["loss"] for h in result["log_history"] if "loss" in h]
     checkpoint = out / "checkpoint-4"
     saved = json.loads((checkpoint / "args.json").read_text())

@@ -12,32 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import quick_sft_argv
 from tunekite.api import checkpoint_description, start
 
 
 def sft(model_dir: Path, data: Path, out: Path, *extra: str) -> dict:
-    argv = [
-        "--model",
-        str(model_dir),
-        "--dataset",
-        str(data),
-        "--output_dir",
-        str(out),
-        "--add_version",
-        "false",
-        "--report_to",
-        "none",
-        "--gradient_checkpointing",
-        "false",
-        "--logging_steps",
-        "1",
-        "--per_device_train_batch_size",
-        "4",
-        "--split_dataset_ratio",
-        "0",
-        *extra,
-    ]
-    return start("sft", argv)
+    return start("sft", quick_sft_argv(model_dir, data, out, "--per_device_train_batch_size", "4", *extra))
 
 
 def losses(result: dict) -> dict[int, float]:
