@@ -23,6 +23,7 @@ from tunekite.arguments.parser import ArgumentSet, Group, Layer, preparse
 from tunekite.arguments.secrets import SECRET_GIVEN, missing_notice
 from tunekite.arguments.support import refuse_unread
 from tunekite.arguments.validate import validate
+from tunekite.distributed import init_process_group, is_main_process
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.plugin_host import PluginHost
 from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
@@ -284,9 +285,12 @@ def launch(run: Run) -> Any:
     os.environ.update(run.plugin_host.worker_env())
     if not wants_run_folder(run):
         return run.spec.load()(run)
+    training = run.groups.get("training")
+    init_process_group(getattr(training, "ddp_backend", None), getattr(training, "ddp_timeout", 1800))
     with run_folder(run) as folder:
         run = dataclasses.replace(run, output_dir=folder)
-        write_args(run, folder)
+        if is_main_process():
+            write_args(run, folder)
         try:
             return run.spec.load()(run)
         except (OSError, RuntimeError) as exc:  # a full disk, a folder deleted or read-only mid-run

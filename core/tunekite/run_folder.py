@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.parser import ARGS_FILE, META_KEY
 from tunekite.arguments.secrets import redact_values, secret_fields
+from tunekite.distributed import from_main, is_main_process
 from tunekite.errors import TunekiteError
 
 if TYPE_CHECKING:
@@ -182,24 +183,15 @@ def _claim(folder: Path, run: Run) -> None:
 def run_folder(run: Run) -> Iterator[Path]:
     """The run's folder, created and locked for the `with` block. When the block fails
     before the run wrote anything besides its start files, what it created is removed.
-    Under torchrun only rank 0 locks, claims and cleans the folder its ranks share."""
-    base = base_folder(run)
-    _check_writable(base)
-    created = _make(base)
-    folder = _new_version(base) if run.groups["common"].add_version else base
-    if folder != base:
-        created.append(folder)
-    if os.environ.get("RANK", "0") != "0":  # a distributed rank: rank 0 holds the folder
-        yield folder
+    Under torchrun rank 0 alone chooses, locks, claims and cleans the folder, and hands
+    its path to the other ranks (a failure there is said once, by rank 0)."""
+    if not is_main_process():
+        yield from_main(_never_called)
         return
+    opened: list[Any] = []
+    folder = from_main(lambda: _open(run, opened))
+    fd, before, created = opened
     try:
-        fd = _lock(folder)
-    except BaseException:
-        _remove_empty(created)
-        raise
-    before = set(os.listdir(folder))
-    try:
-        _claim(folder, run)
         yield folder
     except BaseException:
         _unlock(folder, fd)
@@ -209,6 +201,35 @@ def run_folder(run: Run) -> Iterator[Path]:
     finally:
         if fd >= 0:
             _unlock(folder, fd)
+
+
+def _never_called() -> Path:
+    raise AssertionError("only rank 0 chooses the run folder")
+
+
+def _open(run: Run, opened: list[Any]) -> Path:
+    """Create, lock and claim the run's folder; `opened` receives the lock, the names that
+    were there before and the folders created, for the cleanup of a failed start."""
+    base = base_folder(run)
+    _check_writable(base)
+    created = _make(base)
+    folder = _new_version(base) if run.groups["common"].add_version else base
+    if folder != base:
+        created.append(folder)
+    try:
+        fd = _lock(folder)
+    except BaseException:
+        _remove_empty(created)
+        raise
+    before = set(os.listdir(folder))
+    try:
+        _claim(folder, run)
+    except BaseException:
+        _unlock(folder, fd)
+        _clean_failed_start(folder, before, created)
+        raise
+    opened.extend((fd, before, created))
+    return folder
 
 
 def _clean_failed_start(folder: Path, before: set[str], created: list[Path]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tunekite.distributed import barrier, from_main
 from tunekite.run_folder import STAGING, OutputError, describe_write_failure
 
 TRAINER_STATE = "trainer_state.json"
@@ -88,17 +89,21 @@ def commit_checkpoint(
     fills `<run_dir>/.staging/checkpoint-<step>`, `describe(folder)` adds the run's
     self-description, then the folder is renamed into place and older checkpoints are
     rotated to `save_total_limit` (keeping `best()`, the best checkpoint's path, if any).
-    `publish=False` (a rank that does not save) only writes. A failed write leaves no
-    staged folder behind and, where the cause is the disk or the folder, says so in one
-    line (`OutputError`)."""
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+    `publish=False` (a rank that does not save) only writes. Under torchrun every rank
+    calls this: the publishing rank clears the staged folder before any rank writes into
+    it, and renames it only once every rank has written its part (barriers). A failed
+    write leaves no staged folder behind and, where the cause is the disk or the folder,
+    says so in one line (`OutputError`)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     if not run_dir.is_dir():  # never recreate a folder the user deleted, half empty
         raise OutputError(f"the output folder {run_dir} was deleted while the run was writing to it")
     name = f"{PREFIX_CHECKPOINT_DIR}-{step}"
     staging = run_dir / STAGING
-    shutil.rmtree(staging / name, ignore_errors=True)
     final = run_dir / name
+    if publish:
+        shutil.rmtree(staging / name, ignore_errors=True)
+    barrier()
     try:
         (staging / name).mkdir(parents=True, exist_ok=True)
         write(staging / name)
@@ -112,20 +117,34 @@ def commit_checkpoint(
         if message is None:
             raise
         raise OutputError(message) from None
-    if not publish:
-        return final
+    barrier()
+    if publish:
+        _publish(staging / name, final, run_dir, save_total_limit, best)
+    barrier()
+    return final
+
+
+def _publish(
+    staged: Path,
+    final: Path,
+    run_dir: Path,
+    save_total_limit: int | None,
+    best: Callable[[], str | None] | None,
+) -> None:
+    from transformers.trainer_utils import rotate_checkpoints
+
+    staging = staged.parent
     if final.exists():
         shutil.rmtree(final)
-    os.replace(staging / name, final)
+    os.replace(staged, final)
     with contextlib.suppress(OSError):
-        staging.rmdir()  # only when empty: another rank may still be writing
+        staging.rmdir()
     rotate_checkpoints(
         output_dir=str(run_dir),
         save_total_limit=save_total_limit,
         best_model_checkpoint=best() if best is not None else None,
         use_mtime=False,
     )
-    return final
 
 
 def load_weights(model: Any, checkpoint: Path) -> None:
@@ -164,6 +183,6 @@ def train_resuming(trainer: Any, run: Any) -> Path:
         resume = None
     trainer.train(resume_from_checkpoint=resume)
     last = Path(run.output_dir) / f"checkpoint-{trainer.state.global_step}"
-    if not last.exists():
+    if not from_main(last.exists):  # every rank takes part in a save, so all decide alike
         trainer._save_checkpoint(trainer.model, trial=None)
     return last

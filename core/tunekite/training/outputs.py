@@ -19,6 +19,7 @@ from transformers import TrainerCallback
 from tunekite.arguments.parser import ARGS_FILE, META_KEY
 from tunekite.arguments.secrets import redact_argv, redact_values, secret_fields
 from tunekite.data.syntax import parse_dataset_syntax
+from tunekite.distributed import is_main_process
 from tunekite.run_folder import MANIFEST_FILE, write_json
 from tunekite.training.checkpoints import train_resuming
 
@@ -28,7 +29,10 @@ LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "
 
 def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
     """Versions, git SHA, dataset hashes and the command (secrets hidden), so a run can be
-    replayed; `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`)."""
+    replayed; `extra` keys are a trainer's own (e.g. the rlhf plugin's `rlhf_type`).
+    Under torchrun rank 0 alone writes it."""
+    if not is_main_process():
+        return folder / MANIFEST_FILE
     argv = redact_argv(sys.argv[1:], secret_fields(run.groups.values()))
     manifest = {
         "command": shlex.join([Path(sys.argv[0]).name, *argv]),
@@ -99,11 +103,13 @@ def finish_run(
     run: Any, last: Path, log_history: list[dict[str, Any]], best: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     """What every trainer does once training ends: the loss curve, the `last`/`best` links
-    (`--create_checkpoint_symlink`), and the summary `tk run` returns (plus `extra`)."""
-    plot_loss(log_history, run.output_dir)
-    if run.create_checkpoint_symlink:
-        link_checkpoints(run.output_dir, str(last), best)
-    print(f"last checkpoint: {last}")
+    (`--create_checkpoint_symlink`), and the summary `tk run` returns (plus `extra`).
+    Under torchrun rank 0 alone writes them; every rank returns the summary."""
+    if is_main_process():
+        plot_loss(log_history, run.output_dir)
+        if run.create_checkpoint_symlink:
+            link_checkpoints(run.output_dir, str(last), best)
+        print(f"last checkpoint: {last}")
     return {"last_checkpoint": last, "best_checkpoint": best, "log_history": log_history, **extra}
 
 
