@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from tunekite.data.encode import ORIGIN_COLUMN, LazyEncodedDataset, encode_dataset
 from tunekite.data.loading import load_datasets
+from tunekite.distributed import local_main_first, world_size
 from tunekite.errors import ArgumentError
 
 log = logging.getLogger("tunekite.data")
@@ -20,7 +24,45 @@ def prepare_datasets(run: Any, template: Any) -> tuple[Any, Any | None]:
     encoded samples into `max_length` rows (which needs them all encoded up front).
     Rows are encoded before the validation split, so a row too long to keep is never
     the one held out; each keeps its file and line to name it in an encoding error.
+    Under torchrun the data is encoded once per machine (`_encoded_once`). A `--streaming`
+    dataset is read and encoded by rank 0 alone, which hands each rank its share of every
+    global batch (accelerate's `dispatch_batches`, on for iterable datasets).
     """
+    data = run.groups["data"]
+    if world_size() > 1 and not data.lazy_tokenize and not data.streaming:
+        return _encoded_once(run, template)
+    return _prepare(run, template)
+
+
+def _encoded_once(run: Any, template: Any) -> tuple[Any, Any | None]:
+    """The first rank of each machine encodes (and packs) the data and saves it as Arrow
+    files in a temporary folder named after the run folder; the machine's other ranks
+    load those files instead of encoding the data again. Lazy encoding needs none of
+    this: each rank encodes only the rows it reads."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from datasets import load_from_disk
+
+    node = os.environ.get("GROUP_RANK", "0")
+    key = hashlib.sha1(str(Path(run.output_dir).resolve()).encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir()) / f"tunekite-encoded-{key}-node{node}"
+    with local_main_first() as first:
+        if first:
+            shutil.rmtree(folder, ignore_errors=True)
+            train, val = _prepare(run, template)
+            train.save_to_disk(str(folder / "train"))
+            if val is not None:
+                val.save_to_disk(str(folder / "val"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        else:
+            train = load_from_disk(str(folder / "train"))
+            val = load_from_disk(str(folder / "val")) if (folder / "val").is_dir() else None
+    return train, val
+
+
+def _prepare(run: Any, template: Any) -> tuple[Any, Any | None]:
     data = run.groups["data"]
     packing = data.packing
     if packing and (data.lazy_tokenize or data.streaming):
