@@ -143,3 +143,100 @@ def test_two_machines_with_gradient_accumulation_train_as_one_process(tiny_chat,
         "rng_state_0.pth",
         "rng_state_1.pth",
     }
+
+
+def torchrun(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m torch.distributed.run --nproc_per_node 2 -m tunekite run ...`: the direct
+    way in, without `tk` re-executing itself."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "tunekite", "run", *argv]  # fmt: skip
+    result = subprocess.run(
+        command, env=distributed_env(**(env or {})), capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def rlhf_argv(kind: str, model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--rlhf_type", kind, "--model", str(model), "--template", "chatml", "--dataset", str(data),
+        "--output_dir", str(out), "--add_version", "false", "--report_to", "none",
+        "--split_dataset_ratio", "0", "--gradient_checkpointing", "false", "--logging_steps", "1",
+        "--lora_dropout", "0", *extra,
+    ]  # fmt: skip
+
+
+def test_dpo_on_two_ranks_follows_the_one_process_curve(tiny_chat, tmp_path):
+    """DPO's loss is a mean over pairs, so 2 ranks x 2 pairs average to the 1 x 4 loss."""
+    model, _ = tiny_chat
+    rows = [
+        {"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "assistant", "content": "good"}],
+         "rejected_response": "bad bad"}
+        for i in range(16)
+    ]  # fmt: skip
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    steps = ["--max_steps", "3", "--save_steps", "3", "--max_length", "48", "--learning_rate", "1e-2"]
+    one = rlhf_argv("dpo", model, pairs, tmp_path / "one", *steps, "--per_device_train_batch_size", "4")
+    two = rlhf_argv("dpo", model, pairs, tmp_path / "two", *steps, "--per_device_train_batch_size", "2")
+    start("rlhf", one)
+    torchrun("rlhf", *two)
+    expected, got = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert len(got) == len(expected) == 3 and len(set(got)) == 3  # the policy moved
+    for a, b in zip(expected, got, strict=True):
+        assert abs(a - b) <= LOSS_TOLERANCE * abs(a)
+    assert (tmp_path / "two" / "checkpoint-3" / "adapter_model.safetensors").is_file()
+
+
+LENGTH_REWARD = """
+import json, os
+from tunekite.api import RewardSpec, hookimpl
+
+def build(args):
+    def length(completions, completion_ids=None, **columns):
+        sizes = [len(ids) for ids in completion_ids]
+        with open(os.environ["LENGTHS_LOG"], "a") as out:
+            out.write(json.dumps({"rank": int(os.environ["RANK"]), "lengths": sizes}) + "\\n")
+        return [float(n) for n in sizes]
+    return length
+
+@hookimpl
+def tk_register_rewards(register):
+    register(RewardSpec(name="length", summary="completion length in tokens", factory=build))
+"""
+
+
+def test_grpo_on_two_ranks_generating_different_lengths_does_not_deadlock(tiny_chat, tmp_path):
+    """A model whose end-of-turn token is likely stops its completions early at random
+    places, so in some step one rank decodes more tokens than the other; TRL generates
+    with the model unwrapped from DDP (no collective per decoding step), so training goes
+    on. A reward records each rank's completion lengths, to show they differed."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, _ = tiny_chat
+    policy = AutoModelForCausalLM.from_pretrained(model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    with torch.no_grad():
+        policy.lm_head.weight[tokenizer.eos_token_id] *= 30
+    policy.save_pretrained(tmp_path / "stops-early")
+    tokenizer.save_pretrained(tmp_path / "stops-early")
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"messages": [{"role": "user", "content": f"{i}+{i}?"}]} for i in range(16)]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "length_reward.py").write_text(LENGTH_REWARD, encoding="utf-8")
+    log = tmp_path / "lengths.jsonl"
+    torchrun(
+        "rlhf",
+        *rlhf_argv("grpo", tmp_path / "stops-early", prompts, tmp_path / "out", "--max_steps", "3",
+                   "--save_steps", "3", "--per_device_train_batch_size", "2", "--num_generations", "2",
+                   "--max_completion_length", "8", "--learning_rate", "1e-3",
+                   "--external_plugins", str(tmp_path / "length_reward.py"), "--reward_funcs", "length"),
+        env={"LENGTHS_LOG": str(log)},
+    )  # fmt: skip
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    by_rank = {rank: [max(r["lengths"]) for r in records if r["rank"] == rank] for rank in (0, 1)}
+    assert len(by_rank[0]) == len(by_rank[1]) == 3
+    assert any(a != b for a, b in zip(by_rank[0], by_rank[1], strict=True)), by_rank
+    assert len(losses(tmp_path / "out")) == 3
+    assert (tmp_path / "out" / "checkpoint-3" / "adapter_model.safetensors").is_file()
