@@ -113,12 +113,13 @@ def test_nproc_per_node_trains_like_one_process_into_one_versioned_folder(tiny_c
     assert any("lora_A" in name for name, _ in tuned.named_parameters())
 
 
-def test_two_machines_with_gradient_accumulation_train_as_one_process(tiny_chat, tmp_path):
+def test_two_machines_streaming_with_gradient_accumulation_train_as_one_process(tiny_chat, tmp_path):
     """Two `tk run sft` commands, `NNODES=2 NODE_RANK=0|1`, one rank each, on 127.0.0.1:
     they rendezvous, agree on rank 0's versioned folder, and with gradient accumulation
-    follow the one-process curve."""
+    follow the one-process curve. The data is streamed: each rank reads its share of
+    every global batch (no rank 0 dispatching batches padded apart)."""
     model, data = tiny_chat
-    extra = ["--gradient_accumulation_steps", "2"]
+    extra = ["--gradient_accumulation_steps", "2", "--streaming", "true"]
     expected = one_process(tiny_chat, tmp_path / "one", "--per_device_train_batch_size", "4", *extra)
     argv = quick_sft_argv(model, data, tmp_path / "out", *STEPS, *extra, "--per_device_train_batch_size", "2")
     argv[argv.index("--add_version") + 1] = "true"

@@ -25,8 +25,7 @@ def prepare_datasets(run: Any, template: Any) -> tuple[Any, Any | None]:
     Rows are encoded before the validation split, so a row too long to keep is never
     the one held out; each keeps its file and line to name it in an encoding error.
     Under torchrun the data is encoded once per machine (`_encoded_once`). A `--streaming`
-    dataset is read and encoded by rank 0 alone, which hands each rank its share of every
-    global batch (accelerate's `dispatch_batches`, on for iterable datasets).
+    dataset is sharded by rank when the trainer reads it (see `training_config`).
     """
     data = run.groups["data"]
     if world_size() > 1 and not data.lazy_tokenize and not data.streaming:

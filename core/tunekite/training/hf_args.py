@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunekite.distributed import world_size
 from tunekite.errors import ArgumentError, TunekiteError
 
 Convert = Callable[[Any, Any], Any]
@@ -188,5 +189,9 @@ def training_config(
         values["load_best_model_at_end"] = False
     if not torch.cuda.is_available():
         values["use_cpu"] = True
+    if world_size() > 1 and getattr(run.groups.get("data"), "streaming", False):
+        # Each rank reads its own share of the stream (accelerate shards it by rank) instead
+        # of rank 0 reading every rank's batch: batches padded apart cannot be concatenated.
+        values["accelerator_config"] = {"dispatch_batches": False}
     values.update(own)
     return config_class(**{k: v for k, v in values.items() if v is not None or k in ("bf16", "fp16")})
