@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
     from tunekite.data.prompts import prompt_datasets
+    from tunekite.distributed import world_size
     from tunekite.engines.logprobs import token_logprobs
     from tunekite.engines.protocol import (
         ChatRequest,
@@ -153,6 +154,7 @@ __all__ = [
     "training_config",
     "tuner_optimizer",
     "warn_if_exposed",
+    "world_size",
     "write_manifest",
 ]
 
@@ -170,6 +172,7 @@ _LAZY = {
     "prompt_datasets": "tunekite.data.prompts",
     "warn_if_exposed": "tunekite.serving.exposure",
     "prepare_datasets": "tunekite.data.prepare",
+    "world_size": "tunekite.distributed",
     "DataArguments": "tunekite.arguments.groups",
     "ModelArguments": "tunekite.arguments.groups",
     "Template": "tunekite.templates.encoder",

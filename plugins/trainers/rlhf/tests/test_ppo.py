@@ -228,6 +228,15 @@ def test_ppo_needs_a_reward(model_dir, prompts, reward_file, tmp_path) -> None:
         run_ppo(model_dir, prompts, tmp_path / "run", reward_file)
 
 
+def test_ppo_refuses_several_processes(monkeypatch) -> None:
+    from tunekite.api import resolve
+
+    run, _ = resolve("rlhf", ["--rlhf_type", "ppo", "--model", "m", "--reward_funcs", "format"])
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each of two ranks
+    with pytest.raises(ArgumentError, match="ppo trains in one process"):
+        ppo.check_arguments(run)
+
+
 def test_lora_ppo_logs_its_objective_uses_the_adapters_off_reference_and_a_reward_model(
     model_dir, prompts, reward_file, reward_model_dir, tmp_path, model_census
 ) -> None:

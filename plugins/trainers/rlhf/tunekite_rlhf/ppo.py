@@ -274,6 +274,13 @@ def train(run: Any) -> dict[str, Any]:
 
 def check_arguments(run: Any) -> None:
     """Refuse what PPO cannot do, before anything loads."""
+    from tunekite.api import world_size
+
+    if world_size() > 1:
+        raise ArgumentError(
+            "ppo trains in one process: its rollout and update loop is not distributed; "
+            "run it without NPROC_PER_NODE/NNODES/torchrun"
+        )
     if not run.components.get("rewards") and not run.reward_model:
         raise ArgumentError(
             "PPO needs a reward: --reward_model PATH (a sequence-classification model, e.g. from "
