@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunekite.arguments.groups import ModelArguments
+from tunekite.distributed import local_main_first
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.models.quantize import quantization_kwargs
 from tunekite.models.resolve import resolve_model_spec
@@ -66,7 +67,8 @@ def load_model(
         template = getattr(args, "groups", {}).get("template")
         max_length = getattr(template, "max_length", None)
     spec = resolve_model_spec(margs.model, margs.model_type, host=plugin_host_of(args, host))
-    folder = _spec_folder(spec, margs)
+    with local_main_first():  # under torchrun one rank per machine converts a GGUF file, the others reuse it
+        folder = _spec_folder(spec, margs)
     if folder is not None:
         margs = dataclasses.replace(margs, model=str(folder))
     if spec.trust_remote_code:
