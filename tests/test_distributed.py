@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import TK, quick_sft_argv, run_tk
 from tunekite.api import ArgumentError, start
-from tunekite.distributed import torchrun_argv
+from tunekite.distributed import torchrun_options
 
 LOSS_TOLERANCE = 1e-4
 """Relative difference allowed between the one-process and the 2-rank loss at each step
@@ -61,16 +61,15 @@ def free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def test_torchrun_command_follows_ms_swift_variables():
+def test_torchrun_options_follow_ms_swift_variables():
     argv = ["run", "sft", "--model", "m"]
-    assert torchrun_argv(argv, {}) is None
-    assert torchrun_argv(argv, {"NPROC_PER_NODE": "2", "LOCAL_RANK": "0"}) is None  # already a worker
-    single = torchrun_argv(argv, {"NPROC_PER_NODE": "2"})
-    assert single == [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-                      "-m", "tunekite", *argv]  # fmt: skip
+    assert torchrun_options(argv, {}) is None
+    assert torchrun_options(argv, {"NPROC_PER_NODE": "2", "LOCAL_RANK": "0"}) is None  # already a worker
+    single = torchrun_options(argv, {"NPROC_PER_NODE": "2"})
+    assert single == ["--nproc_per_node=2", "--standalone", "-m", "tunekite", *argv]
     env = {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
-    nodes = torchrun_argv(argv, env)
-    assert nodes[3:7] == ["--nnodes=2", "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=29500"]
+    nodes = torchrun_options(argv, env)
+    assert nodes[:4] == ["--nnodes=2", "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=29500"]
     assert "--standalone" not in nodes
 
 

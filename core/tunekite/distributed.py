@@ -35,27 +35,37 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def torchrun_argv(argv: Sequence[str], env: dict[str, str] | None = None) -> list[str] | None:
-    """The command that runs `tk <argv>` under torchrun when `NPROC_PER_NODE` or `NNODES`
-    ask for it; None when they do not, or when this process is already a torchrun worker."""
+def torchrun_options(argv: Sequence[str], env: dict[str, str] | None = None) -> list[str] | None:
+    """torchrun's arguments for running `tk <argv>` as `NPROC_PER_NODE`/`NNODES` ask (as
+    `python -m torch.distributed.run OPTIONS`); None when they do not, or when this
+    process is already a torchrun worker."""
     env = os.environ if env is None else env
     if "LOCAL_RANK" in env or not any(env.get(name) for name in ("NPROC_PER_NODE", "NNODES")):
         return None
     options = [f"--{name.lower()}={env[name]}" for name in TORCHRUN_ENV if env.get(name)]
     if "NNODES" not in env and "MASTER_PORT" not in env:
         options.append("--standalone")  # one machine: a free port, no fixed rendezvous
-    return [sys.executable, "-m", "torch.distributed.run", *options, "-m", "tunekite", *argv]
+    return [*options, "-m", "tunekite", *argv]
 
 
-def reexec_under_torchrun(argv: Sequence[str], requested_backend: str | None) -> None:
-    """Replace this process with torchrun running the same `tk` command, when asked for;
-    a backend this machine cannot use is refused here, once, not by every rank."""
-    command = torchrun_argv(argv)
-    if command is None:
+def run_under_torchrun(argv: Sequence[str], requested_backend: str | None) -> None:
+    """Run the same `tk` command under torchrun, when asked for, and exit with its status;
+    a backend this machine cannot use is refused here, once, not by every rank. A rank's
+    failure was said by that rank: torchrun's own report of it is left out."""
+    options = torchrun_options(argv)
+    if options is None:
         return
     backend_for(requested_backend)
-    print(f"Running under torchrun: {' '.join(command[1:])}", file=sys.stderr, flush=True)
-    os.execv(command[0], command)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    print(f"Running under torchrun: python -m torch.distributed.run {' '.join(options)}", file=sys.stderr)
+    try:
+        run(parse_args(options))
+    except ChildFailedError as exc:
+        _, failure = exc.get_first_failure()
+        raise SystemExit(failure.exitcode if failure.exitcode > 0 else 1) from None
+    raise SystemExit(0)
 
 
 def backend_for(requested: str | None) -> str:

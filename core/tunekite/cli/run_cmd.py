@@ -19,7 +19,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
     `tk run NAME --help` lists NAME's arguments, including those of the components
     the other options select (e.g. `--tuner lora`).
     """
-    from tunekite.distributed import reexec_under_torchrun
+    from tunekite.distributed import run_under_torchrun
     from tunekite.launcher import RUNNABLE_KINDS, launch, resolve
     from tunekite.plugin_host import get_host
     from tunekite.run_folder import wants_run_folder
@@ -36,7 +36,7 @@ def run(name: str | None, argv: tuple[str, ...]) -> None:
         return
     if wants_run_folder(run_):  # NPROC_PER_NODE / NNODES: the same command under torchrun
         training = run_.groups.get("training")
-        reexec_under_torchrun(["run", name, *argv], getattr(training, "ddp_backend", None))
+        run_under_torchrun(["run", name, *argv], getattr(training, "ddp_backend", None))
     launch(run_)
 
 
