@@ -1,5 +1,5 @@
-"""Several processes and machines: the torchrun re-exec that `NPROC_PER_NODE`/`NNODES` ask
-for (as ms-swift does), the process group every rank joins before the run folder is chosen,
+"""Several processes and machines: running `tk` under torchrun when `NPROC_PER_NODE`/`NNODES`
+ask for it (as ms-swift does), the process group every rank joins before the run folder is chosen,
 and the few collective steps TuneKite's own code needs (rank 0 decides, the others follow).
 
 Everything here is a no-op in a single process, and imports torch only inside a
