@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugin_host import PluginHost, get_host, registry
     from tunekite.serving.exposure import warn_if_exposed
-    from tunekite.tasks.loading import load_for_inference, named_adapters
+    from tunekite.tasks.infer import engine_for
+    from tunekite.tasks.loading import load_for_inference, named_adapters, with_checkpoint_args
     from tunekite.tasks.staging import staged_into
     from tunekite.templates.encoder import Template
     from tunekite.templates.format import ChatFormat
@@ -125,6 +126,7 @@ __all__ = [
     "checkpoint_description",
     "commit_checkpoint",
     "describe_checkpoint",
+    "engine_for",
     "finish_run",
     "get_host",
     "hookimpl",
@@ -153,6 +155,7 @@ __all__ = [
     "training_config",
     "tuner_optimizer",
     "warn_if_exposed",
+    "with_checkpoint_args",
     "write_manifest",
 ]
 
@@ -166,6 +169,8 @@ _LAZY = {
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
+    "with_checkpoint_args": "tunekite.tasks.loading",
+    "engine_for": "tunekite.tasks.infer",
     "staged_into": "tunekite.tasks.staging",
     "prompt_datasets": "tunekite.data.prompts",
     "warn_if_exposed": "tunekite.serving.exposure",
