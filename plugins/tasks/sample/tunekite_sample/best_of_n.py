@@ -41,17 +41,21 @@ class BestOfN:
             out.extend(self.keep(prompt, texts))
         return out
 
+    def check_cached(self, prompts: Sequence[Prompt]) -> None:
+        """Without an engine (`--sampler_engine no`), every prompt must be in the cache."""
+        missing = [p for p in prompts if p.id not in self.cache]
+        if missing and not self.run.components.get("engines"):
+            raise ArgumentError(
+                f"--sampler_engine {self.run.sampler_engine}: {len(missing)} prompt(s) lack completions in "
+                f"--cache_files (first: id {missing[0].id}); name an engine to generate them"
+            )
+
     def completions(self, prompts: Sequence[Prompt]) -> list[list[str]]:
         """N completions per prompt: cached ones as they are, the others generated together."""
         from tunekite.api import request_from_generation
 
         n = self.run.num_return_sequences
         missing = [p for p in prompts if p.id not in self.cache]
-        if missing and not self.run.components.get("engines"):
-            raise ArgumentError(
-                f"--sampler_engine {self.run.sampler_engine}: {len(missing)} prompt(s) lack completions in "
-                "--cache_files (first: id " + missing[0].id + "); name an engine to generate them"
-            )
         generation = self.run.groups["generation"]
         requests = []
         for prompt in missing:

@@ -20,8 +20,9 @@ is the template's generation prompt plus the answer's tokens (`ChatRequest.promp
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,12 +248,12 @@ class Search:
         return Result(root, answers, reason, iterations)
 
 
-def result_row(prompt: Prompt, result: Result, render_tree: Callable[[Node], str]) -> dict[str, Any]:
+def result_row(prompt: Prompt, result: Result) -> dict[str, Any]:
     """The output row of a search: the best finished answer as the reply, the worst as
     `rejected_response` when it scored lower, and the tree (a JSON string, as ms-swift's
     `collect_from_mct` reads it). Without a finished answer the row is the prompt alone."""
     extra: dict[str, Any] = {
-        "monte_carlo_tree": render_tree(result.root),
+        "monte_carlo_tree": json.dumps(result.root.tree(), ensure_ascii=False),
         "stop_reason": result.stop_reason,
         "iterations": result.iterations,
     }

@@ -59,7 +59,7 @@ def run(run: Any) -> Path:
     prompts = shard(load_prompts(run), run.data_range)
     size, limit = run.num_sampling_per_gpu_batch_size, run.num_sampling_per_gpu_batches
     batches = list(itertools.islice(_chunks(prompts, size), limit))
-    sample = sampler(run, *_template(run))
+    sample = sampler(run, *_template(run), prompts)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for number, batch in enumerate(batches, 1):
@@ -72,19 +72,24 @@ def run(run: Any) -> Path:
     return target
 
 
-def sampler(run: Any, tokenizer: Any, template: Any) -> Callable[[list[Prompt]], list[dict[str, Any]]]:
-    """What turns a batch of prompts into output rows: the MCTS search or best-of-N."""
+def sampler(
+    run: Any, tokenizer: Any, template: Any, prompts: Sequence[Prompt]
+) -> Callable[[list[Prompt]], list[dict[str, Any]]]:
+    """What turns a batch of prompts into output rows: the MCTS search or best-of-N (which
+    checks first that a run without an engine has every prompt's completions cached)."""
     judge = build_judge(run)
     engine = _Lazy(run)
     if run.sampler_type == "mcts":
         sep = run.stop_words[0] if run.stop_words else DEFAULT_STEP_SEPARATOR
         search = Search(run, engine.get(), template, tokenizer, judge, sep)
-        return lambda batch: [result_row(p, search.search(p), json.dumps) for p in batch]
+        return lambda batch: [result_row(p, search.search(p)) for p in batch]
 
     def render(prompt: Prompt) -> str:
         return template.render(prompt.messages, prompt.tools, generation=True)
 
-    return BestOfN(run, engine.get, render, judge, read_cache(run.cache_files)).rows
+    best_of_n = BestOfN(run, engine.get, render, judge, read_cache(run.cache_files))
+    best_of_n.check_cached(prompts)
+    return best_of_n.rows
 
 
 def output_path(run: Any) -> Path:
@@ -94,7 +99,7 @@ def output_path(run: Any) -> Path:
         raise ArgumentError(
             f"--output_file {name}: a .jsonl file name without a folder (the folder is --output_dir)"
         )
-    target = Path(run.output_dir or "sample_output") / name
+    target = Path(run.groups["common"].output_dir or "sample_output") / name  # run.output_dir: a trainer's
     if target.exists() and not run.override_exist_file:
         raise ArgumentError(f"{target} exists; pass --override_exist_file true to replace it")
     return target
