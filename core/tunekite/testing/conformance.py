@@ -113,8 +113,8 @@ class RewardConformance(ComponentConformance):
         rewards = self.reward_function()(self.completions, **self.columns)
         assert len(rewards) == len(self.completions)
         if self.spec().process:
-            steps = [s for r in rewards for s in r]
-            assert all(rewards) and all(isinstance(s, float) and math.isfinite(s) for s in steps), rewards
+            assert all(isinstance(r, list) and r for r in rewards), rewards
+            assert all(isinstance(s, float) and math.isfinite(s) for r in rewards for s in r), rewards
             return
         assert all(isinstance(r, float) and math.isfinite(r) for r in rewards), rewards
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunekite.api import ArgumentError
+from tunekite.api import ArgumentError, RewardSpec
+from tunekite.testing import RewardConformance
 from tunekite_sample.prompts import shard
 from tunekite_sample.scoring import Kept, choose, normalized
 
@@ -53,3 +54,25 @@ def test_data_range_shards_cover_every_item_once() -> None:
     for bad in ([3, 3], [0], [-1, 2]):
         with pytest.raises(ArgumentError, match="--data_range"):
             shard(items, bad)
+
+
+def weakest_steps(args: object = None) -> object:
+    """A process reward: one score per line of each completion."""
+    return lambda completions, **columns: [[float(len(line)) for line in c.split("\n")] for c in completions]
+
+
+class TestProcessRewardConformance(RewardConformance):
+    """Core's reward conformance accepts a process reward's per-step lists, and fails one
+    that gives a float where it declared steps."""
+
+    name = "weakest_steps"
+
+    def spec(self) -> RewardSpec:
+        return RewardSpec(name=self.name, summary="line lengths", factory=weakest_steps, process=True)
+
+    def test_a_process_reward_that_gives_floats_fails(self) -> None:
+        floats = lambda args: lambda completions, **columns: [1.0] * len(completions)  # noqa: E731
+        flat = RewardSpec(name="flat", summary="s", factory=floats, process=True)
+        self.spec = lambda: flat  # type: ignore[method-assign]
+        with pytest.raises(AssertionError):
+            self.test_one_finite_float_per_completion()

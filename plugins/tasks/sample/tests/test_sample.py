@@ -114,6 +114,23 @@ def test_a_process_reward_filters_by_its_weakest_step(
     assert all(r["prm_score"] == (len(r["messages"][-1]["content"]) % 7) / 7 for r in rows)
 
 
+def test_a_reward_model_folder_as_prm_scores_through_the_reward_model_reward(
+    generated: Path, model_dir: Path, prompts: Path, tmp_path: Path
+) -> None:
+    """`--prm_model FOLDER` selects tunekite-reward-model's `reward_model` reward, whose own
+    arguments then apply; the tiny chat model serves as a (random) sequence classifier."""
+    rows = sample(
+        model_dir, prompts, tmp_path / "rm.jsonl", "--sampler_engine", "no", "--cache_files", str(generated),
+        "--prm_model", str(model_dir), "--prm_threshold=-1e9", "--n_best_to_keep", str(N),
+        "--reward_model_batch_size", "3",
+    )  # fmt: skip
+    scores: dict[str, list[float]] = {}
+    for row in rows:
+        scores.setdefault(row["id"], []).append(row["prm_score"])
+    assert len(scores) == PROMPTS and len({s for group in scores.values() for s in group}) > PROMPTS
+    assert all(group == sorted(group, reverse=True) for group in scores.values())  # best first
+
+
 def test_data_range_shards_are_disjoint_and_cover_the_dataset(
     generated: Path, model_dir: Path, prompts: Path, tmp_path: Path
 ) -> None:

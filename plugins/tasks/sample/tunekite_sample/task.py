@@ -59,7 +59,7 @@ def run(run: Any) -> Path:
     prompts = shard(load_prompts(run), run.data_range)
     size, limit = run.num_sampling_per_gpu_batch_size, run.num_sampling_per_gpu_batches
     batches = list(itertools.islice(_chunks(prompts, size), limit))
-    sample = sampler(run, *_template(run), prompts)
+    sample = sampler(run, *_template(run), [p for batch in batches for p in batch])
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for number, batch in enumerate(batches, 1):
