@@ -79,12 +79,12 @@ def test_without_rewards_every_completion_is_a_row_with_its_prompt_and_columns(g
 def test_cached_completions_are_scored_without_a_model_and_the_longest_is_kept(
     generated: Path, model_dir: Path, prompts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tunekite.tasks.infer
+    import tunekite.api
 
     def no_engine(run: Any) -> Any:
         raise AssertionError("scoring --cache_files must not load a model")
 
-    monkeypatch.setattr(tunekite.tasks.infer, "engine_for", no_engine)
+    monkeypatch.setattr(tunekite.api, "engine_for", no_engine)
     cached = grouped([json.loads(line) for line in generated.read_text().splitlines()])
     rows = sample(
         model_dir, prompts, tmp_path / "best.jsonl", "--sampler_engine", "no",
