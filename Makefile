@@ -11,6 +11,8 @@
 #                  or sudo); CI runs it, and with CI set the browser tests fail without them
 #   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
 #                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 4 minutes on a quiet machine, 9 on a busy one)
+#   make bench-sample  greedy vs best-of-8 accuracy of SmolLM2 on arithmetic:small (tk run sample,
+#                  accuracy reward) and an MCTS run on a few prompts (bench/sample.py; in bench)
 #   make bench-export  every exporter's output against the unquantized SmolLM2: size, load time,
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
@@ -27,7 +29,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export quant-env test-quant
+	bench-export bench-sample quant-env test-quant
 
 install: $(STAMP)
 
@@ -63,6 +65,10 @@ bench: install
 	$(BIN)/python bench/dpo.py --output bench/results/dpo.json
 	if test -f $(VLLM_STAMP); then $(VLLM_BIN)/python bench/vllm.py --output bench/results/vllm.json; fi
 	$(MAKE) bench-export
+	$(MAKE) bench-sample
+
+bench-sample: install
+	$(BIN)/python bench/sample.py --output bench/results/sample.json
 
 bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json

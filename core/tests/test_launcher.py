@@ -264,6 +264,35 @@ def test_selected_component_can_select_further_components(tk_plugins) -> None:
     }
 
 
+def test_a_selector_may_take_a_path_or_a_value_that_selects_nothing(tk_plugins, tmp_path) -> None:
+    @dataclass(kw_only=True)
+    class ScoreArguments:
+        score_with: str | None = arg(
+            None, selects="rewards", selects_path="by_model", selects_nothing=("no",), help="reward or folder"
+        )
+
+    @dataclass(kw_only=True)
+    class ByModelArguments:
+        by_model_batch: int = arg(4, help="batch")
+
+    def tk_register_tasks(register):
+        register(TaskSpec(name="score", summary="s", args=ScoreArguments, factory="a:b"))
+
+    def tk_register_rewards(register):
+        register(RewardSpec(name="by_model", summary="s", args=ByModelArguments, factory="a:b"))
+        register(RewardSpec(name="plain", summary="s", factory="a:b"))
+
+    hooks = plugin(tk_register_tasks=tk_register_tasks, tk_register_rewards=tk_register_rewards)
+    host = tk_plugins.add(hooks, name="score")
+    run, _ = resolve("score", ["--score_with", str(tmp_path), "--by_model_batch", "8"], host)
+    assert run.component("rewards").name == "by_model" and run.groups["rewards:by_model"].by_model_batch == 8
+    assert run.score_with == str(tmp_path)  # the task reads the folder from its own argument
+    assert resolve("score", ["--score_with", "plain"], host)[0].component("rewards").name == "plain"
+    assert "rewards" not in resolve("score", ["--score_with", "no"], host)[0].components
+    with pytest.raises(ArgumentError, match=r"--score_with: Unknown reward 'nowhere/at/all'"):
+        resolve("score", ["--score_with", "nowhere/at/all"], host)
+
+
 def test_missing_default_tuner_says_what_to_install(tk_plugins) -> None:
     with pytest.raises(ArgumentError, match=r"--tuner: Unknown tuner 'lora'.*pip install tunekite-lora"):
         resolve("sft", [], tk_plugins.host)

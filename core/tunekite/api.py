@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugin_host import PluginHost, get_host, registry
     from tunekite.serving.exposure import warn_if_exposed
-    from tunekite.tasks.loading import load_for_inference, named_adapters
+    from tunekite.tasks.infer import engine_for
+    from tunekite.tasks.loading import load_for_inference, named_adapters, with_checkpoint_args
     from tunekite.tasks.staging import staged_into
     from tunekite.templates.encoder import Template
     from tunekite.templates.format import ChatFormat
@@ -126,6 +127,7 @@ __all__ = [
     "checkpoint_description",
     "commit_checkpoint",
     "describe_checkpoint",
+    "engine_for",
     "finish_run",
     "get_host",
     "hookimpl",
@@ -154,6 +156,7 @@ __all__ = [
     "training_config",
     "tuner_optimizer",
     "warn_if_exposed",
+    "with_checkpoint_args",
     "world_size",
     "write_manifest",
 ]
@@ -168,6 +171,8 @@ _LAZY = {
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "named_adapters": "tunekite.tasks.loading",
+    "with_checkpoint_args": "tunekite.tasks.loading",
+    "engine_for": "tunekite.tasks.infer",
     "staged_into": "tunekite.tasks.staging",
     "prompt_datasets": "tunekite.data.prompts",
     "warn_if_exposed": "tunekite.serving.exposure",

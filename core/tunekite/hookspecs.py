@@ -174,7 +174,9 @@ def tk_register_rewards(register: Callable[[RewardSpec], None]) -> None:
 
     When: once per process, when the `rewards` registry is first needed.
     Gets: `register`, which takes one `tunekite.api.RewardSpec` per call; the factory
-    returns a callable `(completions: list[str], **columns) -> list[float]`.
+    returns a callable `(completions: list[str], **columns) -> list[float]`; a process
+    reward (`RewardSpec(process=True)`, a PRM) returns `list[list[float]]` instead, one
+    score per step of each completion.
     Returns: nothing; registrations go through `register`.
 
     Example::

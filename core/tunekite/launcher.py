@@ -148,6 +148,10 @@ def _select(host: PluginHost, argset: ArgumentSet, values: dict[str, Any]) -> di
             else:
                 continue
             for name in names:
+                if name in f.selects_nothing:
+                    continue
+                if f.selects_path and name not in host.registry(kind) and Path(name).exists():
+                    name = f.selects_path
                 try:
                     selected.setdefault(kind, []).append(host.registry(kind).get(name))
                 except UnknownNameError as exc:

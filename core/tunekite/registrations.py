@@ -250,10 +250,21 @@ class EngineSpec(ComponentSpec):
     loads_model: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
 class RewardSpec(ComponentSpec):
-    """A reward function. Factory: `(reward_args) -> callable(completions, **columns)`."""
+    """A reward function. Factory: `(reward_args) -> callable(completions, **columns)`,
+    which returns one float per completion (an outcome reward).
+
+    `process=True` marks a process reward (a PRM): its callable returns, per completion, a
+    list of floats, one score per reasoning step of that completion (how it splits steps is
+    its own business). Consumers that need one number take the weakest step, `min`, as
+    ms-swift does (`tk run sample --prm_model`); an outcome reward's float counts as a
+    single step there. Trainers that pass completions to TRL (`--reward_funcs`) need
+    outcome rewards.
+    """
 
     kind: ClassVar[str] = "rewards"
+    process: bool = False
 
 
 class LossScaleSpec(ComponentSpec):

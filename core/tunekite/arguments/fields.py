@@ -35,6 +35,8 @@ def arg(
     read_by: str | None = None,
     unsupported: str | None = None,
     secret: bool = False,
+    selects_path: str | None = None,
+    selects_nothing: tuple[str, ...] = (),
 ) -> Any:
     """Declare one argument of a group dataclass.
 
@@ -47,6 +49,10 @@ def arg(
     the component kind whose selected component reads this core argument (`quant_bits`
     is read by the quantizer), and `unsupported` says why a value other than the
     default is refused (see `tunekite.arguments`).
+    On a selector, `selects_path` names the component that a value naming an existing file
+    or folder selects instead (`--prm_model CKPT` selects the reward `reward_model`, which
+    reads the path), and `selects_nothing` lists values that select no component
+    (`--sampler_engine no`).
     A `secret` value (a token, an API key) is never written to disk: args.json and
     manifests record only that one was given.
     """
@@ -62,6 +68,8 @@ def arg(
         "metavar": metavar,
         "read_by": read_by,
         "unsupported": unsupported,
+        "selects_path": selects_path,
+        "selects_nothing": tuple(selects_nothing),
     }
     if secret:
         metadata["secret"] = True
@@ -133,6 +141,8 @@ class ArgField:
     unsupported: str | None = None
     secret: bool = False
     enables: str | None = None
+    selects_path: str | None = None
+    selects_nothing: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -256,4 +266,6 @@ def _declared(group: type) -> Iterator[ArgField]:
             unsupported=f.metadata.get("unsupported"),
             secret=f.metadata.get("secret", False),
             enables=f.metadata.get("enables"),
+            selects_path=f.metadata.get("selects_path"),
+            selects_nothing=f.metadata.get("selects_nothing", ()),
         )

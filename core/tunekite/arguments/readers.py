@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from tunekite.plugin_host import PluginHost
 
 _KEY_CALLS = {"getattr", "hasattr", "get", "pop", "setdefault"}
-_HELPER_READS = {"peft_target_modules": ("target_modules", "target_regex")}
+_HELPER_READS = {
+    "peft_target_modules": ("target_modules", "target_regex"),
+    "engine_for": ("max_batch_size",),
+}
 """Public helpers (`tunekite.api`) that read core arguments on behalf of their caller."""
 
 

@@ -72,6 +72,15 @@ def _merged(run: Run, model: Any, tokenizer: Any) -> Any:
     )
 
 
+def engine_for(run: Run) -> Engine:
+    """The `--infer_backend` engine over the run's model and adapters, as `tk run infer`
+    builds it without `--merge_lora`, for tasks that generate (`tk run sample`). Call
+    `with_checkpoint_args(run)` first when `--adapters` should fill the model."""
+    if run.component("engines").loads_model:
+        return build_folder_engine(run)
+    return build_engine(run, *load_for_inference(run))
+
+
 def build_engine(run: Run, model: Any, tokenizer: Any, template: Any) -> Engine:
     """The engine `--infer_backend` names, through its `EngineSpec` factory."""
     spec = run.component("engines")

@@ -98,7 +98,9 @@ class TunerConformance(ComponentConformance):
 
 
 class RewardConformance(ComponentConformance):
-    """A reward maps completions (plus dataset columns) to one finite float each."""
+    """A reward maps completions (plus dataset columns) to one finite float each; a
+    process reward (`RewardSpec(process=True)`) to a non-empty list of finite floats each,
+    one per step."""
 
     kind = "rewards"
     completions: ClassVar[list[str]] = ["The answer is 4.", "", "4 4 4 4 4 4 4 4", "I don't know"]
@@ -110,6 +112,10 @@ class RewardConformance(ComponentConformance):
     def test_one_finite_float_per_completion(self) -> None:
         rewards = self.reward_function()(self.completions, **self.columns)
         assert len(rewards) == len(self.completions)
+        if self.spec().process:
+            assert all(isinstance(r, list) and r for r in rewards), rewards
+            assert all(isinstance(s, float) and math.isfinite(s) for r in rewards for s in r), rewards
+            return
         assert all(isinstance(r, float) and math.isfinite(r) for r in rewards), rewards
 
     def test_deterministic(self) -> None:

@@ -29,6 +29,12 @@ def build_rewards(run: Any) -> list[tuple[str, Callable[..., list[float]]]]:
         spec, spec_args = _reward_model(run, chosen[0] if chosen else None, own)
         specs.append(spec)
         arguments.append(spec_args)
+    process = [s.name for s in specs if getattr(s, "process", False)]
+    if process:
+        raise ArgumentError(
+            f"--reward_funcs {' '.join(process)}: a process reward (per-step scores) is for tk run sample "
+            f"--prm_model; {run.spec.name} needs rewards that give one score per completion"
+        )
     weights = own.reward_weights
     if weights is not None and len(weights) != len(specs):
         names = ", ".join(s.name for s in specs)
