@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunekite.errors import ArgumentError, TunekiteError
+from tunekite.training.parallelism import parallelism_fields
 
 Convert = Callable[[Any, Any], Any]
 """`(value, training group) -> value for the transformers field`."""
@@ -73,7 +74,9 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     # transformers 5.23 renamed gradient_checkpointing* to activation_checkpointing*.
     "gradient_checkpointing": hf("activation_checkpointing", "gradient_checkpointing"),
     "gradient_checkpointing_kwargs": hf("activation_checkpointing_kwargs", "gradient_checkpointing_kwargs"),
-    "deepspeed": Refused(),
+    "deepspeed": Ours("parallelisms"),  # the selected engine's factory maps it (and fsdp)
+    "fsdp": Ours("parallelisms"),
+    "fsdp_config": Ours("parallelisms"),
     "bf16": hf("bf16"),
     "fp16": hf("fp16"),
     "torch_compile": hf("torch_compile"),
@@ -188,5 +191,6 @@ def training_config(
         values["load_best_model_at_end"] = False
     if not torch.cuda.is_available():
         values["use_cpu"] = True
+    values.update(parallelism_fields(run))
     values.update(own)
     return config_class(**{k: v for k, v in values.items() if v is not None or k in ("bf16", "fp16")})
