@@ -43,9 +43,9 @@ def resolved_config(args: Any, run: Any, *, cuda: bool) -> dict[str, Any]:
         offloaded = [k for k in ("offload_optimizer", "offload_param") if zero.get(k, {}).get("device", "none") != "none"]
         if offloaded:
             raise ArgumentError(
-                f"--deepspeed {value}: {' and '.join(offloaded)} move state out of GPU memory (DeepSpeed's "
-                "CPU-Adam offload kernels need CUDA); on this CPU-only machine it is all in CPU memory "
-                "already: use zero2 or zero3"
+                f"--deepspeed {value}: offloading ({' and '.join(offloaded)}) moves training state out of "
+                "GPU memory and its CPU-Adam kernels need CUDA; on this CPU-only machine it is all in CPU "
+                "memory already: use zero2 or zero3"
             )
     if args.zero_hpz_partition_size is not None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
