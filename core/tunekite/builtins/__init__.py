@@ -174,5 +174,6 @@ def tk_register_parallelisms(register: Callable[[ParallelismSpec], None]) -> Non
             name="fsdp",
             summary="PyTorch FSDP through accelerate: parameter, gradient and optimizer sharding",
             factory="tunekite.builtins.fsdp:training_fields",
+            before_model="tunekite.builtins.fsdp:training_fields",  # refuses before the model loads
         )
     )

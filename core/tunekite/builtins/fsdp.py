@@ -31,19 +31,25 @@ def fsdp_config(value: str) -> dict[str, Any]:
     return config
 
 
-def training_fields(_args: Any, run: Any) -> dict[str, Any]:
-    """`TrainingArguments(fsdp=..., fsdp_config=...)`; on a machine without CUDA, over gloo."""
-    import torch
-
+def fsdp_fields(run: Any, *, cuda: bool) -> dict[str, Any]:
+    """`TrainingArguments(fsdp=..., fsdp_config=...)`. Without CUDA the run is refused:
+    accelerate (1.15) applies FSDP only to GPU-type processes and would silently train an
+    unsharded DDP run on CPU."""
     if not run.fsdp:
         raise ArgumentError("--fsdp_config is read with --fsdp; add --fsdp, e.g. --fsdp 'full_shard auto_wrap'")
     fields: dict[str, Any] = {"fsdp": run.fsdp}
     if run.fsdp_config is not None:
         fields["fsdp_config"] = fsdp_config(run.fsdp_config)
-    if not torch.cuda.is_available():
-        if run.ddp_backend not in (None, "gloo"):
-            raise ArgumentError(
-                f"--ddp_backend {run.ddp_backend} needs GPUs; on this CPU-only machine FSDP runs over gloo"
-            )
-        fields["ddp_backend"] = "gloo"
+    if not cuda:
+        raise ArgumentError(
+            "--fsdp needs GPUs: accelerate shards with FSDP only on GPU-type devices, and on this "
+            "CPU-only machine would train an unsharded DDP run instead; use --deepspeed zero3 to shard on CPU"
+        )
     return fields
+
+
+def training_fields(_args: Any, run: Any) -> dict[str, Any]:
+    """The parallelism factory (and its `before_model` check): `fsdp_fields` for this machine."""
+    import torch
+
+    return fsdp_fields(run, cuda=torch.cuda.is_available())

@@ -9,8 +9,9 @@ from tunekite.errors import ArgumentError, TunekiteError
 
 
 def _selected(run: Any) -> Any:
-    """The selected `ParallelismSpec`, or None; two at once is an error."""
-    specs = getattr(run, "components", {}).get("parallelisms", [])
+    """The selected `ParallelismSpec`, or None; two at once is an error (`--fsdp` and
+    `--fsdp_config` both select fsdp)."""
+    specs = list({s.name: s for s in getattr(run, "components", {}).get("parallelisms", [])}.values())
     if len(specs) > 1:
         raise ArgumentError(
             f"--deepspeed and --fsdp both shard the model; choose one (selected: {', '.join(s.name for s in specs)})"
