@@ -24,11 +24,16 @@ def run_with(*extra: str):
 
 def test_fsdp_settings_are_read_from_json_text_or_a_file(tk_plugins, tmp_path) -> None:
     inline = run_with("--fsdp", "full_shard auto_wrap", "--fsdp_config", '{"min_num_params": 100}')
-    assert fsdp_fields(inline, cuda=True) == {"fsdp": "full_shard auto_wrap", "fsdp_config": {"min_num_params": 100}}
+    assert fsdp_fields(inline, cuda=True) == {
+        "fsdp": "full_shard auto_wrap",
+        "fsdp_config": {"min_num_params": 100},
+    }
     file = tmp_path / "fsdp.json"
     file.write_text(json.dumps({"transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]}))
     from_file = run_with("--fsdp", "full_shard", "--fsdp_config", str(file))
-    assert fsdp_fields(from_file, cuda=True)["fsdp_config"] == {"transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]}
+    assert fsdp_fields(from_file, cuda=True)["fsdp_config"] == {
+        "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"]
+    }
     for bad, why in ((str(tmp_path / "none.json"), "no such file"), ("{nope", "not valid JSON")):
         with pytest.raises(ArgumentError, match=f"--fsdp_config .*{why}"):
             fsdp_fields(run_with("--fsdp", "full_shard", "--fsdp_config", bad), cuda=True)
@@ -39,7 +44,9 @@ def test_fsdp_settings_are_read_from_json_text_or_a_file(tk_plugins, tmp_path) -
 def test_fsdp_is_refused_on_cpu_before_the_model_loads(tk_plugins) -> None:
     run = run_with("--fsdp", "full_shard auto_wrap")
     assert [s.name for s in run.components["parallelisms"]] == ["fsdp"]
-    with pytest.raises(ArgumentError, match="--fsdp needs GPUs: .* unsharded DDP run instead; use --deepspeed zero3"):
+    with pytest.raises(
+        ArgumentError, match=r"--fsdp needs GPUs: .* unsharded DDP run instead; use --deepspeed zero3"
+    ):
         before_model(run)  # this machine has no CUDA
 
 

@@ -317,7 +317,7 @@ class TrainingArguments:
     deepspeed: str | None = arg(
         None,
         enables="parallelisms:deepspeed",
-        help="zero0/zero1/zero2/zero3/zero2_offload/zero3_offload or a DeepSpeed JSON path (tunekite-deepspeed)",
+        help="DeepSpeed ZeRO preset (zero0..zero3, zero2_offload, zero3_offload) or a JSON config file",
     )
     fsdp: str | None = arg(
         None,
@@ -325,7 +325,7 @@ class TrainingArguments:
         help="transformers' FSDP options, e.g. 'full_shard auto_wrap' (through accelerate)",
     )
     fsdp_config: str | None = arg(
-        None, enables="parallelisms:fsdp", help="FSDP settings: a JSON file or a JSON string, read with --fsdp"
+        None, enables="parallelisms:fsdp", help="FSDP settings as a JSON file or JSON text, read with --fsdp"
     )
     bf16: bool | None = arg(None, help="bfloat16 mixed precision; None follows torch_dtype")
     fp16: bool | None = arg(None, help="float16 mixed precision; None follows torch_dtype")

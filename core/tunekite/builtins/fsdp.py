@@ -36,7 +36,9 @@ def fsdp_fields(run: Any, *, cuda: bool) -> dict[str, Any]:
     accelerate (1.15) applies FSDP only to GPU-type processes and would silently train an
     unsharded DDP run on CPU."""
     if not run.fsdp:
-        raise ArgumentError("--fsdp_config is read with --fsdp; add --fsdp, e.g. --fsdp 'full_shard auto_wrap'")
+        raise ArgumentError(
+            "--fsdp_config is read with --fsdp; add --fsdp, e.g. --fsdp 'full_shard auto_wrap'"
+        )
     fields: dict[str, Any] = {"fsdp": run.fsdp}
     if run.fsdp_config is not None:
         fields["fsdp_config"] = fsdp_config(run.fsdp_config)

@@ -13,9 +13,8 @@ def _selected(run: Any) -> Any:
     `--fsdp_config` both select fsdp)."""
     specs = list({s.name: s for s in getattr(run, "components", {}).get("parallelisms", [])}.values())
     if len(specs) > 1:
-        raise ArgumentError(
-            f"--deepspeed and --fsdp both shard the model; choose one (selected: {', '.join(s.name for s in specs)})"
-        )
+        names = ", ".join(s.name for s in specs)
+        raise ArgumentError(f"--deepspeed and --fsdp both shard the model; choose one (selected: {names})")
     return specs[0] if specs else None
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tunekite_deepspeed.config import PRESETS, resolved_config, training_fields
 
 from tunekite.api import ArgumentError, resolve
 from tunekite.plugin_host import PluginHost
-from tunekite_deepspeed.config import PRESETS, resolved_config, training_fields
 
 
 def run_with(*extra: str):
@@ -46,10 +46,15 @@ def test_hpz_goes_into_zero3_and_is_refused_elsewhere(monkeypatch) -> None:
 
 def test_offload_is_refused_without_cuda_and_kept_with_it() -> None:
     for preset in ("zero2_offload", "zero3_offload"):
-        with pytest.raises(ArgumentError, match="its CPU-Adam kernels need CUDA; on this CPU-only machine") as info:
+        with pytest.raises(
+            ArgumentError, match="its CPU-Adam kernels need CUDA; on this CPU-only machine"
+        ) as info:
             fields("--deepspeed", preset)
         assert "\n" not in str(info.value)
-    assert fields("--deepspeed", "zero3_offload", cuda=True)["zero_optimization"]["offload_param"]["device"] == "cpu"
+    assert (
+        fields("--deepspeed", "zero3_offload", cuda=True)["zero_optimization"]["offload_param"]["device"]
+        == "cpu"
+    )
 
 
 def test_a_json_file_is_read_and_bad_ones_are_named(tmp_path) -> None:
@@ -60,17 +65,19 @@ def test_a_json_file_is_read_and_bad_ones_are_named(tmp_path) -> None:
     broken.write_text("{stage: 2")
     with pytest.raises(ArgumentError, match=f"--deepspeed {broken}: not a readable JSON file"):
         fields("--deepspeed", str(broken))
-    with pytest.raises(ArgumentError, match="neither a preset .zero0, .* nor a JSON file"):
+    with pytest.raises(ArgumentError, match=r"neither a preset .zero0, .* nor a JSON file"):
         fields("--deepspeed", "zero4")
     no_weights = tmp_path / "z3.json"
-    no_weights.write_text(json.dumps({"zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": False}}))
+    no_weights.write_text(
+        json.dumps({"zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": False}})
+    )
     with pytest.raises(ArgumentError, match="would hold no weights that load without DeepSpeed"):
         fields("--deepspeed", str(no_weights))
 
 
 def test_nccl_is_refused_on_cpu() -> None:
     run = run_with("--deepspeed", "zero2", "--ddp_backend", "nccl")
-    with pytest.raises(ArgumentError, match="--ddp_backend nccl needs GPUs .* DeepSpeed runs over gloo"):
+    with pytest.raises(ArgumentError, match=r"--ddp_backend nccl needs GPUs .* DeepSpeed runs over gloo"):
         training_fields(run.component_args(run.component("parallelisms")), run)
 
 

@@ -40,7 +40,11 @@ def resolved_config(args: Any, run: Any, *, cuda: bool) -> dict[str, Any]:
     config = load_config(value)
     zero = config.setdefault("zero_optimization", {})
     if not cuda:
-        offloaded = [k for k in ("offload_optimizer", "offload_param") if zero.get(k, {}).get("device", "none") != "none"]
+        offloaded = [
+            k
+            for k in ("offload_optimizer", "offload_param")
+            if zero.get(k, {}).get("device", "none") != "none"
+        ]
         if offloaded:
             raise ArgumentError(
                 f"--deepspeed {value}: offloading ({' and '.join(offloaded)}) moves training state out of "
