@@ -72,3 +72,11 @@ def test_a_parallelism_sets_training_fields_and_two_are_refused(tk_plugins) -> N
     assert parallelism_fields(run_with()) == {}
     with pytest.raises(ArgumentError, match="--deepspeed and --fsdp both shard the model; choose one"):
         parallelism_fields(run_with("--deepspeed", "zero2", "--fsdp", "full_shard"))
+
+
+def test_without_the_plugin_deepspeed_names_what_to_install(tk_plugins) -> None:
+    with pytest.raises(ArgumentError) as info:
+        run_with("--deepspeed", "zero2")
+    message = str(info.value)
+    assert message.startswith("--deepspeed: Unknown parallelism 'deepspeed'.") and "\n" not in message
+    assert "'deepspeed' is provided by tunekite-deepspeed: pip install tunekite-deepspeed" in message
