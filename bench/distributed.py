@@ -44,7 +44,9 @@ def rank_main(record: Path, argv: list[str]) -> None:
         )
 
 
-def run_config(name: str, ranks: int, extra: list[str], data: Path, work: Path, steps: int) -> dict:
+def run_config(
+    name: str, ranks: int, extra: list[str], data: Path, work: Path, steps: int, max_length: int
+) -> dict:
     import subprocess
 
     out = work / name
@@ -53,7 +55,7 @@ def run_config(name: str, ranks: int, extra: list[str], data: Path, work: Path, 
         old.unlink()
     sft = [
         "run", "sft", "--model", "smollm2-135m-instruct", "--tuner", "lora", "--dataset", str(data),
-        "--max_length", "512", "--per_device_train_batch_size", str(GLOBAL_BATCH // ranks),
+        "--max_length", str(max_length), "--per_device_train_batch_size", str(GLOBAL_BATCH // ranks),
         "--max_steps", str(steps), "--gradient_checkpointing", "false", "--torch_dtype", "float32",
         "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none", "--split_dataset_ratio", "0",
         "--output_dir", str(out / "run"), "--add_version", "false", "--overwrite_output_dir", "true",
@@ -88,6 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results/distributed.json"))
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--max_length", type=int, default=512, help="bench/sft.py's 512; less for a quick check"
+    )
     parser.add_argument("--work", type=Path, default=Path("output/bench-distributed"))
     parser.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
     args = parser.parse_args()
@@ -100,7 +105,7 @@ def main() -> None:
             "model": "smollm2-135m-instruct",
             "tuner": "lora (all-linear, rank 8)",
             "global_batch": GLOBAL_BATCH,
-            "max_length": 512,
+            "max_length": args.max_length,
             "steps": args.steps,
             "dtype": "float32",
             "backend": "gloo (CPU)",
@@ -109,7 +114,7 @@ def main() -> None:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for name, spec in chosen.items():  # written after each one: a long bench keeps what it measured
-        results[name] = run_config(name, *spec, data, args.work, args.steps)
+        results[name] = run_config(name, *spec, data, args.work, args.steps, args.max_length)
         args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
