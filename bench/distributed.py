@@ -2,10 +2,11 @@
 2 DDP ranks vs DeepSpeed ZeRO-2 vs ZeRO-3 (2 ranks, gloo, CPU).
 
 bench/sft.py's setting (max_length 512, fp32, no gradient checkpointing, all-linear rank 8,
-its generated conversations), at one global batch of 4: 1 process x 4 rows, or 2 ranks x 2
-rows. Each configuration is its own `tk run sft` (under torchrun for 2 ranks); every rank
-records its own peak RSS. On a 2-core machine 2 ranks cannot be faster than one process:
-the figures say what each engine costs, not what it gains on real GPUs.
+its generated conversations, over-long ones cut from the left), at one global batch of 4:
+1 process x 4 rows, or 2 ranks x 2 rows. Each configuration is its own `tk run sft` (under
+torchrun for 2 ranks); every rank records its own peak RSS. On a 2-core machine 2 ranks
+cannot be faster than one process: the figures say what each engine costs, not what it
+gains on real GPUs.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def run_config(
         old.unlink()
     sft = [
         "run", "sft", "--model", "smollm2-135m-instruct", "--tuner", "lora", "--dataset", str(data),
-        "--max_length", str(max_length), "--per_device_train_batch_size", str(GLOBAL_BATCH // ranks),
+        "--max_length", str(max_length), "--truncation_strategy", "left",
+        "--per_device_train_batch_size", str(GLOBAL_BATCH // ranks),
         "--max_steps", str(steps), "--gradient_checkpointing", "false", "--torch_dtype", "float32",
         "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none", "--split_dataset_ratio", "0",
         "--output_dir", str(out / "run"), "--add_version", "false", "--overwrite_output_dir", "true",
