@@ -74,9 +74,10 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     # transformers 5.23 renamed gradient_checkpointing* to activation_checkpointing*.
     "gradient_checkpointing": hf("activation_checkpointing", "gradient_checkpointing"),
     "gradient_checkpointing_kwargs": hf("activation_checkpointing_kwargs", "gradient_checkpointing_kwargs"),
-    "deepspeed": Ours("parallelisms"),  # the selected engine's factory maps it (and fsdp)
-    "fsdp": Ours("parallelisms"),
-    "fsdp_config": Ours("parallelisms"),
+    # they select a parallelism engine, whose fields tunekite.training.parallelism adds
+    "deepspeed": Ours("tunekite.training.parallelism"),
+    "fsdp": Ours("tunekite.training.parallelism"),
+    "fsdp_config": Ours("tunekite.training.parallelism"),
     "bf16": hf("bf16"),
     "fp16": hf("fp16"),
     "torch_compile": hf("torch_compile"),
