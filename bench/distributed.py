@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import runpy
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -54,13 +55,15 @@ def run_config(
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("rss-rank*.json"):
         old.unlink()
+    # Removed here, not with --overwrite_output_dir: every rank would empty the folder.
+    shutil.rmtree(out / "run", ignore_errors=True)
     sft = [
         "run", "sft", "--model", "smollm2-135m-instruct", "--tuner", "lora", "--dataset", str(data),
         "--max_length", str(max_length), "--truncation_strategy", "left",
         "--per_device_train_batch_size", str(GLOBAL_BATCH // ranks),
         "--max_steps", str(steps), "--gradient_checkpointing", "false", "--torch_dtype", "float32",
         "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none", "--split_dataset_ratio", "0",
-        "--output_dir", str(out / "run"), "--add_version", "false", "--overwrite_output_dir", "true",
+        "--output_dir", str(out / "run"), "--add_version", "false",
         "--dataloader_num_workers", "0", *extra,
     ]  # fmt: skip
     me = [__file__, "--rank-record", str(out), "--"]
