@@ -15,6 +15,8 @@
 #                  accuracy reward) and an MCTS run on a few prompts (bench/sample.py; in bench)
 #   make bench-export  every exporter's output against the unquantized SmolLM2: size, load time,
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
+#   make bench-distributed  1 process vs 2 DDP ranks vs ZeRO-2 vs ZeRO-3 (SmolLM2 LoRA SFT): samples/s,
+#                  peak RSS per rank (bench/distributed.py; in bench)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
 #   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
@@ -29,7 +31,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export bench-sample quant-env test-quant
+	bench-export bench-sample bench-distributed quant-env test-quant
 
 install: $(STAMP)
 
@@ -66,9 +68,14 @@ bench: install
 	if test -f $(VLLM_STAMP); then $(VLLM_BIN)/python bench/vllm.py --output bench/results/vllm.json; fi
 	$(MAKE) bench-export
 	$(MAKE) bench-sample
+	$(MAKE) bench-distributed
 
 bench-sample: install
 	$(BIN)/python bench/sample.py --output bench/results/sample.json
+
+# 1 process vs 2 DDP ranks vs DeepSpeed ZeRO-2 vs ZeRO-3 on SmolLM2 LoRA SFT (gloo, CPU).
+bench-distributed: install
+	$(BIN)/python bench/distributed.py --output bench/results/distributed.json
 
 bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json

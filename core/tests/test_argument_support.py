@@ -26,7 +26,6 @@ REFUSED = [
     ("push_to_hub", "true", "not built yet"),
     ("hub_model_id", "me/kite", "goes with --push_to_hub"),
     ("hub_private_repo", "true", "goes with --push_to_hub"),
-    ("deepspeed", "zero2", "not built yet: DeepSpeed"),
     ("remove_unused_columns", "true", "nothing to drop"),
     ("loss_type", "ipo", "sft and pt train on the template-weighted cross-entropy"),
 ]

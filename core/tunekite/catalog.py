@@ -37,6 +37,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "longlora": "tunekite-longlora",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
+    "parallelisms": {"deepspeed": "tunekite-deepspeed"},
     "exporters": {
         "bnb": "tunekite-bnb",
         "gguf": "tunekite-gguf",
@@ -176,6 +177,7 @@ INSTALLS: dict[str, str] = {
     **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
     # libraries that only a plugin (or a plugin's extra) brings
     "trl": "tunekite-rlhf",
+    "deepspeed": "tunekite-deepspeed",
     "galore_torch": "tunekite-galore",
     "gguf": "tunekite-gguf",
     "gradio": "tunekite-app",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ExporterSpec,
         LossScaleSpec,
         ModelSpec,
+        ParallelismSpec,
         QuantizerSpec,
         RewardSpec,
         TaskSpec,
@@ -315,6 +316,36 @@ def tk_register_quantizers(register: Callable[[QuantizerSpec], None]) -> None:
 
 
 @hookspec
+def tk_register_parallelisms(register: Callable[[ParallelismSpec], None]) -> None:
+    """Register engines that shard training over several processes (`--deepspeed`, `--fsdp`).
+
+    When: once per process, when the `parallelisms` registry is first needed; a training
+    run that sets the argument naming one (`--deepspeed zero2` selects `deepspeed`,
+    `--fsdp "full_shard auto_wrap"` selects `fsdp`) calls its `before_model` (if any)
+    before the model loads, then its factory while building the trainer's arguments.
+    Gets: `register`, which takes one `tunekite.api.ParallelismSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Factory contract: `factory(parallelism_args, run) -> dict`, the transformers
+    `TrainingArguments` fields that switch the engine on (`{"deepspeed": config_dict}`,
+    `{"fsdp": "full_shard auto_wrap", "fsdp_config": {...}}`); `parallelism_args` is the
+    spec's own argument group (None without one), `run` the resolved `Run`.
+    `before_model(parallelism_args, run)` does what must precede `from_pretrained` (the
+    process group ZeRO-3 partitions over). Refuse settings this machine cannot honour
+    (a CUDA-only option on CPU) with `ArgumentError`, one line saying why.
+
+    Example::
+
+        @hookimpl
+        def tk_register_parallelisms(register):
+            register(ParallelismSpec(name="deepspeed", summary="DeepSpeed ZeRO stages 0-3",
+                                     args=DeepSpeedArguments,
+                                     factory="tunekite_deepspeed.config:training_fields",
+                                     before_model="tunekite_deepspeed.config:before_model"))
+    """
+
+
+@hookspec
 def tk_register_commands(cli: click.Group) -> None:
     """Add top-level commands to `tk`.
 
@@ -367,4 +398,5 @@ REGISTER_HOOKS: dict[str, str] = {
     "datasets": "tk_register_datasets",
     "quantizers": "tk_register_quantizers",
     "exporters": "tk_register_exporters",
+    "parallelisms": "tk_register_parallelisms",
 }

@@ -321,6 +321,25 @@ class QuantizerSpec(ComponentSpec):
     kind: ClassVar[str] = "quantizers"
 
 
+@dataclass(frozen=True, kw_only=True)
+class ParallelismSpec(ComponentSpec):
+    """An engine that shards training over processes (DeepSpeed ZeRO, FSDP), switched on
+    by its own training argument (`--deepspeed`, `--fsdp`).
+
+    Factory: `(parallelism_args, run) -> dict` of transformers `TrainingArguments` fields
+    (`{"deepspeed": config}`). `before_model`: `(parallelism_args, run) -> None`, an import
+    path or a callable run before the model loads (ZeRO-3's process group), or None. See
+    `tunekite.hookspecs.tk_register_parallelisms`.
+    """
+
+    kind: ClassVar[str] = "parallelisms"
+    before_model: str | Callable[..., Any] | None = None
+
+    def load_before_model(self) -> Callable[..., Any] | None:
+        """Resolve `before_model`, importing its module on first use (None when unset)."""
+        return None if self.before_model is None else _resolve(self.before_model)
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     spec.kind: spec
     for spec in (
@@ -335,6 +354,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         DatasetSpec,
         QuantizerSpec,
         ExporterSpec,
+        ParallelismSpec,
     )
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)

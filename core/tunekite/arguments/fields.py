@@ -43,8 +43,9 @@ def arg(
     `aliases` are extra names accepted on the command line and in YAML (for example
     `train_type` for `tuner`). `selects` names the component kind whose registered
     name this argument holds (for example "tuners"), so the selected component's own
-    argument group joins the run. `enables` ("kind:name", on a bool) selects that one
-    component when the argument is true (`--to_gguf true` selects the exporter gguf),
+    argument group joins the run. `enables` ("kind:name") selects that one component
+    when the argument is true or set (`--to_gguf true` selects the exporter gguf,
+    `--deepspeed zero2` the parallelism deepspeed),
     after the components selected by the arguments declared before it. `read_by` names
     the component kind whose selected component reads this core argument (`quant_bits`
     is read by the quantizer), and `unsupported` says why a value other than the

@@ -316,8 +316,16 @@ class TrainingArguments:
     )
     deepspeed: str | None = arg(
         None,
-        help="zero0/zero1/zero2/zero3/zero2_offload/zero3_offload or a DeepSpeed JSON path",
-        unsupported="not built yet: DeepSpeed comes with the distributed-training work",
+        enables="parallelisms:deepspeed",
+        help="DeepSpeed ZeRO preset (zero0..zero3, zero2_offload, zero3_offload) or a JSON config file",
+    )
+    fsdp: str | None = arg(
+        None,
+        enables="parallelisms:fsdp",
+        help="transformers' FSDP options, e.g. 'full_shard auto_wrap' (through accelerate)",
+    )
+    fsdp_config: str | None = arg(
+        None, enables="parallelisms:fsdp", help="FSDP settings as a JSON file or JSON text, read with --fsdp"
     )
     bf16: bool | None = arg(None, help="bfloat16 mixed precision; None follows torch_dtype")
     fp16: bool | None = arg(None, help="float16 mixed precision; None follows torch_dtype")

@@ -12,6 +12,7 @@ from tunekite.registrations import (
     ExporterSpec,
     LossScaleSpec,
     ModelSpec,
+    ParallelismSpec,
     TaskSpec,
     TemplateSpec,
     TrainerSpec,
@@ -162,5 +163,17 @@ def tk_register_engines(register: Callable[[EngineSpec], None]) -> None:
             name="pt",
             summary="PyTorch: transformers generate with batching, streaming and logprobs",
             factory="tunekite.engines.pt:build",
+        )
+    )
+
+
+@hookimpl
+def tk_register_parallelisms(register: Callable[[ParallelismSpec], None]) -> None:
+    register(
+        ParallelismSpec(
+            name="fsdp",
+            summary="PyTorch FSDP through accelerate: parameter, gradient and optimizer sharding",
+            factory="tunekite.builtins.fsdp:training_fields",
+            before_model="tunekite.builtins.fsdp:training_fields",  # refuses before the model loads
         )
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from tunekite.distributed import world_size
 from tunekite.errors import ArgumentError, TunekiteError
+from tunekite.training.parallelism import parallelism_fields
 
 Convert = Callable[[Any, Any], Any]
 """`(value, training group) -> value for the transformers field`."""
@@ -74,7 +75,10 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     # transformers 5.23 renamed gradient_checkpointing* to activation_checkpointing*.
     "gradient_checkpointing": hf("activation_checkpointing", "gradient_checkpointing"),
     "gradient_checkpointing_kwargs": hf("activation_checkpointing_kwargs", "gradient_checkpointing_kwargs"),
-    "deepspeed": Refused(),
+    # they select a parallelism engine, whose fields tunekite.training.parallelism adds
+    "deepspeed": Ours("tunekite.training.parallelism"),
+    "fsdp": Ours("tunekite.training.parallelism"),
+    "fsdp_config": Ours("tunekite.training.parallelism"),
     "bf16": hf("bf16"),
     "fp16": hf("fp16"),
     "torch_compile": hf("torch_compile"),
@@ -193,5 +197,6 @@ def training_config(
         # Each rank reads its own share of the stream (accelerate shards it by rank) instead
         # of rank 0 reading every rank's batch: batches padded apart cannot be concatenated.
         values["accelerator_config"] = {"dispatch_batches": False}
+    values.update(parallelism_fields(run))
     values.update(own)
     return config_class(**{k: v for k, v in values.items() if v is not None or k in ("bf16", "fp16")})

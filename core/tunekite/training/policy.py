@@ -30,7 +30,9 @@ def load_policy(run: Any, *, padding_side: str | None = None) -> Policy:
     on the left, with EOS as its pad token when it has none."""
     from tunekite.models.loader import load_model
     from tunekite.templates.resolve import build_template
+    from tunekite.training.parallelism import before_model
 
+    before_model(run)
     model, tokenizer = load_model(run)
     if padding_side is not None:
         tokenizer.padding_side = padding_side
