@@ -1,0 +1,81 @@
+"""The page's strings in Chinese and English (`--lang zh|en`, ms-swift's default zh)."""
+
+from __future__ import annotations
+
+STRINGS: dict[str, dict[str, str]] = {
+    "zh": {
+        "train": "训练",
+        "runs": "运行",
+        "chat": "对话",
+        "export": "导出",
+        "trainer": "训练器",
+        "check": "检查命令",
+        "start": "开始训练",
+        "command": "将要执行的命令",
+        "preview": "预览编码后的样本",
+        "preview_rows": "样本数",
+        "run": "运行",
+        "refresh": "刷新",
+        "stop": "停止（保存检查点）",
+        "resume": "从检查点继续",
+        "checkpoint": "检查点",
+        "log": "日志",
+        "args": "args.json",
+        "engine": "推理引擎",
+        "load": "加载",
+        "tuned": "微调后",
+        "base": "基座模型",
+        "input": "输入消息",
+        "send": "发送",
+        "clear": "清空",
+        "max_tokens": "最大生成 token 数",
+        "temperature": "温度（0 为贪心解码）",
+        "exporters": "已安装的导出器",
+        "run_export": "导出",
+        "started": "已启动运行 #{number}",
+        "no_run": "未选择运行",
+        "loaded": "已加载：{what}",
+        "not_here": "该运行不是由本页面启动的，无法停止",
+    },
+    "en": {
+        "train": "Train",
+        "runs": "Runs",
+        "chat": "Chat",
+        "export": "Export",
+        "trainer": "Trainer",
+        "check": "Check",
+        "start": "Start",
+        "command": "Command it runs",
+        "preview": "Preview encoded rows",
+        "preview_rows": "Rows",
+        "run": "Run",
+        "refresh": "Refresh",
+        "stop": "Stop (saves a checkpoint)",
+        "resume": "Resume from checkpoint",
+        "checkpoint": "Checkpoint",
+        "log": "Log",
+        "args": "args.json",
+        "engine": "Inference engine",
+        "load": "Load",
+        "tuned": "Tuned",
+        "base": "Base model",
+        "input": "Message",
+        "send": "Send",
+        "clear": "Clear",
+        "max_tokens": "Max new tokens",
+        "temperature": "Temperature (0 is greedy decoding)",
+        "exporters": "Installed exporters",
+        "run_export": "Export",
+        "started": "Started run #{number}",
+        "no_run": "No run selected",
+        "loaded": "Loaded: {what}",
+        "not_here": "This run was not started from this page; it cannot be stopped here",
+    },
+}
+
+
+def strings(lang: str) -> dict[str, str]:
+    """The strings of `lang` (zh or en)."""
+    if lang not in STRINGS:
+        raise ValueError(f"--lang {lang!r}: the page speaks {', '.join(STRINGS)}")
+    return STRINGS[lang]
