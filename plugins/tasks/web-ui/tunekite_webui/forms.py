@@ -116,6 +116,8 @@ def field_view(group: str, f: ArgField, host: Any) -> FieldView:
         return FieldView(group, f, "password")
     if f.type.is_list:
         return FieldView(group, f, "list")
+    if f.default is None:  # a number box cannot be empty: "" means None only in a text box
+        return FieldView(group, f, "json" if f.type.scalar is dict else "text")
     kind = {bool: "checkbox", int: "integer", float: "number", dict: "json"}.get(f.type.scalar, "text")
     return FieldView(group, f, kind)
 
@@ -163,12 +165,14 @@ def form_argv(
     fields: Sequence[FieldView], values: Sequence[Any], active: Iterable[str], defaults: Mapping[str, Any]
 ) -> list[str]:
     """The options of the widgets of the `active` groups whose values differ from `defaults`
-    (a field missing there, in a group the run did not resolve, from its declaration)."""
+    (a selector's, and a field missing there, from its declaration)."""
     shown = set(active)
     argv: list[str] = []
     for view, value in zip(fields, values, strict=True):
         if view.group in shown:
-            argv += view.option(value, defaults.get(view.key, view.field.default))
+            selector = view.field.selects or view.field.enables  # the defaults were resolved with it
+            default = view.field.default if selector else defaults.get(view.key, view.field.default)
+            argv += view.option(value, default)
     return argv
 
 

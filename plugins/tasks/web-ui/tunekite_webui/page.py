@@ -459,7 +459,7 @@ class WebUI:
             slug = group.key.replace(":", "-")
             with gr.Accordion(
                 group.title,
-                open=group.key in OPEN_GROUPS,
+                open=group.key in OPEN_GROUPS or ":" in group.key,
                 visible=":" not in group.key,
                 elem_id=f"tk-group-{slug}",
             ) as accordion:
