@@ -35,7 +35,7 @@ from tunekite_webui.runs import (
 if TYPE_CHECKING:
     from tunekite.api import Run
 
-OPEN_GROUPS = ("model", "data", "tuner", "training")
+OPEN_GROUPS = ("common", "model", "data", "tuner", "training")
 """Accordions open when the page loads; the others start closed."""
 TRAIN_KINDS = forms.TRAIN_KINDS
 
@@ -166,7 +166,7 @@ class WebUI:
         argv = self.train_argv(trainer, list(values))
         checked = self.checked(trainer, argv)
         if isinstance(checked, str):
-            return command_line(trainer, argv), checked, gr.update(), gr.update()
+            return command_line(trainer, argv), checked, gr.update(), gr.update(), gr.update()
         started = self.runs.start(trainer, argv, base_folder(checked))
         message = self.text["started"].format(number=started.number)
         choices = self.run_choices()
@@ -175,6 +175,7 @@ class WebUI:
             message,
             gr.update(choices=choices, value=f"#{started.number}"),
             gr.Tabs(selected="runs"),
+            gr.Timer(active=True),
         )
 
     def on_preview(self, trainer: str, rows: float, *values: Any) -> Any:
@@ -342,7 +343,7 @@ class WebUI:
         with gr.Blocks(title=title, analytics_enabled=False) as page:
             gr.Markdown(f"# {title}")
             with gr.Tabs(elem_id="tk-tabs") as tabs:
-                with gr.Tab(text["train"], id="train", elem_id="tk-tab-train"):
+                with gr.Tab(text["train"], id="train", elem_id="tk-tab-train") as train_tab:
                     trainer, widgets, accordions = self._train_form(gr)
                     with gr.Row():
                         rows = gr.Number(
@@ -362,10 +363,14 @@ class WebUI:
                     with gr.Row():
                         check_button = gr.Button(text["check"], elem_id="tk-check")
                         start_button = gr.Button(text["start"], variant="primary", elem_id="tk-start")
-                with gr.Tab(text["runs"], id="runs", elem_id="tk-tab-runs"):
+                with gr.Tab(text["runs"], id="runs", elem_id="tk-tab-runs") as runs_tab:
                     with gr.Row():
                         run_select = gr.Dropdown(
-                            choices=self.run_choices(), label=text["run"], elem_id="tk-run", scale=4
+                            choices=self.run_choices(),
+                            label=text["run"],
+                            elem_id="tk-run",
+                            scale=4,
+                            allow_custom_value=True,
                         )
                         refresh = gr.Button(text["refresh"], elem_id="tk-run-refresh", scale=1)
                     status = gr.Markdown(elem_id="tk-run-status")
@@ -376,16 +381,20 @@ class WebUI:
                     with gr.Row():
                         stop_button = gr.Button(text["stop"], variant="stop", elem_id="tk-stop")
                         resume_checkpoint = gr.Dropdown(
-                            label=text["checkpoint"], elem_id="tk-resume-checkpoint"
+                            label=text["checkpoint"], elem_id="tk-resume-checkpoint", allow_custom_value=True
                         )
                         resume_button = gr.Button(text["resume"], elem_id="tk-resume")
                     run_message = gr.Markdown(elem_id="tk-run-message")
                     args = gr.Code(label=text["args"], language="json", elem_id="tk-run-args")
-                with gr.Tab(text["chat"], id="chat", elem_id="tk-tab-chat"):
+                with gr.Tab(text["chat"], id="chat", elem_id="tk-tab-chat") as chat_tab:
                     chat_parts = self._chat(gr)
-                with gr.Tab(text["export"], id="export", elem_id="tk-tab-export"):
+                with gr.Tab(text["export"], id="export", elem_id="tk-tab-export") as export_tab:
                     export_parts = self._export(gr)
 
+            timer = gr.Timer(1.0, active=False)  # ticks only while a tab that shows runs is open
+            for tab in (train_tab, runs_tab, chat_tab, export_tab):
+                watching = tab in (runs_tab, export_tab)
+                tab.select(lambda w=watching: gr.Timer(active=w), None, [timer], api_visibility="private")
             selectors = [
                 trainer,
                 *(
@@ -408,7 +417,7 @@ class WebUI:
             start_button.click(
                 self.on_start,
                 [trainer, *widgets],
-                [command, message, run_select, tabs],
+                [command, message, run_select, tabs, timer],
                 api_visibility="private",
             )
             preview_button.click(
@@ -424,7 +433,6 @@ class WebUI:
                 [run_select],
                 api_visibility="private",
             )
-            timer = gr.Timer(1.0)
             timer.tick(
                 self.on_view,
                 [run_select, resume_checkpoint],
