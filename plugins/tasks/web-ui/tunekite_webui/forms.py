@@ -162,18 +162,35 @@ def effective_defaults(run: Any) -> dict[str, Any]:
 
 
 def form_argv(
-    fields: Sequence[FieldView], values: Sequence[Any], active: Iterable[str], defaults: Mapping[str, Any]
+    fields: Sequence[FieldView],
+    values: Sequence[Any],
+    active: Iterable[str],
+    defaults: Mapping[str, Any],
+    selector_defaults: Mapping[str, Any],
 ) -> list[str]:
     """The options of the widgets of the `active` groups whose values differ from `defaults`
-    (a selector's, and a field missing there, from its declaration)."""
+    (a selector's from `selector_defaults`, resolved before anything was selected; a field
+    missing there from its declaration)."""
     shown = set(active)
     argv: list[str] = []
     for view, value in zip(fields, values, strict=True):
         if view.group in shown:
-            selector = view.field.selects or view.field.enables  # the defaults were resolved with it
-            default = view.field.default if selector else defaults.get(view.key, view.field.default)
-            argv += view.option(value, default)
+            source = selector_defaults if view.field.selects or view.field.enables else defaults
+            argv += view.option(value, source.get(view.key, view.field.default))
     return argv
+
+
+def form_options(
+    name: str, fields: Sequence[FieldView], values: Sequence[Any], host: Any, prefix: Sequence[str] = ()
+) -> list[str]:
+    """The `tk run NAME` options a form stands for: `prefix`, then every shown widget whose
+    value differs from the run's effective default."""
+    from tunekite.api import resolve
+
+    before, _ = resolve(name, [*prefix, "--help"], host)
+    run = resolved_groups(name, fields, values, host, prefix)
+    changed = form_argv(fields, values, run.groups, effective_defaults(run), effective_defaults(before))
+    return [*prefix, *changed]
 
 
 def selections(fields: Sequence[FieldView], values: Sequence[Any], active: Iterable[str]) -> list[str]:

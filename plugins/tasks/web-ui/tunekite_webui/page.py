@@ -118,10 +118,21 @@ class WebUI:
         paths = list(self.host.custom_paths)
         return ["--custom_register_path", *paths] if paths else []
 
-    def train_argv(self, trainer: str, values: list[Any]) -> list[str]:
-        run = forms.resolved_groups(trainer, self.train_fields, values, self.host, self.plugin_argv())
-        options = forms.form_argv(self.train_fields, values, run.groups, forms.effective_defaults(run))
-        return [*self.plugin_argv(), *options]
+    def form_run(
+        self, name: str, fields: list[forms.FieldView], values: list[Any], prefix: list[str]
+    ) -> tuple[list[str], Any]:
+        """The options a form stands for and the CLI's verdict on them: the resolved run, or the
+        error's one line. A selection the CLI refuses (an unknown tuner) is that line too."""
+        from tunekite.api import TunekiteError
+
+        try:
+            argv = forms.form_options(name, fields, values, self.host, prefix)
+        except TunekiteError as exc:
+            return [
+                *prefix,
+                *forms.form_argv(fields, values, {f.group for f in fields}, {}, {}),
+            ], f"Error: {exc}"
+        return argv, self.checked(name, argv)
 
     def checked(self, name: str, argv: list[str]) -> Any:
         """The CLI's own resolution and validation of `tk run NAME ARGV`: the run, or the
@@ -154,8 +165,7 @@ class WebUI:
         return shown + fields
 
     def on_check(self, trainer: str, *values: Any) -> tuple[str, str]:
-        argv = self.train_argv(trainer, list(values))
-        checked = self.checked(trainer, argv)
+        argv, checked = self.form_run(trainer, self.train_fields, list(values), self.plugin_argv())
         return command_line(trainer, argv), checked if isinstance(checked, str) else "OK"
 
     def on_start(self, trainer: str, *values: Any) -> tuple[Any, ...]:
@@ -163,8 +173,7 @@ class WebUI:
 
         from tunekite.api import base_folder
 
-        argv = self.train_argv(trainer, list(values))
-        checked = self.checked(trainer, argv)
+        argv, checked = self.form_run(trainer, self.train_fields, list(values), self.plugin_argv())
         if isinstance(checked, str):
             return command_line(trainer, argv), checked, gr.update(), gr.update(), gr.update()
         started = self.runs.start(trainer, argv, base_folder(checked))
@@ -181,8 +190,7 @@ class WebUI:
     def on_preview(self, trainer: str, rows: float, *values: Any) -> Any:
         import gradio as gr
 
-        argv = self.train_argv(trainer, list(values))
-        checked = self.checked(trainer, argv)
+        _, checked = self.form_run(trainer, self.train_fields, list(values), self.plugin_argv())
         if isinstance(checked, str):
             return gr.update(value=[(checked, None)])
         segments: list[tuple[str, str | None]] = []
@@ -314,12 +322,7 @@ class WebUI:
         if not checkpoint:
             return "", self.text["no_run"]
         prefix = [*self.plugin_argv(), *tuned_argv(Path(checkpoint))]
-        run = forms.resolved_groups("export", self.export_fields, list(values), self.host, prefix)
-        argv = [
-            *prefix,
-            *forms.form_argv(self.export_fields, list(values), run.groups, forms.effective_defaults(run)),
-        ]
-        checked = self.checked("export", argv)
+        argv, checked = self.form_run("export", self.export_fields, list(values), prefix)
         if isinstance(checked, str):
             return command_line("export", argv), checked
         started = self.runs.start("export", argv, None)
