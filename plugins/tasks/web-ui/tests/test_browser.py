@@ -209,6 +209,12 @@ def test_train_two_runs_watch_stop_and_chat(tk_browser: Any, serve_webui: Any, t
         10,
         "the stopped run's checkpoint is offered for resuming",
     )
+    _click(driver, "tk-resume")  # run #3 continues run #2 in its folder; stopped at once
+    _until(driver, lambda: "#3" in _text(driver, "tk-run-status"), 30, "the resumed run #3 is shown")
+    assert f"--output_dir {two[0]} --add_version false --resume_from_checkpoint {checkpoint}" in _text(
+        driver, "tk-run-status"
+    )
+    _click(driver, "tk-stop")
 
     _fill(driver, "tk-run", "#1", enter=True)
     _until(
