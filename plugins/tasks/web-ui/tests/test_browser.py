@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import tunekite_webui.page as page_module
+from tunekite_webui.chat import stream_reply
 
 from tunekite.api import start
 from tunekite.testing import save_tiny_chat_model, serving
@@ -66,10 +67,15 @@ def serve_webui(monkeypatch: Any, tmp_path: Path) -> Any:
     monkeypatch.setattr(page_module, "launch", launch_on_any_port)
     monkeypatch.chdir(tmp_path)
 
+    def engines(checkpoint: Path) -> tuple[Any, Any]:
+        return served["ui"].engines[(str(checkpoint), "pt")]
+
     def serve(*argv: str) -> str:
         start("web-ui", [*argv, "--server_name", "127.0.0.1", "--lang", "en"])
         wait_for_http(served["url"], timeout=60)
         return served["url"]
+
+    serve.engines = engines  # type: ignore[attr-defined]
 
     with servers:
         yield serve
@@ -132,6 +138,15 @@ def _points(driver: Any) -> int:
         "return e ? Number(e.dataset.points) : -1;"
     )
     return int(found)
+
+
+def _bot_replies(driver: Any) -> list[str]:
+    """The reply bubbles of the tuned, then the base chatbot, read in one script call."""
+    texts = driver.execute_script(
+        "return ['#tk-chat-tuned', '#tk-chat-base'].flatMap(c => "
+        "Array.from(document.querySelectorAll(c + ' [data-testid=\"bot\"]')).map(e => e.innerText))"
+    )
+    return [" ".join(t.split()) for t in texts]
 
 
 def _fill_train_form(driver: Any, model: Path, data: Path, out: Path, steps: int) -> None:
@@ -239,14 +254,20 @@ def test_train_two_runs_watch_stop_and_chat(tk_browser: Any, serve_webui: Any, t
     _fill(driver, "tk-chat-checkpoint", str(finished), enter=True)
     _click(driver, "tk-chat-load")
     _until(driver, lambda: "Loaded" in _text(driver, "tk-chat-loaded"), 60, "the checkpoint loads")
+    served_engines = serve_webui.engines  # what the page loaded: the expected greedy replies
     _fill(driver, "tk-chat-max-tokens", "8")
     _fill(driver, "tk-chat-input", "3 plus 3?", enter=True)
-    replies = "#tk-chat-tuned [data-testid='bot'], #tk-chat-base [data-testid='bot']"
+    tuned, base = served_engines(finished)
+    messages = [{"role": "user", "content": "3 plus 3?"}]
+    expected = ["".join(stream_reply(engine, messages, 0.0, 8)) for engine in (tuned, base)]
+    assert all(" ".join(e.split()) for e in expected), (
+        f"a blank greedy reply; pick another message: {expected}"
+    )
     _until(
         driver,
-        lambda: len(driver.execute_script(f'return document.querySelectorAll("{replies}")')) == 2,
+        lambda: _bot_replies(driver) == [" ".join(e.split()) for e in expected],
         60,
-        "a reply from the tuned and the base model",
+        "the tuned and the base model's greedy replies, side by side",
     )
 
 
