@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
-    from tunekite.data.preview import styled_segments
+    from tunekite.data.preview import preview_rows
     from tunekite.data.prompts import prompt_datasets
     from tunekite.engines.logprobs import token_logprobs
     from tunekite.engines.protocol import (
@@ -146,6 +146,7 @@ __all__ = [
     "peft_target_modules",
     "peft_task_type",
     "prepare_datasets",
+    "preview_rows",
     "prompt_datasets",
     "registry",
     "request_from_generation",
@@ -154,7 +155,6 @@ __all__ = [
     "staged_into",
     "standard_callbacks",
     "start",
-    "styled_segments",
     "token_logprobs",
     "train_and_finish",
     "train_resuming",
@@ -174,7 +174,7 @@ _LAZY = {
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
     "inference_engine": "tunekite.tasks.infer",
-    "styled_segments": "tunekite.data.preview",
+    "preview_rows": "tunekite.data.preview",
     "base_folder": "tunekite.run_folder",
     "named_adapters": "tunekite.tasks.loading",
     "staged_into": "tunekite.tasks.staging",

@@ -73,9 +73,3 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-
-def strings(lang: str) -> dict[str, str]:
-    """The strings of `lang` (zh or en)."""
-    if lang not in STRINGS:
-        raise ValueError(f"--lang {lang!r}: the page speaks {', '.join(STRINGS)}")
-    return STRINGS[lang]

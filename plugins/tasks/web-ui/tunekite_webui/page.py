@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tunekite_webui import forms
 from tunekite_webui.chat import base_argv, load_engine, plain, stream_reply, tuned_argv
 from tunekite_webui.curves import curves_html
-from tunekite_webui.locale import strings
+from tunekite_webui.locale import STRINGS
 from tunekite_webui.preview import encoded_rows
 from tunekite_webui.runs import (
     Runs,
@@ -93,7 +93,7 @@ class WebUI:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.host = run.plugin_host
-        self.text = strings(run.lang)
+        self.text = STRINGS[run.lang]  # --lang is zh or en: the CLI checked it
         self.root = Path(run.groups["common"].output_dir or "output")
         self.runs = Runs()
         self.engines: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -478,19 +478,24 @@ class WebUI:
             accordions.append(accordion)
         return trainer, widgets, accordions
 
+    def _checkpoint_picker(self, gr: Any, tab: str) -> tuple[Any, Any]:
+        """A dropdown of the checkpoints under the output folder (newest first; a path may be
+        typed) and the button that lists them again."""
+        found = self.all_checkpoints()
+        checkpoint = gr.Dropdown(
+            choices=found,
+            value=found[0] if found else None,
+            label=self.text["checkpoint"],
+            elem_id=f"tk-{tab}-checkpoint",
+            allow_custom_value=True,
+            scale=4,
+        )
+        return checkpoint, gr.Button(self.text["refresh"], elem_id=f"tk-{tab}-refresh", scale=1)
+
     def _chat(self, gr: Any) -> tuple[Any, ...]:
         text = self.text
-        found = self.all_checkpoints()
         with gr.Row():
-            checkpoint = gr.Dropdown(
-                choices=found,
-                value=found[0] if found else None,
-                label=text["checkpoint"],
-                elem_id="tk-chat-checkpoint",
-                allow_custom_value=True,
-                scale=4,
-            )
-            refresh = gr.Button(text["refresh"], elem_id="tk-chat-refresh", scale=1)
+            checkpoint, refresh = self._checkpoint_picker(gr, "chat")
             engines = list(self.host.registry("engines").names())
             backend = gr.Dropdown(
                 choices=engines,
@@ -555,17 +560,8 @@ class WebUI:
 
     def _export(self, gr: Any) -> tuple[Any, ...]:
         text = self.text
-        found = self.all_checkpoints()
         with gr.Row():
-            checkpoint = gr.Dropdown(
-                choices=found,
-                value=found[0] if found else None,
-                label=text["checkpoint"],
-                elem_id="tk-export-checkpoint",
-                allow_custom_value=True,
-                scale=4,
-            )
-            refresh = gr.Button(text["refresh"], elem_id="tk-export-refresh", scale=1)
+            checkpoint, refresh = self._checkpoint_picker(gr, "export")
         listed = "\n".join(
             f"- `{e.spec.name}` ({e.distribution or e.plugin}): {e.spec.summary}"
             for e in self.host.registry("exporters")
