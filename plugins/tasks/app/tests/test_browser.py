@@ -17,8 +17,7 @@ import pytest
 
 import tunekite_app.page as page_module
 from tunekite.api import ChatRequest, start
-from tunekite.testing import save_tiny_chat_model, serving
-from tunekite.testing.browser import wait_for_http
+from tunekite.testing import save_tiny_chat_model, serving, wait_for_http
 
 
 def _flat(text: str) -> str:

@@ -20,8 +20,7 @@ import tunekite_webui.page as page_module
 from tunekite_webui.chat import stream_reply
 
 from tunekite.api import start
-from tunekite.testing import save_tiny_chat_model, serving
-from tunekite.testing.browser import wait_for_http
+from tunekite.testing import save_tiny_chat_model, serving, wait_for_http
 
 FAKE_TUNER = """
 from dataclasses import dataclass
