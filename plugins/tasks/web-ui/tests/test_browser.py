@@ -20,7 +20,7 @@ import tunekite_webui.page as page_module
 from tunekite_webui.chat import stream_reply
 
 from tunekite.api import start
-from tunekite.testing import save_tiny_chat_model, serving, wait_for_http
+from tunekite.testing import FakePlugins, save_tiny_chat_model, serving, wait_for_http
 
 FAKE_TUNER = """
 from dataclasses import dataclass
@@ -41,8 +41,9 @@ def tk_register_tuners(register):
 
 @pytest.fixture
 def serve_webui(monkeypatch: Any, tmp_path: Path) -> Any:
-    """`serve_webui(*argv)`: `tk run web-ui ARGV` served in the background; returns its url.
-    Runs the page started are stopped (SIGINT) and waited for afterwards."""
+    """`serve_webui(*argv)`: `tk run web-ui ARGV` served in the background, with a plugin
+    host of its own (a local plugin file stays in it); returns its url. Runs the page
+    started are stopped (SIGINT) and waited for afterwards."""
     import contextlib
 
     import uvicorn
@@ -65,6 +66,9 @@ def serve_webui(monkeypatch: Any, tmp_path: Path) -> Any:
     monkeypatch.setattr(page_module.WebUI, "build", build)
     monkeypatch.setattr(page_module, "launch", launch_on_any_port)
     monkeypatch.chdir(tmp_path)
+    # `tk run` exports its local plugin files for the processes it starts: undone afterwards
+    monkeypatch.setenv("TUNEKITE_CUSTOM_REGISTER_PATH", "")
+    monkeypatch.delenv("TUNEKITE_CUSTOM_REGISTER_PATH")
 
     def engines(checkpoint: Path) -> tuple[Any, Any]:
         return served["ui"].engines[(str(checkpoint), "pt")]
@@ -76,6 +80,8 @@ def serve_webui(monkeypatch: Any, tmp_path: Path) -> Any:
 
     serve.engines = engines  # type: ignore[attr-defined]
 
+    plugins = FakePlugins(autoload=True)
+    servers.callback(plugins.close)
     with servers:
         yield serve
         if "ui" in served:
