@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 OPEN_GROUPS = ("common", "model", "data", "tuner", "training")
 """Accordions open when the page loads; the others start closed."""
-TRAIN_KINDS = forms.TRAIN_KINDS
 
 
 def serve(run: Run) -> None:
@@ -98,7 +97,7 @@ class WebUI:
         self.runs = Runs()
         self.engines: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.trainers = [e.spec.name for e in self.host.registry("trainers") if not e.spec.dispatch]
-        self.train_views = forms.runnable_groups(self.trainers, self.host, TRAIN_KINDS)
+        self.train_views = forms.runnable_groups(self.trainers, self.host, forms.TRAIN_KINDS)
         self.train_fields = [f for g in self.train_views for f in g.fields]
         self.export_views = [
             g

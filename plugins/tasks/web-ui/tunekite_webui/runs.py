@@ -141,18 +141,16 @@ class TrainingProcess:
 class Runs:
     """The runs this page started, numbered from 1, each in its own subprocess."""
 
-    def __init__(self, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        self.cwd = cwd
-        self.env = env
+    def __init__(self) -> None:
         self._runs: dict[int, TrainingProcess] = {}
         self._lock = threading.Lock()
 
     def start(self, name: str, argv: list[str], base: Path | None) -> TrainingProcess:
         """`tk run NAME ARGV` (as `python -m tunekite`, the same interpreter as this page)."""
-        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
             [sys.executable, "-m", "tunekite", "run", name, *argv],
-            cwd=self.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace", bufsize=1,
         )  # fmt: skip
         with self._lock:
