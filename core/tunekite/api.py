@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunekite import API_VERSION, __version__, hookimpl
-from tunekite.arguments.fields import arg
+from tunekite.arguments.fields import ArgField, arg, fields_of
 from tunekite.constants import DEFAULT_ADAPTER, IGNORE_INDEX
 from tunekite.errors import (
     ArgumentError,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tunekite.arguments.groups import DataArguments, ModelArguments, TemplateArguments, TunerArguments
     from tunekite.data.loading import load_datasets
     from tunekite.data.prepare import prepare_datasets
+    from tunekite.data.preview import preview_rows
     from tunekite.data.prompts import prompt_datasets
     from tunekite.distributed import world_size
     from tunekite.engines.logprobs import token_logprobs
@@ -53,8 +54,9 @@ if TYPE_CHECKING:
     from tunekite.launcher import Run
     from tunekite.models.loader import load_model, load_tokenizer, model_folder
     from tunekite.plugin_host import PluginHost, get_host, registry
+    from tunekite.run_folder import base_folder
     from tunekite.serving.exposure import warn_if_exposed
-    from tunekite.tasks.infer import engine_for
+    from tunekite.tasks.infer import engine_for, inference_engine
     from tunekite.tasks.loading import load_for_inference, named_adapters, with_checkpoint_args
     from tunekite.tasks.staging import staged_into
     from tunekite.templates.encoder import Template
@@ -85,6 +87,7 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_ADAPTER",
     "IGNORE_INDEX",
+    "ArgField",
     "ArgumentError",
     "AtomicCheckpoints",
     "ChatFormat",
@@ -124,15 +127,18 @@ __all__ = [
     "apply_peft",
     "apply_tuner",
     "arg",
+    "base_folder",
     "build_template",
     "checkpoint_describer",
     "checkpoint_description",
     "commit_checkpoint",
     "describe_checkpoint",
     "engine_for",
+    "fields_of",
     "finish_run",
     "get_host",
     "hookimpl",
+    "inference_engine",
     "load_datasets",
     "load_for_inference",
     "load_model",
@@ -144,6 +150,7 @@ __all__ = [
     "peft_target_modules",
     "peft_task_type",
     "prepare_datasets",
+    "preview_rows",
     "prompt_datasets",
     "registry",
     "request_from_generation",
@@ -172,6 +179,9 @@ _LAZY = {
     "StopWords": "tunekite.engines.stops",
     "token_logprobs": "tunekite.engines.logprobs",
     "load_for_inference": "tunekite.tasks.loading",
+    "inference_engine": "tunekite.tasks.infer",
+    "preview_rows": "tunekite.data.preview",
+    "base_folder": "tunekite.run_folder",
     "named_adapters": "tunekite.tasks.loading",
     "with_checkpoint_args": "tunekite.tasks.loading",
     "engine_for": "tunekite.tasks.infer",

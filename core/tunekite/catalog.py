@@ -52,7 +52,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         # one trainer per algorithm (`tk run dpo`), as the rlhf plugin registers them
         **dict.fromkeys(("dpo", "orpo", "simpo", "cpo", "kto", "rm", "ppo", "grpo"), "tunekite-rlhf"),
     },
-    "tasks": {"app": "tunekite-app", "sample": "tunekite-sample"},
+    "tasks": {"app": "tunekite-app", "sample": "tunekite-sample", "web-ui": "tunekite-webui"},
     "models": {
         "gguf": "tunekite-gguf",
         "smollm2-135m-instruct": "tunekite-gguf",

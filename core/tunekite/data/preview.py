@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -21,15 +22,13 @@ def _style(weight: float) -> str:
     return "dim" if weight == 0 else ("bold green" if weight == 1 else "bold magenta")
 
 
-def preview(run: Any) -> int:
-    from rich.console import Console
-    from rich.text import Text
-
+def preview_rows(run: Any, count: int) -> Iterator[tuple[str, list[tuple[str, float]] | None]]:
+    """The first `count` rows of the run's datasets encoded by its template: a heading and
+    the decoded runs of tokens with their loss weight (None for a row dropped as too long)."""
     from tunekite.data.loading import load_datasets
     from tunekite.models.loader import load_tokenizer
     from tunekite.templates.resolve import build_template
 
-    console = Console(highlight=False)
     model = run.groups["model"]
     tokenizer = load_tokenizer(run)
     template = build_template(
@@ -37,16 +36,30 @@ def preview(run: Any) -> int:
     )
     data_args = dataclasses.replace(run.groups["data"], split_dataset_ratio=0.0)
     train, _, _ = load_datasets(data_args, host=run.plugin_host)
-    console.print("legend: [dim]not trained[/] [bold green]trained[/] [bold magenta]weight > 1[/]")
-    for index, row in enumerate(itertools.islice(iter(train), run.preview_samples)):
+    for index, row in enumerate(itertools.islice(iter(train), count)):
         sample = template.encode(row)
         if sample is None:
-            console.print(f"[bold]sample {index}[/]: longer than --max_length {template.max_length}, dropped")
+            yield f"sample {index}: longer than --max_length {template.max_length}, dropped", None
             continue
         trained = sum(label != -100 for label in sample["labels"])
-        console.rule(f"sample {index}: {sample['length']} tokens, {trained} trained")
+        heading = f"sample {index}: {sample['length']} tokens, {trained} trained"
+        yield heading, styled_segments(tokenizer, sample)
+
+
+def preview(run: Any) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print("legend: [dim]not trained[/] [bold green]trained[/] [bold magenta]weight > 1[/]")
+    for heading, segments in preview_rows(run, run.preview_samples):
+        if segments is None:
+            console.print(f"[bold]{escape(heading)}[/]")
+            continue
+        console.rule(heading)
         text = Text()
-        for segment, weight in styled_segments(tokenizer, sample):
+        for segment, weight in segments:
             text.append(segment, style=_style(weight))
         console.print(text)
     return 0

@@ -35,16 +35,7 @@ def run(run: Run) -> Path | None:
     """The `infer` task: the results file in batch mode, None after a chat."""
     from rich.console import Console
     run = with_checkpoint_args(run)  # first: names a missing plugin before any heavy import
-    from transformers import set_seed
-
-    set_seed(run.seed)
-    if run.component("engines").loads_model:
-        engine = build_folder_engine(run)
-    else:
-        model, tokenizer, template = load_for_inference(run)
-        if run.merge_lora:
-            model = _merged(run, model, tokenizer)
-        engine = build_engine(run, model, tokenizer, template)
+    engine = _engine(run)
     if run.dataset or run.val_dataset:
         target = infer_dataset(run, engine)
         Console(stderr=True, highlight=False).print(f"results: {target}")
@@ -53,6 +44,23 @@ def run(run: Run) -> Path | None:
 
     chat(engine, generation_settings(run.groups["generation"]), stream=run.stream)
     return None
+
+
+def inference_engine(run: Run) -> Engine:
+    """The engine `tk run infer` chats with, for a resolved `infer` run (`tunekite.api.resolve`):
+    the checkpoint's base model and template filled in, its adapter applied (merged with
+    `--merge_lora`), served by the `--infer_backend` engine."""
+    return _engine(with_checkpoint_args(run))
+
+
+def _engine(run: Run) -> Engine:
+    from transformers import set_seed
+
+    set_seed(run.seed)
+    if not run.merge_lora or run.component("engines").loads_model:
+        return engine_for(run)
+    model, tokenizer, template = load_for_inference(run)
+    return build_engine(run, _merged(run, model, tokenizer), tokenizer, template)
 
 
 def _merged(run: Run, model: Any, tokenizer: Any) -> Any:

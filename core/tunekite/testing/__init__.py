@@ -11,6 +11,7 @@ The fixtures (`tk_host`, `tk_plugins`) come from `tunekite.testing.pytest_plugin
 which pytest loads automatically once tunekite is installed.
 """
 
+from tunekite.testing.browser import headless_chromium, missing_chromium, wait_for_http
 from tunekite.testing.conformance import (
     ComponentConformance,
     DatasetConformance,
@@ -37,6 +38,8 @@ __all__ = [
     "TrainerConformance",
     "TunerConformance",
     "eval_logits",
+    "headless_chromium",
+    "missing_chromium",
     "reloaded_logits",
     "save_tiny_chat_model",
     "save_tiny_lora",
@@ -44,4 +47,5 @@ __all__ = [
     "sgd_steps",
     "tiny_causal_lm",
     "tiny_tokenizer",
+    "wait_for_http",
 ]

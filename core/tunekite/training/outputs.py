@@ -22,6 +22,7 @@ from tunekite.data.syntax import parse_dataset_syntax
 from tunekite.distributed import is_main_process
 from tunekite.run_folder import MANIFEST_FILE, write_json
 from tunekite.training.checkpoints import train_resuming
+from tunekite.training.interrupt import StopOnInterrupt
 
 LOG_FILE = "logging.jsonl"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
@@ -87,9 +88,9 @@ def checkpoint_description(folder: Path) -> dict[str, Any]:
 
 
 def standard_callbacks(run: Any) -> list[Any]:
-    """The callbacks every trainer installs: `logging.jsonl` plus every plugin's
-    `tk_train_callbacks` contribution."""
-    return [JsonlLogger(run.output_dir / LOG_FILE), *run.plugin_host.train_callbacks(run)]
+    """The callbacks every trainer installs: `logging.jsonl`, Ctrl-C saves and stops
+    (`StopOnInterrupt`), plus every plugin's `tk_train_callbacks` contribution."""
+    return [JsonlLogger(run.output_dir / LOG_FILE), StopOnInterrupt(), *run.plugin_host.train_callbacks(run)]
 
 
 def checkpoint_describer(run: Any, template: str, model_dtype: Any, **extra: Any) -> Any:

@@ -1,34 +1,17 @@
-"""Fixtures of the app tests: a fake OpenAI-compatible server (on a port the system picks), and headless
-Debian Chromium driven through chromedriver (installed with apt-get when missing)."""
+"""Fixtures of the app tests: a fake OpenAI-compatible server (on a port the system picks). The
+headless Chromium is core's `tk_browser` fixture (`tunekite.testing.browser`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,1000",
-)
 FAKE_MODEL = "fake-model"
 FAKE_KEY = "secret-key"
 
@@ -117,42 +100,3 @@ def fake_openai() -> Iterator[ThreadingHTTPServer]:
     yield server
     server.shutdown()
     server.server_close()
-
-
-# Headless Chromium ------------------------------------------------------------------------
-
-
-def missing_chromium() -> str | None:
-    """Why the browser tests cannot run here, or None. Chromium is installed by `make chromium`
-    (CI runs it), never from inside a test session."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if not missing:
-        return None
-    return f"{' and '.join(missing)} missing: make chromium (apt-get install chromium chromium-driver)"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """A headless Debian Chromium with a fresh profile, driven by selenium + chromedriver.
-    Without Chromium the browser tests skip, except under CI, where they fail."""
-    reason = missing_chromium()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="tk-app-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)

@@ -10,8 +10,6 @@ no model at all.
 from __future__ import annotations
 
 import contextlib
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,7 @@ import pytest
 
 import tunekite_app.page as page_module
 from tunekite.api import ChatRequest, start
-from tunekite.testing import save_tiny_chat_model, serving
-
-
-def _wait_for_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
+from tunekite.testing import save_tiny_chat_model, serving, wait_for_http
 
 
 def _flat(text: str) -> str:
@@ -106,14 +91,16 @@ def serve_app(monkeypatch: Any, tmp_path: Path) -> Any:
 
     def serve(*argv: str) -> tuple[str, Any]:
         start("app", [*argv, "--server_name", "127.0.0.1"])
-        _wait_for_http(served["url"], timeout=60)
+        wait_for_http(served["url"], timeout=60)
         return served["url"], served["backend"]
 
     with servers:
         yield serve
 
 
-def test_page_streams_the_local_engines_greedy_reply(browser: Any, serve_app: Any, tmp_path: Path) -> None:
+def test_page_streams_the_local_engines_greedy_reply(
+    tk_browser: Any, serve_app: Any, tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
 
     folder = save_tiny_chat_model(tmp_path / "model")
@@ -125,19 +112,19 @@ def test_page_streams_the_local_engines_greedy_reply(browser: Any, serve_app: An
     expected = backend.engine.infer([request])[0].text
     assert _flat(expected), "the tiny model's greedy reply is blank; pick another message"
 
-    _open(browser, url)
-    assert browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "发送"  # --lang zh, the default
-    assert browser.title == "model"  # no --studio_title: the model folder's name
-    _send(browser, message)
-    _wait_for_replies(browser, [expected])
-    assert browser.find_element(By.CSS_SELECTOR, "#tk-input textarea").get_attribute("value") == ""
+    _open(tk_browser, url)
+    assert tk_browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "发送"  # --lang zh, the default
+    assert tk_browser.title == "model"  # no --studio_title: the model folder's name
+    _send(tk_browser, message)
+    _wait_for_replies(tk_browser, [expected])
+    assert tk_browser.find_element(By.CSS_SELECTOR, "#tk-input textarea").get_attribute("value") == ""
 
-    browser.find_element(By.CSS_SELECTOR, "#tk-clear").click()
-    _wait_for_replies(browser, [])
+    tk_browser.find_element(By.CSS_SELECTOR, "#tk-clear").click()
+    _wait_for_replies(tk_browser, [])
 
 
 def test_page_over_a_running_server_keeps_the_history(
-    browser: Any, serve_app: Any, fake_openai: Any, monkeypatch: Any
+    tk_browser: Any, serve_app: Any, fake_openai: Any, monkeypatch: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -147,15 +134,15 @@ def test_page_over_a_running_server_keeps_the_history(
     monkeypatch.setattr(page_module, "build_engine", no_engine)
     url, _ = serve_app("--base_url", fake_openai.url, "--api_key", fake_openai.key, "--lang", "en",
                        "--studio_title", "Kite chat", "--temperature", "0", "--max_new_tokens", "32")
-    _open(browser, url)
-    assert browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "Send"
-    assert browser.title == "Kite chat"
+    _open(tk_browser, url)
+    assert tk_browser.find_element(By.CSS_SELECTOR, "#tk-send").text == "Send"
+    assert tk_browser.title == "Kite chat"
     first, second = "hello kite", "and again"
-    _send(browser, first)
+    _send(tk_browser, first)
     reply = fake_openai.reply([{"role": "user", "content": first}])
-    _wait_for_replies(browser, [reply])
-    _send(browser, second)
-    _wait_for_replies(browser, [reply, "Echo 2: and again"])
+    _wait_for_replies(tk_browser, [reply])
+    _send(tk_browser, second)
+    _wait_for_replies(tk_browser, [reply, "Echo 2: and again"])
 
     assert [r["model"] for r in fake_openai.requests] == [fake_openai.model] * 2
     last = fake_openai.requests[-1]
