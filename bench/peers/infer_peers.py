@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from peers import llamafactory, swift
+from peers import llamafactory, ms_swift
 from peers.envs import Peer
 from peers.process import bench_env, run_measured
 from peers.setting import InferSetting
@@ -57,7 +57,7 @@ def _run(peer: Peer, setting: InferSetting, work: Path) -> tuple[float, int, Any
     shutil.rmtree(out, ignore_errors=True)
     log = work / f"{peer.name}.log"
     command = (
-        swift.infer_command(setting, out)
+        ms_swift.infer_command(setting, out)
         if peer.name == "ms-swift"
         else llamafactory.infer_command(setting, out)
     )
@@ -65,7 +65,7 @@ def _run(peer: Peer, setting: InferSetting, work: Path) -> tuple[float, int, Any
     if measured.returncode != 0:
         raise SystemExit(f"{peer.name}: its inference run failed (exit {measured.returncode}), see {log}")
     if peer.name == "ms-swift":
-        seconds, tokens = swift.infer_result(log)
+        seconds, tokens = ms_swift.infer_result(log)
     else:
         seconds, texts = llamafactory.infer_result(out)
         tokens = _count_tokens(setting.model_dir, texts)

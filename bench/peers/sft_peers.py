@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 from typing import TypeVar
 
-from peers import llamafactory, swift
+from peers import llamafactory, ms_swift
 from peers.envs import Peer
 from peers.process import bench_env, run_measured
 from peers.setting import SftResult, SftSetting
 
 T = TypeVar("T")
-COMMANDS = {"ms-swift": swift, "llamafactory": llamafactory}
+COMMANDS = {"ms-swift": ms_swift, "llamafactory": llamafactory}
 
 
 def setting(data: Path, steps: int) -> SftSetting:
