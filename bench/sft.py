@@ -175,14 +175,11 @@ def main() -> None:
     rows = generate_rows(args.rows)
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     setting = sft_peers.setting(data, args.steps)
-    runs = [("tunekite", name) for name in CONFIGS]
+    ours = [(name, lambda n=name: run_config(n, CONFIGS[n], data, args.work, args.steps)) for name in CONFIGS]
+    theirs = [(peer.name, lambda p=peer: sft_peers.run(p, setting, args.work)) for peer in peers]
     results: dict = {}
-    for side, name in sft_peers.alternate(runs, [("peer", peer.name) for peer in peers]):
-        if side == "tunekite":
-            results[name] = run_config(name, CONFIGS[name], data, args.work, args.steps)
-        else:
-            peer = next(p for p in peers if p.name == name)
-            results[name] = sft_peers.run(peer, setting, args.work)
+    for name, measure in sft_peers.alternate(ours, theirs):
+        results[name] = measure()
         print(f"{name}: {json.dumps(results[name])}", flush=True)
     padded = results["padded"]["samples_per_s"]
     results["ratios"] = {

@@ -12,6 +12,10 @@ SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Huggin
 
 @dataclass(frozen=True)
 class SftSetting:
+    """bench/sft.py's setting; where its `tk run sft` line passes nothing, TuneKite's defaults
+    (given to the peers explicitly, as their own defaults differ: LLaMA-Factory's learning
+    rate, weight decay and LoRA dropout, for one)."""
+
     model_dir: Path
     data: Path
     steps: int
@@ -23,7 +27,7 @@ class SftSetting:
     learning_rate: float = 1e-4
     lr_scheduler: str = "cosine"
     weight_decay: float = 0.1
-    adam_beta2: float = 0.95
+    adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
     seed: int = 42
     system: str = SMOLLM2_SYSTEM
