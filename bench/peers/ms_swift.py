@@ -53,7 +53,7 @@ def sft_command(setting: SftSetting, out: Path) -> list[str]:
             "1",
         ),
         *("--dataloader_num_workers", "0", "--dataset_num_proc", "1", "--report_to", "none"),
-        *("--output_dir", str(out), "--add_version", "false"),
+        *("--output_dir", str(out), "--add_version", "false", "--check_model", "false"),
     ]
 
 
@@ -88,15 +88,4 @@ def infer_result(log: Path) -> tuple[float, int]:
 
 
 def _model(model_dir: Path, system: str) -> list[str]:
-    return [
-        "--model",
-        str(model_dir),
-        "--model_type",
-        "llama",
-        "--template",
-        "chatml",
-        "--system",
-        system,
-        "--check_model",
-        "false",
-    ]
+    return ["--model", str(model_dir), "--model_type", "llama", "--template", "chatml", "--system", system]
