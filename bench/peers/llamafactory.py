@@ -111,6 +111,7 @@ def _common(model_dir: Path, system: str, data: Path, out: Path) -> dict[str, An
         "output_dir": str(out),
         "overwrite_output_dir": True,
         "report_to": "none",
+        "use_cpu": True,  # transformers refuses bf16 on a CPU unless told; the venv's torch is CPU-only
     }
 
 
