@@ -38,8 +38,8 @@ def test_ours_and_the_peers_take_turns() -> None:
 
 
 def test_ratios_are_ours_over_each_peer() -> None:
-    ours = {"padded": {"samples_per_s": 1.0}, "fast": {"samples_per_s": 3.0}}
-    peers = {"ms-swift": {"samples_per_s": 2.0}}
+    ours = {"padded": {"train_runtime_s": 20.0}, "fast": {"train_runtime_s": 10.0 / 1.5}}
+    peers = {"ms-swift": {"train_runtime_s": 10.0}}
     assert sft_peers.ratios(ours, peers) == {"padded_over_ms-swift": 0.5, "fast_over_ms-swift": 1.5}
 
 
