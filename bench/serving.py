@@ -6,7 +6,10 @@ server, started as `tk run deploy` starts it, answers them for 32 concurrent str
 clients (each sends its prompts one after another), and the results record its
 throughput and the p50/p99 time to first token. The model goes through core's loader
 (the GGUF is converted once and cached). Timings on a shared machine are noisy: the
-results record the load average before each phase.
+results record the load average before each phase. The peers of `make bench-peers`
+answer the same prompts at the same batch and dtype through their own command lines
+(`swift infer`, LLaMA-Factory's `do_predict`), and the results record the batched pt
+engine's tokens/s over each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from peers import infer_peers
+from peers.envs import PEERS, available
 
 TOPICS = [
     "a lighthouse keeper",
@@ -178,12 +184,18 @@ def main() -> None:
     parser.add_argument("--max_new_tokens", type=int, default=64)
     parser.add_argument("--max_batch_size", type=int, default=16)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--peers", nargs="*", default=[p.name for p in PEERS], help="peers to run, or none")
+    parser.add_argument("--work", type=Path, default=Path("output/bench-serving"))
     args = parser.parse_args()
+    peers = available(args.peers)
 
     texts = prompts(args.prompts)
     run, _ = resolve("deploy", deploy_args(args.model, args.torch_dtype, free_port(), args.max_batch_size))
     engine = bench_engine(run, texts, args.max_new_tokens, [1, args.max_batch_size])
-    speedup = engine[f"batch_{args.max_batch_size}"]["tokens_per_s"] / engine["batch_1"]["tokens_per_s"]
+    batched = engine[f"batch_{args.max_batch_size}"]["tokens_per_s"]
+    speedup = batched / engine["batch_1"]["tokens_per_s"]
+    shape = (texts, args.max_new_tokens, args.max_batch_size, args.torch_dtype)
+    peer_results = infer_peers.compare(peers, *shape, batched, args.work) if peers else {}
     results = {
         "model": args.model,
         "torch_dtype": args.torch_dtype,
@@ -192,6 +204,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "pt_engine": {**engine, "batched_speedup": round(speedup, 2), "target_speedup": 4.0},
         "server": bench_server(run, texts, args.max_new_tokens, args.clients),
+        "peers": peer_results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")

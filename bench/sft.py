@@ -1,24 +1,25 @@
-"""LoRA SFT throughput on SmolLM2-135M: the issue's setting, padded against padding-free.
+"""LoRA SFT throughput on SmolLM2-135M: TuneKite's configurations beside ms-swift and LLaMA-Factory.
 
 Batch 4, max_length 512, 40 steps, fp32, no gradient checkpointing, all-linear rank 8,
-on a fixed generated dataset. Each configuration runs `tk run sft` in its own process
-(so peak RSS is its own) and the results file records samples/s, tokens/s, peak RSS
-and the first and last loss, plus the ratio against the padded run of the same bench
-and against the peers' figures measured on this machine (see the issue).
+on a fixed generated 2,000-row dataset. Each configuration runs `tk run sft` in its own
+process, and each peer its own command line (`swift sft`, `llamafactory-cli train`, from
+`make bench-peers`) with the same model folder, data and settings, alternately with ours.
+The results file records samples/s, tokens/s, peak RSS of the process tree and the first
+and last loss per run, the peers' versions, and every ratio of ours to a peer of this run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-PEERS_SAMPLES_PER_S = {"ms-swift": 0.46, "llamafactory": 0.60}  # measured here, same setting (issue 4)
+from peers import sft_peers
+from peers.envs import PEERS, available
+from peers.process import bench_env, run_measured
+
 WORDS = [
     "the",
     "model",
@@ -74,6 +75,8 @@ def generate_rows(count: int, seed: int = 0) -> list[dict]:
 
 CONFIGS = {
     "padded": ["--padding_free", "false"],
+    # grouping shows in padded batches (less padding); padding-free batches carry none
+    "padded_grouped": ["--padding_free", "false", "--group_by_length", "true"],
     "padding_free_grouped": ["--padding_free", "true", "--group_by_length", "true"],
 }
 
@@ -120,14 +123,9 @@ def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int) 
         "0",
         *extra,
     ]
-    start = time.perf_counter()
-    with (work / f"{name}.log").open("w") as log:
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
+    measured = run_measured(argv, work / f"{name}.log", env=bench_env())
+    if measured.returncode != 0:
         raise SystemExit(f"{name}: tk run sft failed, see {work / name}.log")
-    wall = time.perf_counter() - start
-    rss_mb = usage.ru_maxrss / 1024
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in logs if "loss" in r]
     summary = next(r for r in logs if "train_runtime" in r)
@@ -136,11 +134,11 @@ def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int) 
         "train_runtime_s": summary["train_runtime"],
         "samples_per_s": round(samples / summary["train_runtime"], 3),
         "tokens_per_s": round(_tokens(data, samples) / summary["train_runtime"], 1),
-        "peak_rss_mb": round(rss_mb, 1),
+        "peak_rss_mb": measured.peak_rss_mb,
         "first_loss": losses[0],
         "last_loss": losses[-1],
         "mean_loss_last_10": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-        "wall_s_including_load": round(wall, 1),
+        "wall_s_including_load": measured.wall_s,
     }
 
 
@@ -165,23 +163,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("bench/results/sft.json"))
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--work", type=Path, default=Path("output/bench-sft"))
+    parser.add_argument(
+        "--peers", nargs="*", default=[p.name for p in PEERS], help="peers to run beside ours (none: no peer)"
+    )
     args = parser.parse_args()
+    peers = available(args.peers)
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "generated.jsonl"
-    rows = generate_rows(args.steps * 4)
+    rows = generate_rows(args.rows)
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    results = {name: run_config(name, extra, data, args.work, args.steps) for name, extra in CONFIGS.items()}
-    ours = results["padding_free_grouped"]["samples_per_s"]
+    setting = sft_peers.setting(data, args.steps)
+    ours = [(name, lambda n=name: run_config(n, CONFIGS[n], data, args.work, args.steps)) for name in CONFIGS]
+    theirs = [(peer.name, lambda p=peer: sft_peers.run(p, setting, args.work)) for peer in peers]
+    results: dict = {}
+    for name, measure in sft_peers.alternate(ours, theirs):
+        results[name] = measure()
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+    padded = results["padded"]["samples_per_s"]
     results["ratios"] = {
-        "padding_free_over_padded": round(ours / results["padded"]["samples_per_s"], 3),
-        **{f"over_{peer}_reference": round(ours / value, 3) for peer, value in PEERS_SAMPLES_PER_S.items()},
+        "padding_free_over_padded": round(results["padding_free_grouped"]["samples_per_s"] / padded, 3),
+        "grouped_over_padded": round(results["padded_grouped"]["samples_per_s"] / padded, 3),
+        **sft_peers.ratios({n: results[n] for n in CONFIGS}, {p.name: results[p.name] for p in peers}),
     }
+    results["peers"] = {peer.name: peer.versions() for peer in peers}
     results["setting"] = {
         "model": "smollm2-135m-instruct",
         "batch": 4,
         "max_length": 512,
         "steps": args.steps,
+        "rows": args.rows,
         "dtype": "float32",
         "gradient_checkpointing": False,
         "lora_rank": 8,

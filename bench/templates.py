@@ -3,7 +3,9 @@
 Target (issue 3): >= 2,000 rows/s with one process (`--dataset_num_proc 1`), on 20,000
 generated multi-turn conversations (1-4 rounds, some with a system prompt, some Chinese)
 through the smollm2 (ChatML) template and the real SmolLM2 tokenizer. Packing
-efficiency is the share of real tokens in the packed rows at each max_length.
+efficiency is the share of real tokens in the packed rows at each max_length. ms-swift's
+template `encode` runs over the same rows in its own environment (`make bench-peers`),
+and the results record ours over its rows/s.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import random
 import time
 from pathlib import Path
 from typing import Any
+
+from peers import template_peers
+from peers.envs import SWIFT, available
 
 WORDS = (
     "the model learns to answer questions about data science , python code and history with short "
@@ -69,7 +74,10 @@ def main() -> None:
     parser.add_argument("--num_proc", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--max_lengths", type=int, nargs="+", default=[512, 2048])
     parser.add_argument("--output", default="bench/results/templates.json")
+    parser.add_argument("--peers", nargs="*", default=[SWIFT.name], help="ms-swift, or none")
+    parser.add_argument("--work", type=Path, default=Path("output/bench-templates"))
     opts = parser.parse_args()
+    peers = available(opts.peers)
 
     datasets.disable_progress_bars()
     start = time.perf_counter()
@@ -97,6 +105,9 @@ def main() -> None:
     results["tokens_per_row"] = {"mean": round(float(lengths.mean()), 1), "max": int(lengths.max())}
     one = results["encode"].get("num_proc=1")
     results["meets_target"] = None if one is None else one["rows_per_s"] >= 2000
+    if peers and one is not None:
+        results["peers"] = template_peers.compare(conversations(opts.rows), one["rows_per_s"], opts.work)
+        print(f"peers: {json.dumps(results['peers'])}")
     for max_length in opts.max_lengths:
         fitting = encoded.select(np.flatnonzero(lengths <= max_length))
         start = time.perf_counter()
