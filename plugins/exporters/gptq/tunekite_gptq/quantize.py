@@ -51,7 +51,7 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
     except ImportError:
         raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
     make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
-    quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size)
+    quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size, sym=args.quant_sym)
     model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
     model.quantize(calibration(args, run), batch_size=args.quant_batch_size)
     with staged_into(run.output_dir) as staging:
