@@ -18,7 +18,7 @@ class GptqArguments:
     group_size: int = arg(128, help="weights sharing one scale; -1: one per output row")
     quant_sym: bool = arg(
         False,
-        help="symmetric grid (no zero points, as GPU Marlin kernels want); false: a zero point per group, "
+        help="symmetric grid, no zero points (vLLM loads GPTQ only so); false: a zero point per group, "
         "more accurate",
     )
     quant_n_samples: int = arg(256, help="calibration samples")
