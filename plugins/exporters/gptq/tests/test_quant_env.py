@@ -67,3 +67,18 @@ def test_smollm2_quantized_within_15_percent_perplexity(method, tmp_path, monkey
     reference, quantized = perplexity(base, ids), perplexity(out, ids)
     print(f"{method}: perplexity {quantized:.3f} against {reference:.3f} unquantized")
     assert quantized <= 1.15 * reference
+
+
+def test_quantizing_leaves_nothing_in_the_working_folder(tmp_path, monkeypatch) -> None:
+    """gptqmodel writes its per-layer logs into ./logs. GPTQ only: gptqmodel's AWQ clip search
+    asserts on the tiny model's narrow layers (and then exits the process)."""
+    from tunekite.testing import save_tiny_chat_model
+
+    tiny = save_tiny_chat_model(tmp_path / "tiny")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--group_size", "16"]
+    out = start("export", [*argv, "--quant_n_samples", "4", "--output_dir", str(tmp_path / "out")])
+    assert json.loads((out / "config.json").read_text())["quantization_config"]["bits"] == 4
+    assert list(work.iterdir()) == []
