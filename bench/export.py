@@ -25,14 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+CALIBRATION = ["--quant_n_samples", "16", "--group_size", "32"]
+"""GPTQ/AWQ: 16 bundled conversations; SmolLM2's 576-wide layers take groups of 64 or 32, not 128."""
 METHODS = {
     "bnb-4": ["--quant_method", "bnb", "--quant_bits", "4"],
     "bnb-8": ["--quant_method", "bnb", "--quant_bits", "8"],
     "gguf-f16": ["--to_gguf", "true", "--gguf_quantization", "f16"],
     "gguf-q8_0": ["--to_gguf", "true", "--gguf_quantization", "q8_0"],
     "gguf-q4_0": ["--to_gguf", "true", "--gguf_quantization", "q4_0"],
-    "gptq-4": ["--quant_method", "gptq", "--quant_bits", "4", "--quant_n_samples", "16"],
-    "awq-4": ["--quant_method", "awq", "--quant_bits", "4", "--quant_n_samples", "16"],
+    "gptq-4": ["--quant_method", "gptq", "--quant_bits", "4", *CALIBRATION],
+    "awq-4": ["--quant_method", "awq", "--quant_bits", "4", *CALIBRATION],
 }
 PROMPTS = [
     "What is the capital of France?",

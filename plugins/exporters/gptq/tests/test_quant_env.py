@@ -1,7 +1,7 @@
 """GPTQ and AWQ of the real SmolLM2-135M-Instruct, in the quant environment only (`make
 test-quant`; gptqmodel needs torch>=2.14.1): the folder loads with plain transformers
-(optimum installed) and its perplexity on a held-out text stays within 15 % of the
-unquantized model's, with the same tokenizer."""
+(optimum installed), has a zero point per group of 32 weights, and its perplexity on a
+held-out text stays within 15 % of the unquantized model's, with the same tokenizer."""
 
 from __future__ import annotations
 
@@ -34,12 +34,21 @@ def perplexity(folder: Path, ids) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 2026-11-30 (16 bundled calibration samples, group size 64): GPTQ 59.8 and AWQ 62.2 "
-    "against 41.0 unquantized (group size 32: 58.3 and 65.1); issue 16's 15 % target is not met yet",
+@pytest.mark.parametrize(
+    "method",
+    [
+        "gptq",
+        pytest.param(
+            "awq",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="measured 2026-11-30 (16 bundled conversations, group size 32, zero points): AWQ "
+                "52.93 against 41.00 unquantized (+29 %; symmetric: 65.1); its per-channel scales move "
+                "the weights off SmolLM2's Q4_1 grid, which GPTQ keeps (43.94, +7.2 %)",
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize("method", ["gptq", "awq"])
 def test_smollm2_quantized_within_15_percent_perplexity(method, tmp_path, monkeypatch) -> None:
     import torch
     from transformers import AutoTokenizer
@@ -47,11 +56,29 @@ def test_smollm2_quantized_within_15_percent_perplexity(method, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     base = Path(model_folder(resolve("infer", ["--model", "smollm2-135m-instruct"])[0]))
     argv = ["--model", str(base), "--quant_method", method, "--quant_bits", "4", "--quant_n_samples", "16"]
-    argv += ["--group_size", "64"]  # SmolLM2's 576-wide layers: 128 does not divide them
+    # SmolLM2's 576-wide layers: 128 does not divide them. The packaged weights were Q4_1
+    # (asymmetric, blocks of 32), which a zero-point grid of groups of 32 follows closely.
+    argv += ["--group_size", "32"]
     out = start("export", [*argv, "--output_dir", str(tmp_path / method)])
     config = json.loads((out / "config.json").read_text())
-    assert config["quantization_config"]["bits"] == 4
+    written = config["quantization_config"]
+    assert written["bits"] == 4 and (written["zero_point"] if method == "awq" else not written["sym"])
     ids = torch.tensor([AutoTokenizer.from_pretrained(base)(HELD_OUT)["input_ids"]])
     reference, quantized = perplexity(base, ids), perplexity(out, ids)
     print(f"{method}: perplexity {quantized:.3f} against {reference:.3f} unquantized")
     assert quantized <= 1.15 * reference
+
+
+def test_quantizing_leaves_nothing_in_the_working_folder(tmp_path, monkeypatch) -> None:
+    """gptqmodel writes its per-layer logs into ./logs. GPTQ only: gptqmodel's AWQ clip search
+    asserts on the tiny model's narrow layers (and then exits the process)."""
+    from tunekite.testing import save_tiny_chat_model
+
+    tiny = save_tiny_chat_model(tmp_path / "tiny")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--group_size", "16"]
+    out = start("export", [*argv, "--quant_n_samples", "4", "--output_dir", str(tmp_path / "out")])
+    assert json.loads((out / "config.json").read_text())["quantization_config"]["bits"] == 4
+    assert list(work.iterdir()) == []

@@ -16,6 +16,11 @@ class GptqArguments:
 
     quant_bits: Literal[2, 3, 4, 8] | None = arg(None, help="bits per weight (AWQ: 4)")
     group_size: int = arg(128, help="weights sharing one scale; -1: one per output row")
+    quant_sym: bool = arg(
+        False,
+        help="symmetric grid, no zero points (vLLM loads GPTQ only so); false: a zero point per group, "
+        "more accurate",
+    )
     quant_n_samples: int = arg(256, help="calibration samples")
     quant_batch_size: int = arg(1, help="calibration samples per forward pass")
     dataset: list[str] = arg(

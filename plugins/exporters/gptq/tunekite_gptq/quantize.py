@@ -4,7 +4,9 @@ loads with transformers (with `optimum` installed) and with gptqmodel."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,12 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
     except ImportError:
         raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
     make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
-    quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size)
+    quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size, sym=args.quant_sym)
+    samples = calibration(args, run)
     model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
-    model.quantize(calibration(args, run), batch_size=args.quant_batch_size)
+    # gptqmodel writes per-layer logs into ./logs; keep them out of the user's folder
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        model.quantize(samples, batch_size=args.quant_batch_size)
     with staged_into(run.output_dir) as staging:
         model.save(str(staging))
     return run.output_dir
