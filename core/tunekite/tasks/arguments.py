@@ -75,3 +75,32 @@ class DeployArguments:
         default_factory=list,
         help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)",
     )
+
+
+@dataclass(kw_only=True)
+class EvalArguments:
+    """`tk run eval` (ms-swift's evaluation arguments): which backend scores which datasets,
+    through which engine or running server, and where the results go."""
+
+    eval_dataset: list[str] = arg(
+        default_factory=list,
+        help="datasets to score: humaneval, a registered name (arithmetic:small), a local file, or a "
+        "backend's benchmark (gsm8k with --eval_backend lm_eval)",
+    )
+    eval_backend: str = arg("native", selects="evaluators", help="evaluation backend (`tk list evaluators`)")
+    eval_limit: int | None = arg(None, help="score at most N samples of each dataset; None: all")
+    eval_output_dir: str = arg(
+        "eval_output", help="results go to <eval_output_dir>/<time>/: predictions, scores.json, manifest"
+    )
+    eval_dataset_args: dict | None = arg(
+        None, help='per-dataset options as JSON, e.g. \'{"gsm8k": {"dataset_path": "/data/gsm8k"}}\''
+    )
+    eval_url: str | None = arg(
+        None,
+        help="score a running OpenAI-compatible server (http://127.0.0.1:8000/v1); no model is loaded",
+    )
+    eval_num_proc: int = arg(256, help="requests sent to --eval_url at a time (ms-swift: 256 for text)")
+    api_key: str | None = arg(None, secret=True, help="key sent to --eval_url as `Authorization: Bearer`")
+    infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
+    max_batch_size: int = arg(1, help="prompts the engine generates together")
+    verbose: bool = arg(False, help="print every question, reply and score as it is scored")
