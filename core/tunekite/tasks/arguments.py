@@ -4,6 +4,7 @@ names and defaults). Light to import: `tk --help` and `tk list` read them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tunekite.arguments.fields import arg
 
@@ -32,6 +33,11 @@ class InferArguments(MergeArguments):
     )
     val_dataset_sample: int | None = arg(None, help="answer only the first N rows of the inference dataset")
     write_batch_size: int = arg(1000, help="rows answered and appended to result_path at a time")
+    metric: Literal["acc", "rouge"] | None = arg(
+        None,
+        help="score the replies against the dataset's reference replies: acc (exact match) or rouge "
+        "(ROUGE-L, BLEU-4); printed and written to <result_path>.metric.json",
+    )
 
 
 @dataclass(kw_only=True)

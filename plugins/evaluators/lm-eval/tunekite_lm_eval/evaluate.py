@@ -45,7 +45,7 @@ def evaluate(_args: None, job: EvalJob) -> Iterator[DatasetResult]:
                 f"--eval_dataset {dataset}: lm-eval has no task {name!r} (list them with `lm-eval ls tasks`)"
             )
         overrides = dict(job.dataset_args.get(dataset, {}))
-        spec: str | dict[str, Any] = {"task": name, **overrides} if overrides else name
+        spec = task_config(manager, dataset, name, overrides) if overrides else name
         try:
             results = lm_eval.simple_evaluate(
                 model=model,
@@ -64,6 +64,20 @@ def evaluate(_args: None, job: EvalJob) -> Iterator[DatasetResult]:
         except Exception as exc:
             raise ArgumentError(download_failure(dataset, name, exc)) from None
         yield from results_of(dataset, results, job)
+
+
+def task_config(manager: Any, dataset: str, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The task's own YAML config with `--eval_dataset_args` keys replaced (lm-eval builds a
+    config given as a dict from that dict alone)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    entry = manager.task_index.get(name)
+    if entry is None or entry.yaml_path is None or "task" not in (entry.cfg or {}):
+        raise ArgumentError(
+            f"--eval_dataset_args: {dataset} ({name}) is an lm-eval group, not one task; give the options "
+            "to each of its tasks by name"
+        )
+    return {**load_yaml(entry.yaml_path), **overrides, "task": name}
 
 
 def download_failure(dataset: str, task: str, exc: BaseException) -> str:
@@ -94,28 +108,41 @@ def results_of(dataset: str, results: Mapping[str, Any], job: EvalJob) -> Iterat
         scores = {
             key.removesuffix(",none"): float(value)
             for key, value in values.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and "_stderr" not in key
+            if isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and "_stderr" not in key
+            and key != "sample_len"
         }
-        samples = []
-        for logged in results.get("samples", {}).get(task, []):
-            resps = logged.get("filtered_resps") or logged.get("resps") or [""]
-            sample = EvalSample(
-                index=int(logged.get("doc_id", len(samples))),
-                prompt=[{"role": "user", "content": str(logged.get("arguments", ""))}],
-                prediction=str(resps[0][0] if isinstance(resps[0], list) else resps[0]),
-                reference=logged.get("target"),
-                scores={
-                    k: float(v) for k, v in logged.items() if k in scores and isinstance(v, (int, float))
-                },
-            )
+        samples = [logged_sample(logged, scores) for logged in results.get("samples", {}).get(task, [])]
+        for sample in samples:
             job.report(dataset, sample)
-            samples.append(sample)
         yield DatasetResult(
             dataset=dataset if task == task_name(dataset) else f"{dataset}/{task}",
             scores=scores,
             samples=tuple(samples),
             kind=f"lm_eval:{task}",
         )
+
+
+def logged_sample(logged: Mapping[str, Any], scores: Mapping[str, float]) -> EvalSample:
+    """An lm-eval logged sample (one per document and answer filter) as an `EvalSample`
+    with its scores under the task's `metric,filter` keys."""
+    suffix = f",{logged.get('filter', 'none')}"
+    arguments = next(iter((logged.get("arguments") or {}).values()), {})
+    context = arguments.get("arg_0", "") if isinstance(arguments, Mapping) else ""
+    resps = logged.get("filtered_resps") or [""]
+    return EvalSample(
+        index=int(logged.get("doc_id", 0)),
+        prompt=conversation(str(context)),
+        prediction=str(resps[0][0] if isinstance(resps[0], list) else resps[0]),
+        reference=logged.get("target"),
+        scores={
+            f"{k}{suffix}".removesuffix(",none"): float(v)
+            for k, v in logged.items()
+            if f"{k}{suffix}".removesuffix(",none") in scores
+        },
+        extra={"filter": logged.get("filter"), "raw": logged.get("resps")},
+    )
 
 
 def answering_lm(job: EvalJob) -> Any:
