@@ -13,6 +13,8 @@
 #                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 4 minutes on a quiet machine, 9 on a busy one)
 #   make bench-export  every exporter's output against the unquantized SmolLM2: size, load time,
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
+#   make bench-eval  tk run eval of SmolLM2 on all of HumanEval (pass@1) and arithmetic:small (math
+#                  accuracy): scores and seconds (bench/eval.py; in bench)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
 #   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
@@ -27,7 +29,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export quant-env test-quant
+	bench-export bench-eval quant-env test-quant
 
 install: $(STAMP)
 
@@ -63,6 +65,10 @@ bench: install
 	$(BIN)/python bench/dpo.py --output bench/results/dpo.json
 	if test -f $(VLLM_STAMP); then $(VLLM_BIN)/python bench/vllm.py --output bench/results/vllm.json; fi
 	$(MAKE) bench-export
+	$(MAKE) bench-eval
+
+bench-eval: install
+	$(BIN)/python bench/eval.py --output bench/results/eval.json
 
 bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json

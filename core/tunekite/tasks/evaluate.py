@@ -57,10 +57,13 @@ def run(run: Run) -> Path:
         report=report,
     )
     started = time.perf_counter()
-    results = list(evaluate(run.component_args(spec), job))
-    seconds = time.perf_counter() - started
+    results, seconds = [], {}
+    for result in evaluate(run.component_args(spec), job):  # each dataset timed as it is scored
+        seconds[result.dataset] = time.perf_counter() - started - sum(seconds.values())
+        results.append(result)
     folder = write_results(run, results, seconds)
-    console.print(score_table(results, title=f"{spec.name} evaluation ({seconds:.1f} s)"))
+    total = sum(seconds.values())
+    console.print(score_table(results, title=f"{spec.name} evaluation ({total:.1f} s)"))
     console.print(f"results: {folder}")
     return folder
 
@@ -102,7 +105,7 @@ def _file_name(dataset: str) -> str:
     return re.sub(r"[^\w.-]+", "-", stem).strip("-") or "dataset"
 
 
-def write_results(run: Run, results: list[DatasetResult], seconds: float) -> Path:
+def write_results(run: Run, results: list[DatasetResult], seconds: dict[str, float]) -> Path:
     """`<eval_output_dir>/<time>/`, written in a hidden folder and renamed when complete."""
     from tunekite.run_folder import write_args, write_json
     from tunekite.training.outputs import write_manifest
@@ -120,10 +123,15 @@ def write_results(run: Run, results: list[DatasetResult], seconds: float) -> Pat
             with (staging / PREDICTIONS / f"{name}.jsonl").open("w", encoding="utf-8") as out:
                 for sample in result.samples:
                     out.write(json.dumps(dataclasses.asdict(sample), ensure_ascii=False, default=str) + "\n")
-            scores[result.dataset] = {"kind": result.kind, "samples": len(result.samples), **result.scores}
-        write_json(staging / SCORES_FILE, {"scores": scores, "seconds": round(seconds, 2)})
+            scores[result.dataset] = {
+                "kind": result.kind,
+                "samples": len(result.samples),
+                "seconds": round(seconds.get(result.dataset, 0.0), 2),
+                **result.scores,
+            }
+        write_json(staging / SCORES_FILE, {"scores": scores, "seconds": round(sum(seconds.values()), 2)})
         write_args(run, staging)
-        write_manifest(run, staging, eval_backend=run.eval_backend, eval_url=run.eval_url, seconds=seconds)
+        write_manifest(run, staging, eval_backend=run.eval_backend, eval_url=run.eval_url)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; a failure's leftovers

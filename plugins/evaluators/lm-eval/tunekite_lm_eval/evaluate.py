@@ -128,8 +128,8 @@ def logged_sample(logged: Mapping[str, Any], scores: Mapping[str, float]) -> Eva
     """An lm-eval logged sample (one per document and answer filter) as an `EvalSample`
     with its scores under the task's `metric,filter` keys."""
     suffix = f",{logged.get('filter', 'none')}"
-    arguments = next(iter((logged.get("arguments") or {}).values()), {})
-    context = arguments.get("arg_0", "") if isinstance(arguments, Mapping) else ""
+    arguments = (logged.get("arguments") or [("", {})])[0]  # the first request's (context, gen_kwargs)
+    context = arguments[0] if arguments else ""
     resps = logged.get("filtered_resps") or [""]
     return EvalSample(
         index=int(logged.get("doc_id", 0)),
