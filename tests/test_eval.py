@@ -84,6 +84,8 @@ def test_eval_refuses_before_loading_anything(tmp_path, monkeypatch):
         start("eval", ["--model", str(tmp_path / "nothing")])
     with pytest.raises(ArgumentError, match="no OpenAI-compatible server answers"):
         start("eval", ["--eval_dataset", "x.jsonl", "--eval_url", "http://127.0.0.1:9/v1"])
+    with pytest.raises(ArgumentError, match="load --adapters in `tk run deploy`"):
+        start("eval", ["--eval_dataset", "x.jsonl", "--eval_url", "http://127.0.0.1:9/v1", "--adapters", "a"])
     assert list(tmp_path.iterdir()) == []  # no results folder for a run that did not start
     assert (
         not (Path.cwd() / "eval_output").exists() or True

@@ -73,6 +73,8 @@ def _answerer(run: Run) -> Answerer:
     model and `--adapters` (their args.json filling the base model, as for infer)."""
     settings = {**generation_settings(run.groups["generation"]), "seed": run.seed}
     if run.eval_url:
+        if run.adapters:
+            raise ArgumentError("--eval_url scores the server's model: load --adapters in `tk run deploy` instead")
         return url_answerer(run.eval_url, settings, num_proc=run.eval_num_proc, api_key=run.api_key)
     from transformers import set_seed
 
