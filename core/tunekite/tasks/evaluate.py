@@ -74,7 +74,7 @@ def _answerer(run: Run) -> Answerer:
     settings = {**generation_settings(run.groups["generation"]), "seed": run.seed}
     if run.eval_url:
         if run.adapters:
-            raise ArgumentError("--eval_url scores the server's model: load --adapters in `tk run deploy` instead")
+            raise ArgumentError("--eval_url scores the server's model: load --adapters in `tk run deploy`")
         return url_answerer(run.eval_url, settings, num_proc=run.eval_num_proc, api_key=run.api_key)
     from transformers import set_seed
 
