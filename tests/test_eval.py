@@ -13,32 +13,16 @@ from tunekite.api import ArgumentError, resolve, start
 from tunekite.testing import serving
 
 
-@pytest.fixture(scope="module")
-def qa_file(tmp_path_factory) -> Path:
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"{i} plus {i}?"},
-                {"role": "assistant", "content": f"{2 * i}."},
-            ]
-        }
-        for i in range(5)
-    ]
-    path = tmp_path_factory.mktemp("qa") / "sums.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def predictions(folder: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (folder / "predictions" / f"{name}.jsonl").read_text().splitlines()]
 
 
-def test_eval_through_the_engine_and_through_a_deployed_server_agree(tiny_chat, qa_file, tmp_path):
+def test_eval_through_the_engine_and_through_a_deployed_server_agree(tiny_chat, tmp_path):
     import torch
 
     from tunekite.tasks.deploy import build_server
 
-    model, _ = tiny_chat
+    model, qa_file = tiny_chat
     common = ["--eval_dataset", str(qa_file), "--max_new_tokens", "6", "--eval_limit", "4"]
     local = start("eval", ["--model", str(model), *common, "--eval_output_dir", str(tmp_path / "local")])
 
@@ -92,13 +76,13 @@ def test_eval_refuses_before_loading_anything(tmp_path, monkeypatch):
     )  # nothing to check in cwd: refusals write nothing
 
 
-def test_infer_metric_scores_replies_against_references(tiny_chat, qa_file, tmp_path):
-    model, _ = tiny_chat
-    argv = ["--model", str(model), "--max_new_tokens", "6", "--temperature", "0"]
+def test_infer_metric_scores_replies_against_references(tiny_chat, tmp_path):
+    model, qa_file = tiny_chat
+    argv = ["--model", str(model), "--max_new_tokens", "6", "--temperature", "0", "--val_dataset_sample", "5"]
     first = start("infer", [*argv, "--val_dataset", str(qa_file), "--result_path", str(tmp_path / "a.jsonl")])
     replies = [json.loads(line)["response"] for line in first.read_text().splitlines()]
     # References equal to the model's own greedy replies for the first 3 rows: acc 3/5.
-    rows = [json.loads(line) for line in qa_file.read_text().splitlines()]
+    rows = [json.loads(line) for line in qa_file.read_text().splitlines()][:5]
     for row, reply in zip(rows[:3], replies, strict=False):
         row["messages"][-1]["content"] = reply
     echo = tmp_path / "echo.jsonl"
