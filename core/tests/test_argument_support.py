@@ -22,7 +22,6 @@ REFUSED = [
     ("freeze_llm", "true", "TuneKite has no multimodal (vision) models"),
     ("freeze_vit", "false", "TuneKite has no multimodal (vision) models"),
     ("freeze_aligner", "false", "TuneKite has no multimodal (vision) models"),
-    ("predict_with_generate", "true", "not built yet: evaluation reports eval_loss only"),
     ("push_to_hub", "true", "not built yet"),
     ("hub_model_id", "me/kite", "goes with --push_to_hub"),
     ("hub_private_repo", "true", "goes with --push_to_hub"),

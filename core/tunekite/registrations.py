@@ -340,6 +340,22 @@ class ParallelismSpec(ComponentSpec):
         return None if self.before_model is None else _resolve(self.before_model)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluatorSpec(ComponentSpec):
+    """An evaluation backend for `tk run eval` (`--eval_backend NAME`: native, lm_eval, ...).
+
+    Factory: `(evaluator_args, job) -> Iterable[DatasetResult]`, where `evaluator_args` is
+    the spec's own argument group (None without one) and `job` a
+    `tunekite.api.EvalJob`: the `--eval_dataset` values, `--eval_limit`, and `answer`,
+    which gets replies through the run's engine or `--eval_url` server. It yields one
+    `tunekite.api.DatasetResult` per dataset; core writes the predictions, scores and
+    manifest and prints the table. A dataset it cannot score (unknown, offline) is an
+    `ArgumentError` naming the dataset and the fix.
+    """
+
+    kind: ClassVar[str] = "evaluators"
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     spec.kind: spec
     for spec in (
@@ -355,6 +371,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         QuantizerSpec,
         ExporterSpec,
         ParallelismSpec,
+        EvaluatorSpec,
     )
 }
 KINDS: tuple[str, ...] = tuple(SPEC_TYPES)

@@ -383,8 +383,14 @@ class TrainingArguments:
     )
     predict_with_generate: bool = arg(
         False,
-        help="evaluate by generating text instead of computing loss",
-        unsupported="not built yet: evaluation reports eval_loss only",
+        read_by="trainers",
+        help="at each evaluation also generate replies to the validation prompts (64 new tokens, greedy) "
+        "and log their ROUGE-L/BLEU-4, or accuracy with --metric acc",
+    )
+    metric: Literal["rouge", "acc"] = arg(
+        "rouge",
+        read_by="trainers",
+        help="what --predict_with_generate logs: rouge (eval_rouge-l, eval_bleu-4) or acc (eval_acc)",
     )
     metric_for_best_model: str | None = arg(
         None,

@@ -18,7 +18,7 @@ from tunekite.registrations import (
     TrainerSpec,
     TunerSpec,
 )
-from tunekite.tasks.arguments import DeployArguments, ExportArguments, InferArguments
+from tunekite.tasks.arguments import DeployArguments, EvalArguments, ExportArguments, InferArguments
 from tunekite.templates import loss_scale
 
 TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
@@ -141,6 +141,16 @@ def tk_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             groups=("model", "template", "generation", "adapters"),
             args=DeployArguments,
             factory="tunekite.tasks.deploy:run",
+        )
+    )
+    register(
+        TaskSpec(
+            name="eval",
+            summary="Score a model, adapter or running server on datasets (`tk list evaluators`)",
+            groups=("model", "template", "generation", "quantization", "adapters"),
+            args=EvalArguments,
+            factory="tunekite.tasks.evaluate:run",
+            defaults=(("temperature", 0.0), ("max_new_tokens", 512)),
         )
     )
 

@@ -4,6 +4,7 @@ names and defaults). Light to import: `tk --help` and `tk list` read them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tunekite.arguments.fields import arg
 
@@ -32,6 +33,11 @@ class InferArguments(MergeArguments):
     )
     val_dataset_sample: int | None = arg(None, help="answer only the first N rows of the inference dataset")
     write_batch_size: int = arg(1000, help="rows answered and appended to result_path at a time")
+    metric: Literal["acc", "rouge"] | None = arg(
+        None,
+        help="score the replies against the dataset's reference replies: acc (exact match) or rouge "
+        "(ROUGE-L, BLEU-4); printed and written to <result_path>.metric.json",
+    )
 
 
 @dataclass(kw_only=True)
@@ -75,3 +81,32 @@ class DeployArguments:
         default_factory=list,
         help="folders /v1/adapters/load may load adapters from (none: no loading or unloading at run time)",
     )
+
+
+@dataclass(kw_only=True)
+class EvalArguments:
+    """`tk run eval` (ms-swift's evaluation arguments): which backend scores which datasets,
+    through which engine or running server, and where the results go."""
+
+    eval_dataset: list[str] = arg(
+        default_factory=list,
+        help="datasets to score: humaneval, a registered name (arithmetic:small), a local file, or a "
+        "backend's benchmark (gsm8k with --eval_backend lm_eval)",
+    )
+    eval_backend: str = arg("native", selects="evaluators", help="evaluation backend (`tk list evaluators`)")
+    eval_limit: int | None = arg(None, help="score at most N samples of each dataset; None: all")
+    eval_output_dir: str = arg(
+        "eval_output", help="results go to <eval_output_dir>/<time>/: predictions, scores.json, manifest"
+    )
+    eval_dataset_args: dict | None = arg(
+        None, help='per-dataset options as JSON, e.g. \'{"gsm8k": {"dataset_path": "/data/gsm8k"}}\''
+    )
+    eval_url: str | None = arg(
+        None,
+        help="score a running OpenAI-compatible server (http://127.0.0.1:8000/v1); no model is loaded",
+    )
+    eval_num_proc: int = arg(256, help="requests sent to --eval_url at a time (ms-swift: 256 for text)")
+    api_key: str | None = arg(None, secret=True, help="key sent to --eval_url as `Authorization: Bearer`")
+    infer_backend: str = arg("pt", selects="engines", help="inference engine: pt, or an installed plugin's")
+    max_batch_size: int = arg(1, help="prompts the engine generates together")
+    verbose: bool = arg(False, help="print every question, reply and score as it is scored")

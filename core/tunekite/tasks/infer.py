@@ -34,11 +34,15 @@ if TYPE_CHECKING:
 def run(run: Run) -> Path | None:
     """The `infer` task: the results file in batch mode, None after a chat."""
     from rich.console import Console
+    if run.metric and not (run.dataset or run.val_dataset):
+        raise ArgumentError("--metric scores a dataset's replies: pass --val_dataset with reference replies")
     run = with_checkpoint_args(run)  # first: names a missing plugin before any heavy import
     engine = _engine(run)
     if run.dataset or run.val_dataset:
         target = infer_dataset(run, engine)
         Console(stderr=True, highlight=False).print(f"results: {target}")
+        if run.metric:
+            print(f"metric: {json.dumps(score_results(target, run.metric))}")
         return target
     from tunekite.tasks.chat import chat
 
@@ -180,6 +184,21 @@ def infer_dataset(run: Run, engine: Engine) -> Path:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             out.flush()
     return target
+
+
+def score_results(results: Path, metric: str) -> dict[str, float]:
+    """`--metric` over a results file's rows that have a reference (`labels`), written to
+    `<results>.metric.json` as ms-swift's `acc` or `rouge-l`/`bleu-4` means."""
+    from tunekite.evaluation.metrics import text_scores
+    from tunekite.run_folder import write_json
+
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    pairs = [(row["response"], row["labels"]) for row in rows if row.get("labels") is not None]
+    if not pairs:
+        raise ArgumentError(f"--metric {metric}: no row of the dataset has a reference reply to score")
+    scores = {**text_scores(metric, *map(list, zip(*pairs, strict=True))), "samples": len(pairs)}
+    write_json(results.with_name(f"{results.name}.metric.json"), scores)
+    return scores
 
 
 def default_result_folder(run: Run) -> Path:

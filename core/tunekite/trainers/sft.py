@@ -14,6 +14,7 @@ def train(run: Any) -> dict[str, Any]:
 
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
+    from tunekite.training.generated import generation_metrics
     from tunekite.training.hf_args import hf_training_arguments
     from tunekite.training.outputs import (
         checkpoint_describer,
@@ -55,6 +56,7 @@ def train(run: Any) -> dict[str, Any]:
         acc_strategy=run.acc_strategy,
         describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype),
         make_optimizer=tuner_optimizer(run),
+        generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
     )
 
     # 5. Train (resuming the whole state, or with resume_only_model only the weights),

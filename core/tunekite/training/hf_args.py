@@ -104,7 +104,8 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     "create_checkpoint_symlink": Ours("tunekite.trainers.sft"),
     "eval_strategy": hf("eval_strategy"),
     "eval_steps": hf("eval_steps"),
-    "predict_with_generate": Refused(),
+    "predict_with_generate": Ours("trainers"),  # sft and pt generate at evaluation; rlhf rejects it
+    "metric": Ours("trainers"),
     "metric_for_best_model": hf("metric_for_best_model"),
     "greater_is_better": hf("greater_is_better"),
     "load_best_model_at_end": hf("load_best_model_at_end"),
@@ -187,7 +188,9 @@ def training_config(
     if has_eval:
         values["eval_strategy"] = training.eval_strategy or training.save_strategy
         values["eval_steps"] = training.eval_steps or training.save_steps
-        values["metric_for_best_model"] = training.metric_for_best_model or "loss"
+        generated = {"rouge": "rouge-l", "acc": "acc"}[training.metric]  # --predict_with_generate's
+        best = generated if training.predict_with_generate else "loss"
+        values["metric_for_best_model"] = training.metric_for_best_model or best
     else:
         values["eval_strategy"] = "no"
         values["load_best_model_at_end"] = False

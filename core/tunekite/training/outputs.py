@@ -35,13 +35,15 @@ def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
     if not is_main_process():
         return folder / MANIFEST_FILE
     argv = redact_argv(sys.argv[1:], secret_fields(run.groups.values()))
+    values = run.values()  # a trainer's data, or eval's `--eval_dataset`
     manifest = {
         "command": shlex.join([Path(sys.argv[0]).name, *argv]),
         "cwd": os.getcwd(),
         "git_sha": _git_sha(),
         "plugins": run.plugins,
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "datasets": _dataset_hashes([*run.dataset, *run.val_dataset]),
+        "datasets": _dataset_hashes([*values.get("dataset", []), *values.get("val_dataset", []),
+                                     *values.get("eval_dataset", [])]),
         **extra,
     }
     return write_json(folder / MANIFEST_FILE, manifest)

@@ -20,7 +20,9 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
     of the whole accumulated batch; checkpoints are atomic (`AtomicCheckpoints`).
 
     `describe_checkpoint(folder)` adds the run's self-description to each checkpoint
-    before it becomes visible; `make_optimizer(model)` may supply the tuner's optimizer.
+    before it becomes visible; `make_optimizer(model)` may supply the tuner's optimizer;
+    `generation_metrics(model) -> {name: value}` adds scores of generated replies to every
+    evaluation (`--predict_with_generate`), logged and usable as `metric_for_best_model`.
     """
 
     loss_is_scaled_for_ga = True
@@ -31,13 +33,23 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         acc_strategy: str = "token",
         describe_checkpoint: Callable[[Path], None] | None = None,
         make_optimizer: Callable[[Any], Any] | None = None,
+        generation_metrics: Callable[[Any], dict[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, describe_checkpoint=describe_checkpoint, **kwargs)
         self.model_accepts_loss_kwargs = True  # so the trainer counts trained tokens per accumulated batch
         self.acc_strategy = acc_strategy
         self.make_optimizer = make_optimizer
+        self.generation_metrics = generation_metrics
         self._accuracy = [0.0, 0.0]  # correct, total since the last log
+
+    def evaluation_loop(self, *args: Any, metric_key_prefix: str = "eval", **kwargs: Any) -> Any:
+        """The loss evaluation, plus the generated replies' scores under the same prefix."""
+        output = super().evaluation_loop(*args, metric_key_prefix=metric_key_prefix, **kwargs)
+        if self.generation_metrics is not None:
+            scores = self.generation_metrics(self.model)
+            output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.items()})
+        return output
 
     # Loss -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tunekite.api import ArgumentError
+from tunekite.api import ArgumentError, math_verified
 
 DEFAULT_MAX_LEN = 512  # the reference's max_completion_length
 
@@ -29,20 +29,10 @@ def _solutions(solution: Sequence[Any] | None, n: int, reward: str) -> list[str]
 
 
 def _accuracy(completions: Sequence[str], solutions: Sequence[str]) -> list[float]:
-    """1.0 when the completion's first LaTeX/boxed answer verifies against the solution;
-    an unparsable solution scores 0 (nothing to check against)."""
-    from math_verify import LatexExtractionConfig, parse, verify
-
-    answer_config = [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)]
-    rewards = []
-    for completion, solution in zip(completions, solutions, strict=True):
-        gold = parse(solution, extraction_mode="first_match")
-        if not gold:
-            rewards.append(0.0)
-            continue
-        answer = parse(completion, extraction_config=answer_config, extraction_mode="first_match")
-        rewards.append(float(bool(answer) and verify(gold, answer)))
-    return rewards
+    """1.0 when the completion's first LaTeX/boxed answer verifies against the solution
+    (core's `math_verified`, the checker `tk run eval` scores math with); an unparsable
+    solution scores 0 (nothing to check against)."""
+    return [math_verified(c, s) for c, s in zip(completions, solutions, strict=True)]
 
 
 def build_accuracy(args: None = None) -> Callable[..., list[float]]:

@@ -22,6 +22,10 @@ from tunekite_rlhf.ppo_args import PpoArguments
 GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
 DEFAULTS = (("loss_scale", "last_round"),)  # ms-swift trains only the final reply in RLHF
 OWN_DEFAULTS = {"ppo": (("split_dataset_ratio", 0.0),)}  # PPO does not evaluate
+REJECTS = tuple(
+    (name, "sft and pt generate at evaluation; the alignment trainers report their own eval metrics")
+    for name in ("predict_with_generate", "metric")
+)
 
 TRAINERS: tuple[tuple[str, str, type, str], ...] = (
     ("dpo", "Direct Preference Optimization on chosen/rejected pairs (TRL)", DpoArguments, "preference"),
@@ -48,6 +52,7 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
                 groups=GROUPS,
                 args=args,
                 defaults=DEFAULTS + OWN_DEFAULTS.get(name, ()),
+                rejects=REJECTS,
                 factory=f"tunekite_rlhf.{module}:train",
             )
         )

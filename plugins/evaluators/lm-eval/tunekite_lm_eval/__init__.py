@@ -1,0 +1,1 @@
+"""Named public benchmarks for `tk run eval` through lm-evaluation-harness."""

@@ -1,0 +1,1 @@
+"""TuneKite's native evaluator: scores replies offline, on local data and HumanEval."""
