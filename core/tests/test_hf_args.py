@@ -115,7 +115,8 @@ def test_warmup_ratio_shows_a_warmup_in_the_logged_learning_rates(
 
 
 def batch_lengths(tk_plugins, model_dir, data_file, out, *extra) -> list[int]:
-    """The padded length of each batch the trainer's dataloader yields, in order."""
+    """The padded length of each batch the trainer's dataloader yields, in order (padded
+    batches, as asked: a CPU's default would be padding-free rows)."""
     from transformers import TrainerCallback
 
     seen: list[int] = []
@@ -129,7 +130,7 @@ def batch_lengths(tk_plugins, model_dir, data_file, out, *extra) -> list[int]:
         return [Batches()]
 
     tk_plugins.add(type("Spy", (), {"tk_train_callbacks": staticmethod(tk_train_callbacks)}))
-    sft(model_dir, data_file, out, "--max_steps", "1", *extra)
+    sft(model_dir, data_file, out, "--max_steps", "1", "--padding_free", "false", *extra)
     return seen
 
 
@@ -142,7 +143,7 @@ def test_group_by_length_orders_batches_by_length(tk_plugins, model_dir, data_fi
 
 
 def test_without_group_by_length_batches_come_shuffled(tk_plugins, model_dir, data_file, tmp_path) -> None:
-    shuffled = batch_lengths(tk_plugins, model_dir, data_file, tmp_path / "b")
+    shuffled = batch_lengths(tk_plugins, model_dir, data_file, tmp_path / "b", "--group_by_length", "false")
     assert len(shuffled) == 12 and not all(sorted_in_threes(shuffled)), shuffled
 
 

@@ -252,3 +252,32 @@ def test_a_template_without_a_format_names_itself_and_brings_its_factory(tk_plug
     assert built.name == "own"
     with pytest.raises(ValueError, match="give its ChatFormat"):
         TemplateSpec(name="nothing", summary="s")
+
+
+def reference_encoding(template: Template, row) -> dict:
+    """Per row, independently of the encoder's batched path: the tokenizer's own call with
+    offsets, and each token weighted by the chunk its last character falls in, looked up
+    character by character."""
+    chunks = [w for p in template.pieces(row["messages"], row.get("tools")) for w in template.loss_scale(p)]
+    weight_of_char = [weight for text, weight in chunks for _ in text]
+    encoded = template.tokenizer(
+        "".join(text for text, _ in chunks), add_special_tokens=False, return_offsets_mapping=True
+    )
+    ids = encoded["input_ids"]
+    weights = [weight_of_char[max(end - 1, start)] for start, end in encoded["offset_mapping"]]
+    labels = [t if w > 0 else IGNORE_INDEX for t, w in zip(ids, weights, strict=True)]
+    return {"input_ids": ids, "labels": labels, "loss_scale": weights, "length": len(ids)}
+
+
+@pytest.mark.parametrize("loss_scale", ["default", "react", "all"])
+def test_a_batch_encodes_as_each_row_alone_and_as_the_tokenizer_offsets_say(tokenizer, loss_scale):
+    rows = [
+        {"messages": TWO_ROUNDS},
+        AGENT_ROW,
+        {"messages": [{"role": "user", "content": "学习?"}, {"role": "assistant", "content": "模型训练"}]},
+        {"messages": [{"role": "system", "content": "be brief"}, *TWO_ROUNDS[:2]]},
+    ]
+    template = scaled(tokenizer, loss_scale)
+    batched = template.encode_batch(rows)
+    assert batched == [template.encode(row) for row in rows]
+    assert batched == [reference_encoding(template, row) for row in rows]

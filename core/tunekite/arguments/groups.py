@@ -350,9 +350,14 @@ class TrainingArguments:
         help="let the trainer drop batch columns the model's forward does not take",
         unsupported="TuneKite's datasets hold only the columns their trainer reads; there is nothing to drop",
     )
-    group_by_length: bool = arg(False, help="batch samples of similar length together")
-    padding_free: bool = arg(
-        False, help="concatenate each batch into one row without padding (packing implies it)"
+    group_by_length: bool | None = arg(
+        None,
+        help="batch samples of similar length together; None: on for padded batches, off for padding-free",
+    )
+    padding_free: bool | None = arg(
+        None,
+        help="concatenate each batch into one row without padding (packing implies it); None: on for "
+        "a CPU when the model keeps packed samples apart, off on a GPU",
     )
     # Logging
     logging_steps: int = arg(5, help="log every N steps")

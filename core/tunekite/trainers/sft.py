@@ -10,10 +10,12 @@ from typing import Any
 
 
 def train(run: Any) -> dict[str, Any]:
+    from rich.console import Console
     from transformers import set_seed
 
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
+    from tunekite.training.batching import choose_batching
     from tunekite.training.generated import generation_metrics
     from tunekite.training.hf_args import hf_training_arguments
     from tunekite.training.outputs import (
@@ -38,16 +40,26 @@ def train(run: Any) -> dict[str, Any]:
     # 3. The tuner adapts the model (LoRA, full, ...); it may bring its own optimizer.
     model = apply_tuner(run, policy)
 
-    # 4. The trainer: transformers' Trainer with the template's per-token loss weights.
-    padding_free = run.packing or run.padding_free
+    # 4. The trainer: transformers' Trainer with the template's per-token loss weights,
+    #    batching as asked or the device's fast path (said at start-up).
+    plan = choose_batching(
+        run.groups["training"],
+        packing=run.packing,
+        model=model,
+        groupable="length" in (getattr(train, "column_names", None) or ()),
+    )
+    Console(stderr=True, highlight=False).print(f"[bold]batches[/]: {plan.describe()}")
     collator = (
         PaddingFreeCollator()
-        if padding_free
+        if plan.padding_free
         else PaddedCollator.for_tokenizer(policy.tokenizer, run.padding_side)
     )
+    sampling = {"train_sampling_strategy": "group_by_length"} if plan.group_by_length else {}
     trainer = TunekiteTrainer(
         model=model,
-        args=hf_training_arguments(run, run.output_dir, has_eval=val is not None, model_dtype=policy.dtype),
+        args=hf_training_arguments(
+            run, run.output_dir, has_eval=val is not None, model_dtype=policy.dtype, **sampling
+        ),
         train_dataset=train,
         eval_dataset=val,
         data_collator=collator,

@@ -119,8 +119,11 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
 }
 
 
-def hf_training_arguments(run: Any, output_dir: Path, *, has_eval: bool, model_dtype: Any = None) -> Any:
-    """The sft trainer's `Seq2SeqTrainingArguments`; batches group by the `length` column."""
+def hf_training_arguments(
+    run: Any, output_dir: Path, *, has_eval: bool, model_dtype: Any = None, **own: Any
+) -> Any:
+    """The sft trainer's `Seq2SeqTrainingArguments` (plus `own` fields); batches group by
+    the `length` column."""
     from transformers import Seq2SeqTrainingArguments
 
     return training_config(
@@ -130,6 +133,7 @@ def hf_training_arguments(run: Any, output_dir: Path, *, has_eval: bool, model_d
         has_eval=has_eval,
         model_dtype=model_dtype,
         length_column_name="length",
+        **own,
     )
 
 

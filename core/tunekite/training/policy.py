@@ -46,10 +46,15 @@ def load_policy(run: Any, *, padding_side: str | None = None) -> Policy:
 
 def apply_tuner(run: Any, policy: Policy) -> Any:
     """The selected tuner (`--tuner lora`, `full`, ...) applied to the policy's model, which
-    it replaces and returns. With `--gradient_checkpointing` the input embeddings pass
+    it replaces and returns. LoRA's input dropout is fused into its `A` matrix
+    (`tunekite.training.lean_dropout`), so backward does not keep a copy of each input.
+    With `--gradient_checkpointing` the input embeddings pass
     gradients on even when frozen, so adapters behind them still learn."""
+    from tunekite.training.lean_dropout import fuse_lora_dropout
+
     tuner = run.component("tuners")
     model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"])
+    fuse_lora_dropout(model)
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     policy.model = model
