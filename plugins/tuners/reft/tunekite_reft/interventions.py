@@ -17,6 +17,8 @@ from tunekite_reft.plugin import INSTALL
 
 CONFIG_FILE = "reft_config.json"
 WEIGHTS_FILE = "reft_interventions.safetensors"
+DEFAULT_KWARGS = {"add_bias": False}
+"""What pyreft's NoReFT and NodiReFT require and pyreft's examples pass; `--reft_args` overrides."""
 ATTRIBUTE = "reft_intervention"
 """The decoder layer's submodule that holds its intervention (so it moves with the model)."""
 
@@ -59,7 +61,10 @@ def attach(model: Any, config: dict[str, Any]) -> list[Any]:
     added = []
     for index in chosen:
         intervention = intervention_class(
-            embed_dim=hidden, low_rank_dimension=config["rank"], dtype=torch.float32, **config["kwargs"]
+            embed_dim=hidden,
+            low_rank_dimension=config["rank"],
+            dtype=torch.float32,
+            **{**DEFAULT_KWARGS, **config["kwargs"]},
         ).to(next(model.parameters()).device)
         layers[index].add_module(ATTRIBUTE, intervention)
         layers[index].register_forward_hook(_intervene)
