@@ -35,6 +35,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "lisa": "tunekite-layerwise",
         "llamapro": "tunekite-layerwise",
         "longlora": "tunekite-longlora",
+        "reft": "tunekite-reft",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "parallelisms": {"deepspeed": "tunekite-deepspeed"},
@@ -138,11 +139,6 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 UNAVAILABLE: dict[str, dict[str, str]] = {
-    "tuners": {
-        "reft": "'reft' (ms-swift's --train_type reft, through pyreft) is not available yet: its "
-        "interventions need their own forward, checkpoint format and --adapters loading, which "
-        "TuneKite's trainer and inference do not have; use --tuner lora or another peft tuner.",
-    },
     "quantizers": {
         "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
         "it; use --quant_method bnb (pip install tunekite-bnb).",
