@@ -4,6 +4,7 @@ same logits, and `tk run sft --tuner reft` then `tk run infer --adapters` on the
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,9 @@ def test_sft_then_infer_with_adapters(tmp_path: Path, monkeypatch: pytest.Monkey
         "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2",
     ])  # fmt: skip
     assert len(answers.read_text().splitlines()) == 2
+
+
+def test_without_pyreft_the_run_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyreft", None)
+    with pytest.raises(ArgumentError, match=r"needs pyreft.*: pip install --no-deps pyreft==0.1.0 pyvene==0.1.8$"):
+        reft()
