@@ -61,11 +61,11 @@ def infer_model(*adapters: str):
 def test_the_recorded_tuner_loads_its_own_adapter(host, tiny, tmp_path) -> None:
     folder = str(checkpoint(tmp_path, tiny, "marker"))
     assert infer_model(folder).marked == folder
-    assert LOADED == [folder]
+    assert [folder] == LOADED
 
 
 def test_a_tuner_without_a_loader_leaves_it_to_peft(host, tiny, tmp_path) -> None:
-    with pytest.raises(ArgumentError, match="no adapter_config.json, so it is not a PEFT adapter"):
+    with pytest.raises(ArgumentError, match=r"no adapter_config\.json, so it is not a PEFT adapter"):
         infer_model(str(checkpoint(tmp_path, tiny, "lora")))
     assert LOADED == []
 

@@ -124,7 +124,7 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     if len(plain) > 1:
         raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")
     for name, path in sorted(adapters, key=lambda a: a[0] is not None):
-        loader = _adapter_loader(path, run.plugin_host)
+        loader = tuner_adapter_loader(path, run.plugin_host)
         if loader is None:
             model = apply_adapter(model, path, name or DEFAULT_ADAPTER)
         elif len(adapters) > 1:
@@ -138,7 +138,7 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     return model, tokenizer, template
 
 
-def _adapter_loader(folder: str, host: PluginHost) -> Any:
+def tuner_adapter_loader(folder: str, host: PluginHost) -> Any:
     """The `adapter_loader` of the tuner that `folder`'s args.json records (ReFT), or None:
     peft loads it. The tuner's plugin must be installed to read what it saved."""
     file = Path(folder) / ARGS_FILE

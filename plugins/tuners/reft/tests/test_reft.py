@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import torch
+from tunekite_reft.interventions import ATTRIBUTE, CONFIG_FILE, WEIGHTS_FILE
 
 from tunekite.api import ArgumentError, TunerArguments, registry, start
 from tunekite.testing import TunerConformance, save_tiny_chat_model, tiny_causal_lm
-from tunekite_reft.interventions import ATTRIBUTE, CONFIG_FILE, WEIGHTS_FILE
 
 
 class TestReftConformance(TunerConformance):
@@ -118,9 +118,12 @@ def test_sft_then_infer_with_adapters(tmp_path: Path, monkeypatch: pytest.Monkey
         "--max_new_tokens", "3", "--temperature", "0", "--val_dataset_sample", "2",
     ])  # fmt: skip
     assert len(answers.read_text().splitlines()) == 2
+    with pytest.raises(ArgumentError, match="cannot merge"):
+        start("export", ["--adapters", str(checkpoint), "--merge_lora", "true"])
 
 
 def test_without_pyreft_the_run_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyreft", None)
-    with pytest.raises(ArgumentError, match=r"needs pyreft.*: pip install --no-deps pyreft==0.1.0 pyvene==0.1.8$"):
+    install = r"pip install --no-deps pyreft==0\.1\.0 pyvene==0\.1\.8$"
+    with pytest.raises(ArgumentError, match=rf"needs pyreft.*: {install}"):
         reft()
