@@ -103,12 +103,13 @@ def test_sft_then_infer_with_adapters(tmp_path: Path, monkeypatch: pytest.Monkey
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     out = tmp_path / "run"
-    start("sft", [
-        "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--add_version", "false",
-        "--report_to", "none", "--split_dataset_ratio", "0", "--max_steps", "2", "--save_steps", "2",
+    sft = [
+        "--model", str(model), "--dataset", str(data), "--add_version", "false", "--report_to", "none",
+        "--split_dataset_ratio", "0", "--max_steps", "2", "--save_steps", "2",
         "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
         "--train_type", "reft", "--reft_layers", "0", "1", "--reft_rank", "2",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    start("sft", [*sft, "--output_dir", str(out)])
     checkpoint = out / "checkpoint-2"
     assert json.loads((checkpoint / CONFIG_FILE).read_text())["layers"] == [0, 1]
     assert not list(checkpoint.glob("model*.safetensors")), "the checkpoint saved the base model"
@@ -120,6 +121,8 @@ def test_sft_then_infer_with_adapters(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(answers.read_text().splitlines()) == 2
     with pytest.raises(ArgumentError, match="cannot merge"):
         start("export", ["--adapters", str(checkpoint), "--merge_lora", "true"])
+    with pytest.raises(ArgumentError, match="a ReFT run cannot resume"):
+        start("sft", [*sft, "--output_dir", "again", "--resume_from_checkpoint", str(checkpoint)])
 
 
 def test_without_pyreft_the_run_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

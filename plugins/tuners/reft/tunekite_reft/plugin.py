@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from tunekite.api import TunerSpec, arg, hookimpl
+from tunekite.api import ArgumentError, TunerSpec, arg, hookimpl
 
 INTERVENTION_TYPES = (
     "NoreftIntervention",
@@ -78,6 +79,19 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             adapter_loader="tunekite_reft.tuner:load_adapter",
         )
     )
+
+
+@hookimpl
+def tk_train_callbacks(run: Any) -> None:
+    """No callbacks: stops a ReFT run asked to resume before it starts, since transformers'
+    Trainer restores only model or peft weights and would fail on the interventions."""
+    tuners = [spec.name for spec in run.components.get("tuners", ())]
+    resume = getattr(run, "resume_from_checkpoint", None)
+    if "reft" in tuners and resume:
+        raise ArgumentError(
+            f"--resume_from_checkpoint {resume}: a ReFT run cannot resume (transformers' Trainer "
+            "restores model or peft weights, not interventions); start a new run"
+        )
 
 
 TUNEKITE_API = 1
