@@ -178,6 +178,8 @@ INSTALLS: dict[str, str] = {
     "gguf": "tunekite-gguf",
     "gradio": "tunekite-app",
     "math_verify": "tunekite-math-rewards",
+    # tunekite-reft's; --no-deps: their own requirements pin an old transformers (make install)
+    **dict.fromkeys(("pyreft", "pyvene"), "--no-deps pyreft==0.1.0 pyvene==0.1.8"),
     "vllm": "'tunekite-vllm[gpu]' (on a CPU-only machine: 'tunekite-vllm[cpu]')",
     "lmdeploy": "'tunekite-lmdeploy[cuda]'",
 }

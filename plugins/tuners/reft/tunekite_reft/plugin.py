@@ -77,6 +77,10 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             args=ReftArguments,
             factory="tunekite_reft.tuner:prepare",
             adapter_loader="tunekite_reft.tuner:load_adapter",
+            rejects=tuple(
+                (name, "reft intervenes on decoder layer outputs, not modules; pick them with --reft_layers")
+                for name in ("target_modules", "target_regex", "modules_to_save")
+            ),
         )
     )
 
