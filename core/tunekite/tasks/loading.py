@@ -174,7 +174,10 @@ def merge_refusal(model: Any) -> str | None:
     it: prompt, prefix and P-tuning learn virtual tokens, not weight changes."""
     configs = getattr(model, "peft_config", None)
     if not configs:
-        return "--merge_lora needs --adapters: there is no adapter to merge"
+        return (
+            "--merge_lora needs a peft adapter in --adapters: there is none to merge (a tuner's own "
+            "adapter, like ReFT's interventions, changes activations, not weights)"
+        )
     config = configs[model.active_adapter]
     method = getattr(config.peft_type, "value", config.peft_type)
     if config.is_prompt_learning:
