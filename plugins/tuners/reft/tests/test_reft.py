@@ -130,3 +130,17 @@ def test_without_pyreft_the_run_names_the_install(monkeypatch: pytest.MonkeyPatc
     install = r"pip install --no-deps pyreft==0\.1\.0 pyvene==0\.1\.8$"
     with pytest.raises(ArgumentError, match=rf"needs pyreft.*: {install}"):
         reft()
+
+
+def test_float32_interventions_load_onto_a_bfloat16_model(tmp_path: Path) -> None:
+    """pyreft's own loader rebuilds interventions in bfloat16 and then fails on dtypes; ours
+    stay float32 and the hidden states are cast around them."""
+    reft(reft_layers=[1]).save_pretrained(str(tmp_path))
+    model = SPEC.load_adapter_loader()(tiny_causal_lm().to(torch.bfloat16), str(tmp_path))
+    intervention = getattr(model.model.layers[1], ATTRIBUTE)
+    assert {p.dtype for p in intervention.parameters()} == {torch.float32}
+    with torch.no_grad():
+        logits = model(input_ids=IDS).logits
+        full = SPEC.load_adapter_loader()(tiny_causal_lm(), str(tmp_path))(input_ids=IDS).logits
+    assert logits.dtype == torch.bfloat16
+    assert torch.allclose(logits.float(), full, atol=0.1)
