@@ -55,11 +55,18 @@ def test_reft_args_reach_the_intervention() -> None:
         ({"reft_args": '{"low_rank_dimension": 2}'}, "set by TuneKite"),
         ({"reft_intervention_type": "Loreft"}, "must be one of NoreftIntervention"),
         ({"reft_rank": 0}, "at least 1"),
+        ({"reft_layers": [1, 1]}, "distinct layer numbers"),
+        ({"reft_layers": [-1]}, "distinct layer numbers from 0"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SPEC.args(**arguments)
+
+
+def test_continuing_from_adapters_is_refused() -> None:
+    with pytest.raises(ArgumentError, match="continuing from --adapters is not supported"):
+        SPEC.load()(tiny_causal_lm(), SPEC.args(), TunerArguments(adapters=["earlier/checkpoint-2"]))
 
 
 def test_a_layer_beyond_the_model_is_refused() -> None:

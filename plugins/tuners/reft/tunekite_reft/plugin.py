@@ -48,8 +48,8 @@ class ReftArguments:
                 f"reft_intervention_type must be one of {', '.join(INTERVENTION_TYPES)}, "
                 f"got {self.reft_intervention_type!r}"
             )
-        if any(layer < 0 for layer in self.reft_layers):
-            raise ValueError(f"reft_layers are layer numbers from 0, got {self.reft_layers}")
+        if any(layer < 0 for layer in self.reft_layers) or len(set(self.reft_layers)) < len(self.reft_layers):
+            raise ValueError(f"reft_layers are distinct layer numbers from 0, got {self.reft_layers}")
         extra = self.intervention_kwargs()
         reserved = {"embed_dim", "low_rank_dimension", "dtype"} & set(extra)
         if reserved:
