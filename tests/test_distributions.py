@@ -75,6 +75,6 @@ def test_list_without_kind_counts_each_kind(tk) -> None:
     assert result.returncode == 0, result.stderr
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in result.stdout.splitlines()
             if line.count("│") == 3}
-    assert rows["tuners"] == "20" and rows["trainers"] == "11" and rows["rewards"] == "7"
+    assert rows["tuners"] == "21" and rows["trainers"] == "11" and rows["rewards"] == "7"
     assert rows["templates"] == "41" and rows["models"] == "30"  # 27 ms-swift model types
     assert set(rows) >= {"models", "templates", "engines", "datasets", "exporters", "loss_scales", "tasks"}

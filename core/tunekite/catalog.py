@@ -35,6 +35,7 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "lisa": "tunekite-layerwise",
         "llamapro": "tunekite-layerwise",
         "longlora": "tunekite-longlora",
+        "reft": "tunekite-reft",
     },
     "quantizers": {"bnb": "tunekite-bnb"},
     "parallelisms": {"deepspeed": "tunekite-deepspeed"},
@@ -139,11 +140,6 @@ PROVIDERS: dict[str, dict[str, str]] = {
 }
 
 UNAVAILABLE: dict[str, dict[str, str]] = {
-    "tuners": {
-        "reft": "'reft' (ms-swift's --train_type reft, through pyreft) is not available yet: its "
-        "interventions need their own forward, checkpoint format and --adapters loading, which "
-        "TuneKite's trainer and inference do not have; use --tuner lora or another peft tuner.",
-    },
     "quantizers": {
         "hqq": "'hqq' (ms-swift's --quant_method hqq) is not available: no TuneKite plugin provides "
         "it; use --quant_method bnb (pip install tunekite-bnb).",
@@ -187,6 +183,8 @@ INSTALLS: dict[str, str] = {
     "gguf": "tunekite-gguf",
     "gradio": "tunekite-app",
     "math_verify": "tunekite-math-rewards",
+    # tunekite-reft's; --no-deps: their own requirements pin an old transformers (make install)
+    **dict.fromkeys(("pyreft", "pyvene"), "--no-deps pyreft==0.1.0 pyvene==0.1.8"),
     "vllm": "'tunekite-vllm[gpu]' (on a CPU-only machine: 'tunekite-vllm[cpu]')",
     "lmdeploy": "'tunekite-lmdeploy[cuda]'",
 }

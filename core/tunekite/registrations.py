@@ -189,10 +189,19 @@ class TunerSpec(ComponentSpec):
     (LoRA+ gives its B matrices a larger learning rate); None, or a None result, keeps
     the trainer's `--optim`."""
 
+    adapter_loader: str | Callable[..., Any] | None = None
+    """`(model, folder) -> model`: the model with an adapter this tuner saved in `folder` added,
+    for a tuner whose checkpoints are not peft adapters (ReFT's interventions). `--adapters`
+    calls it for a checkpoint whose args.json records this tuner; None: peft loads it."""
+
     def load_optimizer(self) -> Callable[..., Any]:
         if self.optimizer is None:
             raise ValueError(f"tuner {self.name!r} has no optimizer factory")
         return _resolve(self.optimizer)
+
+    def load_adapter_loader(self) -> Callable[..., Any] | None:
+        """The resolved `adapter_loader`, or None when peft loads this tuner's adapters."""
+        return None if self.adapter_loader is None else _resolve(self.adapter_loader)
 
 
 @dataclass(frozen=True, kw_only=True)

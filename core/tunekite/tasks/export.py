@@ -18,6 +18,7 @@ from tunekite.tasks.loading import (
     checkpoint_args,
     merge_and_save,
     merged_folder,
+    tuner_adapter_loader,
     with_checkpoint_args,
 )
 
@@ -89,6 +90,11 @@ def merge(_args: Any, run: Run, _source: Path | None) -> Path:
     quantized = checkpoint_args(run.adapters[0]).get("quant_method")
     if quantized:  # export takes no quantization group: the base always loads in full precision
         console.print(f"merging onto the full-precision base (the adapter was trained on a {quantized} base)")
+    if tuner_adapter_loader(run.adapters[0], run.plugin_host) is not None:
+        raise ArgumentError(
+            f"--merge_lora: {run.adapters[0]} is not a peft adapter; its tuner's own adapter (ReFT's "
+            "interventions) changes activations, not weights, so it cannot merge: use it with --adapters"
+        )
     model, tokenizer = load_model(run)
     merge_and_save(
         apply_adapter(model, run.adapters[0]),

@@ -8,12 +8,13 @@ from there (ms-swift's `--load_args`, on by default for infer and export).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunekite.arguments.parser import ARGS_FILE, read_args_json
+from tunekite.arguments.parser import ARGS_FILE, META_KEY, read_args_json
 from tunekite.constants import DEFAULT_ADAPTER
 from tunekite.errors import ArgumentError, UnknownNameError
 from tunekite.models.loader import load_model
@@ -21,7 +22,7 @@ from tunekite.models.quantize import inherit_quantizer
 from tunekite.models.resolve import resolve_model_spec
 from tunekite.plugin_host import PluginHost
 from tunekite.templates.resolve import build_template
-from tunekite.tuners import apply_adapter
+from tunekite.tuners import ADAPTER_CONFIG, apply_adapter
 
 if TYPE_CHECKING:
     from tunekite.launcher import Run
@@ -123,12 +124,39 @@ def load_for_inference(run: Run) -> tuple[Any, Any, Any]:
     if len(plain) > 1:
         raise ArgumentError(f"--adapters: one adapter at a time is supported, got {len(plain)}")
     for name, path in sorted(adapters, key=lambda a: a[0] is not None):
-        model = apply_adapter(model, path, name or DEFAULT_ADAPTER)
+        loader = tuner_adapter_loader(path, run.plugin_host)
+        if loader is None:
+            model = apply_adapter(model, path, name or DEFAULT_ADAPTER)
+        elif len(adapters) > 1:
+            raise ArgumentError(f"--adapters {path}: loads alone, not with {len(adapters) - 1} others")
+        else:
+            model = loader(model, path)
     margs = run.groups["model"]
     template = build_template(
         tokenizer, run.groups["template"], margs.model, margs.model_type, host=run.plugin_host
     )
     return model, tokenizer, template
+
+
+def tuner_adapter_loader(folder: str, host: PluginHost) -> Any:
+    """The `adapter_loader` of the tuner that `folder`'s args.json records (ReFT), or None:
+    peft loads it. The tuner's plugin must be installed to read what it saved."""
+    file = Path(folder) / ARGS_FILE
+    if not file.is_file():
+        return None
+    saved = json.loads(file.read_text(encoding="utf-8")).get(META_KEY, {})
+    tuner = saved.get("checkpoint", {}).get("tuner", {}).get("name")
+    tuners = host.registry("tuners")
+    if tuner in tuners:
+        return tuners.get(tuner).load_adapter_loader()
+    if not tuner or (Path(folder) / ADAPTER_CONFIG).is_file():
+        return None
+    try:
+        tuners.get(tuner)
+    except UnknownNameError as exc:
+        where = f"--adapters {folder} was trained with tuner {tuner!r} (its args.json)"
+        raise ArgumentError(f"{where}: {exc}") from None
+    return None
 
 
 def merged_folder(adapter: str, output_dir: str | None = None) -> Path:
@@ -146,7 +174,10 @@ def merge_refusal(model: Any) -> str | None:
     it: prompt, prefix and P-tuning learn virtual tokens, not weight changes."""
     configs = getattr(model, "peft_config", None)
     if not configs:
-        return "--merge_lora needs --adapters: there is no adapter to merge"
+        return (
+            "--merge_lora needs a peft adapter in --adapters: there is none to merge (a tuner's own "
+            "adapter, like ReFT's interventions, changes activations, not weights)"
+        )
     config = configs[model.active_adapter]
     method = getattr(config.peft_type, "value", config.peft_type)
     if config.is_prompt_learning:

@@ -1,0 +1,1 @@
+"""ReFT for TuneKite: the `reft` tuner, pyreft interventions on every decoder layer."""
