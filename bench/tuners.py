@@ -26,6 +26,7 @@ STEPS, BATCH, MAX_LENGTH = 5, 2, 256
 QLORA = ["--quant_method", "bnb", "--quant_bits", "4"]
 # Row name -> (tuner, its arguments); rows not named here run the tuner with its defaults.
 SPECIAL: dict[str, tuple[str, list[str]]] = {"qlora": ("lora", QLORA)}
+FIRST = ["lora", "qlora", "full"]
 COLUMNS = [
     "tuner", "trains", "trainable_params", "s_per_step", "peak_rss_mb",
     "first_loss", "last_loss", "infer", "merge",
@@ -37,6 +38,13 @@ def registered_tuners() -> list[str]:
     from tunekite.plugin_host import get_host
 
     return sorted(get_host().registry("tuners").names())
+
+
+def bench_order(tuners: list[str]) -> list[str]:
+    """The rows in the order run: lora, qlora and full first (the memory comparison holds even
+    when a long bench is stopped early), then the other tuners alphabetically."""
+    first = [n for n in FIRST if SPECIAL.get(n, (n,))[0] in tuners]
+    return first + sorted(n for n in tuners if n not in first)
 
 
 def losses_and_runtime(logging_jsonl: str) -> tuple[float, float, float]:
@@ -173,8 +181,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))  # here, not at import: tests load this file
     from sft import generate_rows
 
-    names = registered_tuners()
-    names.insert(names.index("lora") + 1, "qlora")
+    names = bench_order(registered_tuners())
     chosen = [n for n in names if not args.only or n in args.only]
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "generated.jsonl"
