@@ -191,13 +191,14 @@ def main() -> None:
             "model": "smollm2-135m-instruct", "steps": STEPS, "batch": BATCH, "max_length": MAX_LENGTH,
             "dtype": "float32 (qlora: bnb nf4 base)", "gradient_checkpointing": False,
             "cpu_cores": os.cpu_count(), "load_average_1_5_15_at_start": os.getloadavg(),
-            "rows_run": chosen, "rows_not_run": [n for n in names if n not in chosen],
+            "rows_not_run": names,
         },
         "tuners": [],
     }  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     for name in chosen:  # written after each one: a long bench keeps what it measured
         results["tuners"].append(measure(name, data, args.work))
+        results["setting"]["rows_not_run"].remove(name)
         results["setting"]["load_average_1_5_15_at_end"] = os.getloadavg()
         args.output.write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results["tuners"][-1]), flush=True)
