@@ -83,6 +83,8 @@ def markdown(results: dict) -> str:
 def _cell(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, float):  # four significant digits: a 5-step run says no more
+        return f"{value:.4g}"
     return str(value).replace("|", "\\|")
 
 

@@ -46,14 +46,15 @@ def test_markdown_has_one_row_per_tuner_in_the_columns_order() -> None:
     results = {
         "tuners": [
             {"tuner": "lora", "trains": "yes", "trainable_params": 4884480, "s_per_step": 1.2,
-             "peak_rss_mb": 900.5, "first_loss": 3.1, "last_loss": 2.9, "infer": "yes", "merge": "yes"},
+             "peak_rss_mb": 900.5, "first_loss": 3.123456789, "last_loss": 2.9, "infer": "yes",
+             "merge": "yes"},
             {"tuner": "prompt_tuning", "trains": "no (boom)", "merge": "no (a | b)"},
         ]
     }  # fmt: skip
     lines = tuners.markdown(results).splitlines()
     assert lines[0] == "| " + " | ".join(tuners.COLUMNS) + " |"
     assert lines[1].count("---") == len(tuners.COLUMNS)
-    assert lines[2] == "| lora | yes | 4,884,480 | 1.2 | 900.5 | 3.1 | 2.9 | yes | yes |"
+    assert lines[2] == "| lora | yes | 4,884,480 | 1.2 | 900.5 | 3.123 | 2.9 | yes | yes |"
     assert lines[3].startswith("| prompt_tuning |") and "no (a \\| b)" in lines[3]
     assert len(lines) == 4
 
