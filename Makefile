@@ -18,6 +18,8 @@
 #                  tokens/s, perplexity on held-out text, greedy answers (bench/export.py; in bench)
 #   make bench-distributed  1 process vs 2 DDP ranks vs ZeRO-2 vs ZeRO-3 (SmolLM2 LoRA SFT): samples/s,
 #                  peak RSS per rank (bench/distributed.py; in bench)
+#   make bench-tuners  every registered tuner and QLoRA, 5 SmolLM2 SFT steps each: trainable
+#                  parameters, s/step, peak RSS, losses, infer and merge (bench/tuners.py; in bench)
 #   make bench-peers  .venv-swift (ms-swift) and .venv-llamafactory (LLaMA-Factory) on the pinned
 #                  CPU torch; with them, make bench runs the peers' own CLIs beside ours (not in CI)
 #   make bench-eval  tk run eval of SmolLM2 on all of HumanEval (pass@1) and arithmetic:small (math
@@ -36,7 +38,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
-	bench-export bench-sample bench-distributed bench-eval quant-env test-quant bench-peers
+	bench-export bench-sample bench-distributed bench-eval bench-tuners quant-env test-quant bench-peers
 
 install: $(STAMP)
 
@@ -78,6 +80,7 @@ bench: install bench-peers
 	$(MAKE) bench-sample
 	$(MAKE) bench-distributed
 	$(MAKE) bench-eval
+	$(MAKE) bench-tuners
 
 bench-sample: install
 	$(BIN)/python bench/sample.py --output bench/results/sample.json
@@ -88,6 +91,10 @@ bench-distributed: install
 
 bench-eval: install
 	$(BIN)/python bench/eval.py --output bench/results/eval.json
+
+# Each tuner in its own `tk run sft`; `--markdown` prints the README table of the results.
+bench-tuners: install
+	$(BIN)/python bench/tuners.py --output bench/results/tuners.json
 
 bench-export: install
 	$(BIN)/python bench/export.py --methods bnb-4,bnb-8,gguf-f16,gguf-q8_0,gguf-q4_0 --output bench/results/export.json
