@@ -128,8 +128,21 @@ def test_sft_then_infer_with_adapters(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(answers.read_text().splitlines()) == 2
     with pytest.raises(ArgumentError, match="cannot merge"):
         start("export", ["--adapters", str(checkpoint), "--merge_lora", "true"])
-    with pytest.raises(ArgumentError, match="a ReFT run cannot resume"):
-        start("sft", [*sft, "--output_dir", "again", "--resume_from_checkpoint", str(checkpoint)])
+
+
+def test_resume_is_refused_before_anything_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec's `rejects` stops the run at argument resolution: no model named by --model
+    exists, and no output folder is made."""
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "checkpoint-2"
+    checkpoint.mkdir()
+    (checkpoint / CONFIG_FILE).write_text("{}", encoding="utf-8")
+    argv = ["--model", "no-such-model", "--dataset", "no-such.jsonl", "--train_type", "reft",
+            "--output_dir", "again", "--resume_from_checkpoint", str(checkpoint)]  # fmt: skip
+    refused = r"^--resume_from_checkpoint: tuner 'reft' .*a ReFT run cannot resume"
+    with pytest.raises(ArgumentError, match=refused):
+        start("sft", argv)
+    assert not (tmp_path / "again").exists()
 
 
 def test_without_pyreft_the_run_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from tunekite.api import ArgumentError, TunerSpec, arg, hookimpl
+from tunekite.api import TunerSpec, arg, hookimpl
 
 INTERVENTION_TYPES = (
     "NoreftIntervention",
@@ -19,6 +18,14 @@ INTERVENTION_TYPES = (
     "NodireftIntervention",
 )
 """pyreft's intervention classes that ms-swift's `--reft_intervention_type` names."""
+
+NOT_MODULES = "reft intervenes on decoder layer outputs, not modules; pick them with --reft_layers"
+NO_RESUME = (
+    "a ReFT run cannot resume (transformers' Trainer restores model or peft weights, not "
+    "interventions); start a new run"
+)
+"""Why the module arguments and `--resume_from_checkpoint` are refused (the spec's `rejects`):
+the run stops before anything loads."""
 
 INSTALL = "--no-deps pyreft==0.1.0 pyvene==0.1.8"
 """What follows `pip install` to bring pyreft (`make install` does it): --no-deps, since their
@@ -77,25 +84,12 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
             args=ReftArguments,
             factory="tunekite_reft.tuner:prepare",
             adapter_loader="tunekite_reft.tuner:load_adapter",
-            rejects=tuple(
-                (name, "reft intervenes on decoder layer outputs, not modules; pick them with --reft_layers")
-                for name in ("target_modules", "target_regex", "modules_to_save")
+            rejects=(
+                *((name, NOT_MODULES) for name in ("target_modules", "target_regex", "modules_to_save")),
+                ("resume_from_checkpoint", NO_RESUME),
             ),
         )
     )
-
-
-@hookimpl
-def tk_train_callbacks(run: Any) -> None:
-    """No callbacks: stops a ReFT run asked to resume before it starts, since transformers'
-    Trainer restores only model or peft weights and would fail on the interventions."""
-    tuners = [spec.name for spec in run.components.get("tuners", ())]
-    resume = getattr(run, "resume_from_checkpoint", None)
-    if "reft" in tuners and resume:
-        raise ArgumentError(
-            f"--resume_from_checkpoint {resume}: a ReFT run cannot resume (transformers' Trainer "
-            "restores model or peft weights, not interventions); start a new run"
-        )
 
 
 TUNEKITE_API = 1
