@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         write_manifest,
     )
     from tunekite.training.policy import Policy, apply_tuner, load_policy, tuner_optimizer
+    from tunekite.training.tuner_batches import TrainingBatches
     from tunekite.tuners import apply_peft, peft_target_modules, peft_task_type
 
 __all__ = [
@@ -126,6 +127,7 @@ __all__ = [
     "TemplateSpec",
     "TokenLogprob",
     "TrainerSpec",
+    "TrainingBatches",
     "TunekiteError",
     "TunerArguments",
     "TunerSpec",
@@ -249,6 +251,7 @@ _LAZY = {
     "load_policy": "tunekite.training.policy",
     "apply_tuner": "tunekite.training.policy",
     "tuner_optimizer": "tunekite.training.policy",
+    "TrainingBatches": "tunekite.training.tuner_batches",
     # What peft-based tuners share: imported when a tuner is applied.
     "apply_peft": "tunekite.tuners",
     "peft_target_modules": "tunekite.tuners",

@@ -176,7 +176,8 @@ class TemplateSpec(ComponentSpec):
 @dataclass(frozen=True, kw_only=True)
 class TunerSpec(ComponentSpec):
     """A way to adapt a model. Factory: `(model, tuner_args, common) -> model`, where
-    `common` is core's `TunerArguments` (target_modules, target_regex, modules_to_save).
+    `common` is core's `TunerArguments` (target_modules, target_regex, modules_to_save),
+    plus `batches=` for a tuner that sets `uses_training_batches`.
 
     `learning_rate` is the default the trainer uses when `--learning_rate` is unset
     (ms-swift: 1e-4 for tuners, 1e-5 for full fine-tuning).
@@ -194,10 +195,27 @@ class TunerSpec(ComponentSpec):
     for a tuner whose checkpoints are not peft adapters (ReFT's interventions). `--adapters`
     calls it for a checkpoint whose args.json records this tuner; None: peft loads it."""
 
+    uses_training_batches: bool = False
+    """True for a tuner initialised from the training data (LoRA-GA estimates gradients on a
+    few batches): the factory is also given `batches=`, a `tunekite.api.TrainingBatches` over
+    the run's encoded training set, or None where the trainer has none to give (sft and pt
+    give it); a tuner that needs them then refuses in one line."""
+
+    checkpoint_converter: str | Callable[..., Any] | None = None
+    """`(model, folder) -> bool`: for a tuner that changed the base weights when it was created
+    (LoRA-GA), rewrites the adapter the trainer just saved into the staged checkpoint `folder`
+    as one that applies to the original base model, before the checkpoint is published; True
+    when it did. sft and pt call it; a converted checkpoint says so in its args.json and
+    `--resume_from_checkpoint` refuses it (its adapter no longer fits the model being trained)."""
+
     def load_optimizer(self) -> Callable[..., Any]:
         if self.optimizer is None:
             raise ValueError(f"tuner {self.name!r} has no optimizer factory")
         return _resolve(self.optimizer)
+
+    def load_checkpoint_converter(self) -> Callable[..., Any] | None:
+        """The resolved `checkpoint_converter`, or None when checkpoints are kept as saved."""
+        return None if self.checkpoint_converter is None else _resolve(self.checkpoint_converter)
 
     def load_adapter_loader(self) -> Callable[..., Any] | None:
         """The resolved `adapter_loader`, or None when peft loads this tuner's adapters."""

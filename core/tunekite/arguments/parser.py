@@ -22,6 +22,10 @@ from tunekite.errors import ArgumentError, did_you_mean
 CONFIG_OPTIONS = ("-c", "--config")
 ARGS_FILE = "args.json"
 META_KEY = "tunekite"
+ADAPTER_CONVERTED = "adapter_converted"
+"""Set under args.json's `tunekite.checkpoint` when the checkpoint's adapter was rewritten to
+apply to the original base model (`TunerSpec.checkpoint_converter`): training cannot resume
+from it."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tunekite.arguments.parser import ADAPTER_CONVERTED, ARGS_FILE, META_KEY
 from tunekite.errors import ArgumentError
 
 _AT_LEAST_ONE = (
@@ -85,3 +86,18 @@ def _checkpoint(folder: Path) -> Iterator[str]:
         yield f"{option}: a file, not a checkpoint folder"
     elif not any(folder.iterdir()):
         yield f"{option}: the folder is empty, not a checkpoint"
+    elif _converted(folder):
+        yield (
+            f"{option}: its adapter was converted to apply to the original base model (LoRA-GA), "
+            f"so it no longer fits the model a resumed run trains; continue from it with --adapters {folder}"
+        )
+
+
+def _converted(folder: Path) -> bool:
+    """Whether the checkpoint's args.json says its adapter was converted at save."""
+    try:
+        data = json.loads((folder / ARGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # no or unreadable args.json: whoever reads it says so
+    checkpoint = data.get(META_KEY, {}).get("checkpoint", {}) if isinstance(data, dict) else {}
+    return bool(isinstance(checkpoint, dict) and checkpoint.get(ADAPTER_CONVERTED))

@@ -24,7 +24,7 @@ from tunekite.testing.conformance import (
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
 from tunekite.testing.servers import serving
-from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps
+from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps, training_batches
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -47,5 +47,6 @@ __all__ = [
     "sgd_steps",
     "tiny_causal_lm",
     "tiny_tokenizer",
+    "training_batches",
     "wait_for_http",
 ]

@@ -61,10 +61,15 @@ class TunerConformance(ComponentConformance):
     freezes_base: ClassVar[bool] = True
 
     def prepared(self) -> Any:
+        """The tuner applied to a tiny model; one that `uses_training_batches` gets batches of
+        random token rows (`training_batches`)."""
         from tunekite.arguments.groups import TunerArguments
         from tunekite.testing.models import tiny_causal_lm
+        from tunekite.testing.steps import training_batches
 
-        return self.spec().load()(tiny_causal_lm(), self.make_args(), TunerArguments())
+        spec = self.spec()
+        given = {"batches": training_batches()} if spec.uses_training_batches else {}
+        return spec.load()(tiny_causal_lm(), self.make_args(), TunerArguments(), **given)
 
     def test_trainable_parameters(self) -> None:
         model = self.prepared()

@@ -1,5 +1,5 @@
-"""Steps tuner tests share: a few SGD steps, eval logits, and a full model's logits after
-`save_pretrained` and a plain transformers load."""
+"""Steps tuner tests share: a few SGD steps, eval logits, a full model's logits after
+`save_pretrained` and a plain transformers load, and training batches to initialise from."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ def reloaded_logits(model: Any, folder: Path, ids: Any) -> Any:
 
     model.save_pretrained(folder)
     return eval_logits(AutoModelForCausalLM.from_pretrained(folder), ids)
+
+
+def training_batches(rows: int = 8, length: int = 12, vocab_size: int = 128, seed: int = 0) -> Any:
+    """A `TrainingBatches` of `rows` random token rows, each trained on every token (what a
+    tuner initialised from the training data gets from sft), for `tiny_causal_lm`."""
+    import torch
+
+    from tunekite.training.tuner_batches import TrainingBatches
+
+    ids = torch.randint(1, vocab_size, (rows, length), generator=torch.Generator().manual_seed(seed))
+    return TrainingBatches([{"input_ids": row, "labels": row} for row in ids.tolist()], pad_token_id=0)

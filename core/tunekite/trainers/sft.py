@@ -26,6 +26,7 @@ def train(run: Any) -> dict[str, Any]:
     )
     from tunekite.training.policy import apply_tuner, load_policy, tuner_optimizer
     from tunekite.training.trainer import TunekiteTrainer
+    from tunekite.training.tuner_batches import TrainingBatches
 
     set_seed(run.seed)
     write_manifest(run, run.output_dir)
@@ -37,8 +38,9 @@ def train(run: Any) -> dict[str, Any]:
     # 2. The data, encoded (and packed) by that template.
     train, val = prepare_datasets(run, policy.template)
 
-    # 3. The tuner adapts the model (LoRA, full, ...); it may bring its own optimizer.
-    model = apply_tuner(run, policy)
+    # 3. The tuner adapts the model (LoRA, full, ...); it may bring its own optimizer, and
+    #    look at a few training batches first (LoRA-GA).
+    model = apply_tuner(run, policy, batches=TrainingBatches.for_tokenizer(train, policy.tokenizer))
 
     # 4. The trainer: transformers' Trainer with the template's per-token loss weights,
     #    batching as asked or the device's fast path (said at start-up).
@@ -66,7 +68,7 @@ def train(run: Any) -> dict[str, Any]:
         processing_class=policy.tokenizer,
         callbacks=standard_callbacks(run),
         acc_strategy=run.acc_strategy,
-        describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype),
+        describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype, model=model),
         make_optimizer=tuner_optimizer(run),
         generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from tunekite.arguments.parser import ARGS_FILE, META_KEY
+from tunekite.arguments.parser import ADAPTER_CONVERTED, ARGS_FILE, META_KEY
 from tunekite.arguments.secrets import redact_argv, redact_values, secret_fields
 from tunekite.data.syntax import parse_dataset_syntax
 from tunekite.distributed import is_main_process
@@ -95,11 +95,23 @@ def standard_callbacks(run: Any) -> list[Any]:
     return [JsonlLogger(run.output_dir / LOG_FILE), StopOnInterrupt(), *run.plugin_host.train_callbacks(run)]
 
 
-def checkpoint_describer(run: Any, template: str, model_dtype: Any, **extra: Any) -> Any:
+def checkpoint_describer(
+    run: Any, template: str, model_dtype: Any, *, model: Any = None, **extra: Any
+) -> Any:
     """`describe_checkpoint` bound to this run, for `AtomicCheckpoints` and
-    `commit_checkpoint`: `describer(folder)`."""
+    `commit_checkpoint`: `describer(folder)`. Given the tuned `model`, the tuner's
+    `checkpoint_converter` (if any) first rewrites the saved adapter for the original base,
+    and the description records `adapter_converted` when it did."""
     dtype = str(model_dtype).removeprefix("torch.")
-    return partial(describe_checkpoint, run, template=template, model_dtype=dtype, **extra)
+    describe = partial(describe_checkpoint, run, template=template, model_dtype=dtype, **extra)
+    convert = run.component("tuners").load_checkpoint_converter() if model is not None else None
+    if convert is None:
+        return describe
+
+    def convert_then_describe(folder: Path) -> None:
+        describe(folder, **({ADAPTER_CONVERTED: True} if convert(model, folder) else {}))
+
+    return convert_then_describe
 
 
 def finish_run(

@@ -44,16 +44,18 @@ def load_policy(run: Any, *, padding_side: str | None = None) -> Policy:
     return Policy(model, tokenizer, template, next(model.parameters()).dtype)
 
 
-def apply_tuner(run: Any, policy: Policy) -> Any:
+def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     """The selected tuner (`--tuner lora`, `full`, ...) applied to the policy's model, which
-    it replaces and returns. LoRA's input dropout is fused into its `A` matrix
-    (`tunekite.training.lean_dropout`), so backward does not keep a copy of each input.
-    With `--gradient_checkpointing` the input embeddings pass
-    gradients on even when frozen, so adapters behind them still learn."""
+    it replaces and returns; a tuner that `uses_training_batches` also gets `batches` (a
+    `TrainingBatches` of the training set, None from a trainer that gives none). LoRA's
+    input dropout is fused into its `A` matrix (`tunekite.training.lean_dropout`), so
+    backward does not keep a copy of each input. With `--gradient_checkpointing` the input
+    embeddings pass gradients on even when frozen, so adapters behind them still learn."""
     from tunekite.training.lean_dropout import fuse_lora_dropout
 
     tuner = run.component("tuners")
-    model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"])
+    given = {"batches": batches} if tuner.uses_training_batches else {}
+    model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"], **given)
     fuse_lora_dropout(model)
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
