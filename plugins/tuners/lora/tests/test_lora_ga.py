@@ -70,6 +70,9 @@ def test_a_converted_checkpoint_loads_with_plain_peft_on_the_original_base(tmp_p
     loaded = PeftModel.from_pretrained(tiny_causal_lm(), str(tmp_path))
     assert torch.allclose(eval_logits(loaded, IDS), trained, atol=1e-4)
     assert torch.allclose(eval_logits(model, IDS), trained), "the conversion changed the model in training"
+    again = prepare(tiny_causal_lm(), LoraArguments(), TunerArguments(adapters=[str(tmp_path)]))
+    assert torch.allclose(eval_logits(again, IDS), trained, atol=1e-4), "--adapters does not continue from it"
+    assert all("lora_" in n for n, p in again.named_parameters() if p.requires_grad)
 
 
 def test_a_plain_lora_is_saved_as_it_is(tmp_path: Path) -> None:
@@ -88,6 +91,13 @@ def test_a_plain_lora_is_saved_as_it_is(tmp_path: Path) -> None:
 def test_refusals(common: Any, batches: Any, message: str) -> None:
     with pytest.raises(ArgumentError, match=f"^--init_weights lora-ga: .*{message}"):
         prepare(tiny_causal_lm(), LoraArguments(**GA), common, batches)
+
+
+def test_a_quantized_base_is_refused() -> None:
+    model = tiny_causal_lm()
+    model.is_quantized = True  # what transformers sets on a bitsandbytes-loaded model
+    with pytest.raises(ArgumentError, match=r"^--init_weights lora-ga: it needs the full-precision"):
+        prepare(model, LoraArguments(**GA), TunerArguments(), training_batches())
 
 
 def test_lora_ga_arguments_without_lora_ga_are_refused() -> None:
