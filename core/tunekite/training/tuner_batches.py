@@ -26,8 +26,10 @@ class TrainingBatches:
 
     @classmethod
     def for_tokenizer(cls, samples: Any, tokenizer: Any) -> TrainingBatches:
-        """Batches of `samples`, padded as the trainer pads them (`PaddedCollator.for_tokenizer`)."""
-        return cls(samples, PaddedCollator.for_tokenizer(tokenizer).pad_token_id)
+        """Batches of `samples`, padded with the tokenizer's pad id, else its EOS id, as the
+        trainer pads; else 0, which is harmless: padding is masked and has no labels."""
+        ids = (tokenizer.pad_token_id, tokenizer.eos_token_id)
+        return cls(samples, next((i for i in ids if i is not None), 0))
 
     def take(self, count: int, batch_size: int, max_length: int) -> list[dict[str, Any]]:
         """`count` batches of `batch_size` samples each, from the first sample on (starting over
