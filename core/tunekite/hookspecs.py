@@ -91,7 +91,9 @@ def tk_register_tuners(register: Callable[[TunerSpec], None]) -> None:
     When: once per process, when the `tuners` registry is first needed.
     Gets: `register`, which takes one `tunekite.api.TunerSpec` per call; the spec's
     `args` dataclass becomes the tuner's own argument group, shown and parsed only
-    when the tuner is selected.
+    when the tuner is selected. A tuner initialised from the data sets
+    `uses_training_batches` (its factory gets `batches=`), and one that changes the base
+    weights sets `checkpoint_converter` (LoRA-GA does both).
     Returns: nothing; registrations go through `register`.
 
     Example::
@@ -117,7 +119,9 @@ def tk_register_trainers(register: Callable[[TrainerSpec], None]) -> None:
     dataclass (the recipe reads it as `run.component_args(run.spec)`). A recipe builds on
     core's training scaffolding (`load_policy`, `apply_tuner`, `standard_callbacks`,
     `checkpoint_describer`, `commit_checkpoint`, `train_and_finish`) and should pass
-    `tunekite.testing.TrainerConformance`.
+    `tunekite.testing.TrainerConformance`; it gives the tuner `apply_tuner(run, policy,
+    batches=TrainingBatches.for_tokenizer(train, tokenizer))` and the describer the tuned
+    `model=` where its data suit that (sft does), else tuners that need them refuse.
     Returns: nothing; registrations go through `register`.
 
     Example::
