@@ -93,10 +93,14 @@ def test_refusals(common: Any, batches: Any, message: str) -> None:
         prepare(tiny_causal_lm(), LoraArguments(**GA), common, batches)
 
 
-def test_a_quantized_base_is_refused() -> None:
+def test_quantized_or_partitioned_base_weights_are_refused() -> None:
     model = tiny_causal_lm()
     model.is_quantized = True  # what transformers sets on a bitsandbytes-loaded model
     with pytest.raises(ArgumentError, match=r"^--init_weights lora-ga: it needs the full-precision"):
+        prepare(model, LoraArguments(**GA), TunerArguments(), training_batches())
+    model = tiny_causal_lm()
+    model.lm_head.weight.ds_id = 0  # what DeepSpeed's ZeRO-3 gives each partitioned parameter
+    with pytest.raises(ArgumentError, match="ZeRO-3 partitions the base weights"):
         prepare(model, LoraArguments(**GA), TunerArguments(), training_batches())
 
 

@@ -63,6 +63,8 @@ def _refusal(model: Any, common: Any, batches: Any) -> str | None:
         return "this trainer gives the tuner no training batches to estimate the gradients on"
     if getattr(model, "is_quantized", False):
         return "it needs the full-precision gradients of the base weights, which a quantized model has not"
+    if any(hasattr(p, "ds_id") for p in model.parameters()):
+        return "DeepSpeed ZeRO-3 partitions the base weights, whose whole gradients it needs; use zero2"
     return None
 
 
