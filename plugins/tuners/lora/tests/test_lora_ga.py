@@ -109,6 +109,12 @@ def test_lora_ga_arguments_without_lora_ga_are_refused() -> None:
         LoraArguments(lora_ga_iters=4)
 
 
+def test_dora_is_refused_since_its_adapter_would_not_convert() -> None:
+    """Measured: a DoRA LoRA-GA adapter converted by peft gave logits 0.2 away on the original base."""
+    with pytest.raises(ValueError, match="use_dora with init_weights lora-ga"):
+        LoraArguments(init_weights="lora-ga", use_dora=True)
+
+
 def test_scale_names_map_onto_peft() -> None:
     from tunekite_lora.tuner import lora_config
 

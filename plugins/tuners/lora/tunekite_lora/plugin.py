@@ -59,6 +59,11 @@ class LoraArguments:
         for name in ("lora_ga_batch_size", "lora_ga_iters", "lora_ga_max_length", "lora_ga_stable_gamma"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.init_weights == "lora-ga" and self.use_dora:
+            raise ValueError(
+                "use_dora with init_weights lora-ga: DoRA's magnitudes are taken from the offset base "
+                "weights, so the adapter cannot be converted to apply to the original base"
+            )
         if self.init_weights != "lora-ga":
             for f in fields(self):
                 if f.name.startswith("lora_ga_") and getattr(self, f.name) != f.default:
