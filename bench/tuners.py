@@ -25,7 +25,10 @@ from pathlib import Path
 STEPS, BATCH, MAX_LENGTH = 5, 2, 256
 QLORA = ["--quant_method", "bnb", "--quant_bits", "4"]
 # Row name -> (tuner, its arguments); rows not named here run the tuner with its defaults.
-SPECIAL: dict[str, tuple[str, list[str]]] = {"qlora": ("lora", QLORA)}
+SPECIAL: dict[str, tuple[str, list[str]]] = {
+    "qlora": ("lora", QLORA),
+    "lora_ga": ("lora", ["--init_weights", "lora-ga"]),
+}
 FIRST = ["lora", "qlora", "full"]
 COLUMNS = [
     "tuner", "trains", "trainable_params", "s_per_step", "peak_rss_mb",
@@ -42,9 +45,11 @@ def registered_tuners() -> list[str]:
 
 def bench_order(tuners: list[str]) -> list[str]:
     """The rows in the order run: lora, qlora and full first (the memory comparison holds even
-    when a long bench is stopped early), then the other tuners alphabetically."""
-    first = [n for n in FIRST if SPECIAL.get(n, (n,))[0] in tuners]
-    return first + sorted(n for n in tuners if n not in first)
+    when a long bench is stopped early), then the other rows (tuners, and lora_ga: LoRA
+    initialised by LoRA-GA) alphabetically."""
+    present = [*tuners, *(n for n, (tuner, _) in SPECIAL.items() if tuner in tuners)]
+    first = [n for n in FIRST if n in present]
+    return first + sorted(n for n in present if n not in first)
 
 
 def losses_and_runtime(logging_jsonl: str) -> tuple[float, float, float]:

@@ -70,5 +70,5 @@ def test_an_infer_run_counts_only_with_one_non_empty_answer(tmp_path) -> None:
 
 def test_lora_qlora_and_full_run_first_then_the_rest_alphabetically() -> None:
     order = tuners.bench_order(["vera", "full", "adalora", "lora", "galore"])
-    assert order == ["lora", "qlora", "full", "adalora", "galore", "vera"]
-    assert tuners.bench_order(["ia3", "full"]) == ["full", "ia3"]  # no lora, no qlora row
+    assert order == ["lora", "qlora", "full", "adalora", "galore", "lora_ga", "vera"]
+    assert tuners.bench_order(["ia3", "full"]) == ["full", "ia3"]  # no lora, so no qlora or lora_ga row
