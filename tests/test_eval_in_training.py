@@ -46,7 +46,8 @@ def test_eval_dataset_scores_the_trained_model_at_each_evaluation(sft_argv, tiny
         "4",
     ]
     out = tmp_path / "run"
-    summary = start("sft", [*sft_argv(out, *steps), "--eval_dataset", str(data), *GENERATION])
+    best = ["--metric_for_best_model", "sums_bleu-4"]
+    summary = start("sft", [*sft_argv(out, *steps), "--eval_dataset", str(data), *GENERATION, *best])
 
     # No validation split (quick_sft_argv sets 0): evaluation follows --save_steps and logs
     # only the dataset's scores.
@@ -55,6 +56,8 @@ def test_eval_dataset_scores_the_trained_model_at_each_evaluation(sft_argv, tiny
     assert all(
         set(e) >= KEYS and "eval_loss" not in e and all(0 <= e[k] <= 1 for k in KEYS) for e in evaluations
     )
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["best_metric"] == max(e["eval_sums_bleu-4"] for e in evaluations)
     logged = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     assert sum(set(line) >= KEYS for line in logged) == 2
     trained, replies = eval_scores(out / "eval" / "4")
@@ -81,15 +84,15 @@ def test_eval_dataset_scores_the_trained_model_at_each_evaluation(sft_argv, tiny
     assert eval_scores(base)[1] != replies
 
 
-def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tk, tmp_path, monkeypatch):
+def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
     argv = sft_argv(out, "--max_steps", "2", "--save_steps", "2")
     missing = tmp_path / "no-such-set.jsonl"
     with pytest.raises(TunekiteError, match=re.escape(str(missing))):
         start("sft", [*argv, "--eval_dataset", str(missing)])
-    result = tk("run", "sft", *argv, "--eval_dataset", "arithmetc:small", cwd=tmp_path)
-    assert result.returncode != 0 and "arithmetc" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(TunekiteError, match="arithmetc"):
+        start("sft", [*argv, "--eval_dataset", "arithmetc:small"])
     assert not list(out.glob("checkpoint-*")) and not (out / "logging.jsonl").exists()  # no step was trained
     with pytest.raises(ArgumentError, match="--eval_strategy no turns evaluation off"):
         start("sft", [*argv, "--eval_dataset", "x.jsonl", "--eval_strategy", "no"])
