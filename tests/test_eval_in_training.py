@@ -86,6 +86,8 @@ def test_eval_dataset_scores_the_trained_model_at_each_evaluation(sft_argv, tiny
 
 def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    loaded = "the model was loaded"
+    monkeypatch.setattr("tunekite.training.policy.load_policy", lambda run: pytest.fail(loaded))
     out = tmp_path / "run"
     argv = sft_argv(out, "--max_steps", "2", "--save_steps", "2")
     missing = tmp_path / "no-such-set.jsonl"
@@ -93,7 +95,9 @@ def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_p
         start("sft", [*argv, "--eval_dataset", str(missing)])
     with pytest.raises(TunekiteError, match="arithmetc"):
         start("sft", [*argv, "--eval_dataset", "arithmetc:small"])
-    assert not list(out.glob("checkpoint-*")) and not (out / "logging.jsonl").exists()  # no step was trained
+    assert not list(out.glob("checkpoint-*"))
+    with pytest.raises(pytest.fail.Exception, match=loaded):  # the guard above does catch a load
+        start("sft", argv)
     with pytest.raises(ArgumentError, match="--eval_strategy no turns evaluation off"):
         start("sft", [*argv, "--eval_dataset", "x.jsonl", "--eval_strategy", "no"])
     with pytest.raises(ArgumentError, match=r"--eval_generation_config: unknown key\(s\) max_new_tokens"):
