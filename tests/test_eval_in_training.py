@@ -106,8 +106,9 @@ def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_p
         )
 
 
-def test_sft_help_shows_the_evaluation_group(tk):
-    result = tk("run", "sft", "--help")
+@pytest.mark.parametrize("trainer", ["sft", "pt"])
+def test_help_shows_the_evaluation_group(tk, trainer):
+    result = tk("run", trainer, "--help")
     assert result.returncode == 0, result.stderr
     evaluation = result.stdout.split("\nevaluation arguments\n", 1)[1].split("\n\n", 1)[0]
     assert (
