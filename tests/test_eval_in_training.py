@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tunekite.api import ArgumentError, TunekiteError, start
+from tunekite.training.eval_datasets import metric_prefix
 
 KEYS = {"eval_sums_exact_match", "eval_sums_rouge-l", "eval_sums_bleu-4"}
 GENERATION = [
@@ -98,6 +99,10 @@ def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_p
     assert not list(out.glob("checkpoint-*"))
     with pytest.raises(pytest.fail.Exception, match=loaded):  # the guard above does catch a load
         start("sft", argv)
+    with pytest.raises(ArgumentError, match="--metric_for_best_model to an --eval_dataset score such as qa_"):
+        start("sft", [*argv, "--eval_dataset", "qa.jsonl", "--load_best_model_at_end", "true"])
+    with pytest.raises(ArgumentError, match=re.escape("a/qa.jsonl and b/qa.jsonl would all log as eval_qa_<metric>")):
+        start("sft", [*argv, "--eval_dataset", "a/qa.jsonl", "b/qa.jsonl"])
     with pytest.raises(ArgumentError, match="--eval_strategy no turns evaluation off"):
         start("sft", [*argv, "--eval_dataset", "x.jsonl", "--eval_strategy", "no"])
     with pytest.raises(ArgumentError, match=r"--eval_generation_config: unknown key\(s\) max_new_tokens"):
@@ -116,3 +121,12 @@ def test_help_shows_the_evaluation_group(tk, trainer):
         and "--eval_limit" in evaluation
         and "--eval_generation_config" in evaluation
     )
+
+
+def test_metric_names_are_dataset_names_without_the_data_extension():
+    assert [metric_prefix(d) for d in ("data/qa.jsonl", "arithmetic:small", "humaneval", "x.csv")] == [
+        "qa",
+        "arithmetic-small",
+        "humaneval",
+        "x",
+    ]
