@@ -101,7 +101,8 @@ def test_eval_dataset_names_what_it_cannot_score_before_training(sft_argv, tmp_p
         start("sft", argv)
     with pytest.raises(ArgumentError, match="--metric_for_best_model to an --eval_dataset score such as qa_"):
         start("sft", [*argv, "--eval_dataset", "qa.jsonl", "--load_best_model_at_end", "true"])
-    with pytest.raises(ArgumentError, match=re.escape("a/qa.jsonl and b/qa.jsonl would all log as eval_qa_<metric>")):
+    clash = re.escape("a/qa.jsonl and b/qa.jsonl would all log as eval_qa_<metric>")
+    with pytest.raises(ArgumentError, match=clash):
         start("sft", [*argv, "--eval_dataset", "a/qa.jsonl", "b/qa.jsonl"])
     with pytest.raises(ArgumentError, match="--eval_strategy no turns evaluation off"):
         start("sft", [*argv, "--eval_dataset", "x.jsonl", "--eval_strategy", "no"])
