@@ -61,6 +61,7 @@ def test_eval_dataset_scores_the_trained_model_at_each_evaluation(sft_argv, tiny
     assert state["best_metric"] == max(e["eval_sums_bleu-4"] for e in evaluations)
     logged = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
     assert sum(set(line) >= KEYS for line in logged) == 2
+    assert sorted(p.name for p in (out / "eval").iterdir()) == ["2", "4"]  # per evaluation; no staging
     trained, replies = eval_scores(out / "eval" / "4")
     assert trained["samples"] == 3 and len(replies) == 3
     assert {f"eval_sums_{m}": trained[m] for m in ("exact_match", "rouge-l", "bleu-4")} == {
