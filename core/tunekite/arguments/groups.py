@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tunekite.arguments.evaluation import TrainingEvalArguments
 from tunekite.arguments.fields import arg
 
 _MULTIMODAL = "not built yet: TuneKite has no multimodal (vision) models"
@@ -444,6 +445,7 @@ CORE_GROUPS: dict[str, type] = {
     "tuner": TunerArguments,
     "adapters": AdapterArguments,
     "training": TrainingArguments,
+    "evaluation": TrainingEvalArguments,
 }
 
 GROUP_TITLES: dict[str, str] = {
@@ -456,4 +458,5 @@ GROUP_TITLES: dict[str, str] = {
     "tuner": "Tuner",
     "adapters": "Adapters",
     "training": "Training",
+    "evaluation": "Evaluation",
 }

@@ -21,6 +21,7 @@ _AT_LEAST_ONE = (
     "eval_steps",
     "max_batch_size",
     "write_batch_size",
+    "eval_limit",
 )
 """Counts that must be at least 1, in whichever group (core's or a component's) declares them."""
 

@@ -21,7 +21,7 @@ from tunekite.registrations import (
 from tunekite.tasks.arguments import DeployArguments, EvalArguments, ExportArguments, InferArguments
 from tunekite.templates import loss_scale
 
-TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
+TRAINING_GROUPS = ("model", "data", "template", "quantization", "tuner", "training", "evaluation")
 _NOT_SFT = (("loss_type", "sft and pt train on the template-weighted cross-entropy (rlhf reads it)"),)
 _NOT_FULL = tuple(
     (name, "full trains the model's own weights; pick them with --freeze_parameters/--trainable_parameters")

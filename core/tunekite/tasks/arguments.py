@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tunekite.arguments.evaluation import EvalDatasetArguments
 from tunekite.arguments.fields import arg
 
 
@@ -84,22 +85,13 @@ class DeployArguments:
 
 
 @dataclass(kw_only=True)
-class EvalArguments:
+class EvalArguments(EvalDatasetArguments):
     """`tk run eval` (ms-swift's evaluation arguments): which backend scores which datasets,
     through which engine or running server, and where the results go."""
 
-    eval_dataset: list[str] = arg(
-        default_factory=list,
-        help="datasets to score: humaneval, a registered name (arithmetic:small), a local file, or a "
-        "backend's benchmark (gsm8k with --eval_backend lm_eval)",
-    )
     eval_backend: str = arg("native", selects="evaluators", help="evaluation backend (`tk list evaluators`)")
-    eval_limit: int | None = arg(None, help="score at most N samples of each dataset; None: all")
     eval_output_dir: str = arg(
         "eval_output", help="results go to <eval_output_dir>/<time>/: predictions, scores.json, manifest"
-    )
-    eval_dataset_args: dict | None = arg(
-        None, help='per-dataset options as JSON, e.g. \'{"gsm8k": {"dataset_path": "/data/gsm8k"}}\''
     )
     eval_url: str | None = arg(
         None,

@@ -9,11 +9,6 @@ print the table.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import re
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +16,10 @@ from typing import TYPE_CHECKING, Any
 from tunekite.engines.protocol import generation_settings
 from tunekite.errors import ArgumentError
 from tunekite.evaluation.answering import Answerer, engine_answerer, url_answerer
-from tunekite.evaluation.results import DatasetResult, EvalJob, EvalSample
+from tunekite.evaluation.results import DatasetResult, EvalJob, EvalSample, write_scored
 
 if TYPE_CHECKING:
     from tunekite.launcher import Run
-
-SCORES_FILE = "scores.json"
-PREDICTIONS = "predictions"
 
 
 def run(run: Run) -> Path:
@@ -37,8 +29,6 @@ def run(run: Run) -> Path:
     console = Console(stderr=True, highlight=False)
     if not run.eval_dataset:
         raise ArgumentError("tk run eval needs --eval_dataset (e.g. humaneval, arithmetic:small or a file)")
-    if run.eval_limit is not None and run.eval_limit < 1:
-        raise ArgumentError(f"--eval_limit must be at least 1, got {run.eval_limit}")
     spec = run.component("evaluators")
     evaluate = spec.load()  # a backend's missing library fails before minutes of model loading
     answer = _answerer(run)
@@ -51,7 +41,7 @@ def run(run: Run) -> Path:
         datasets=tuple(run.eval_dataset),
         limit=run.eval_limit,
         answer=answer,
-        load_rows=lambda name: _load_rows(run, name),
+        load_rows=lambda name: load_rows(run, name),
         dataset_args=run.eval_dataset_args or {},
         seed=run.seed,
         report=report,
@@ -91,7 +81,7 @@ def _answerer(run: Run) -> Answerer:
     return engine_answerer(engine, settings, run.max_batch_size)
 
 
-def _load_rows(run: Run, name: str) -> list[dict[str, Any]]:
+def load_rows(run: Run, name: str) -> list[dict[str, Any]]:
     """A file, folder or registered dataset as canonical rows (extra columns kept)."""
     from tunekite.arguments.groups import DataArguments
     from tunekite.data.loading import load_datasets
@@ -101,43 +91,21 @@ def _load_rows(run: Run, name: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-def _file_name(dataset: str) -> str:
-    """A dataset value as a file name: `arithmetic:small` -> `arithmetic-small`."""
-    stem = Path(dataset).name if os.sep in dataset else dataset
-    return re.sub(r"[^\w.-]+", "-", stem).strip("-") or "dataset"
-
-
 def write_results(run: Run, results: list[DatasetResult], seconds: dict[str, float]) -> Path:
-    """`<eval_output_dir>/<time>/`, written in a hidden folder and renamed when complete."""
-    from tunekite.run_folder import write_args, write_json
+    """`<eval_output_dir>/<time>/`: predictions and scores, `args.json` and the manifest."""
+    from tunekite.run_folder import write_args
     from tunekite.training.outputs import write_manifest
 
     base = Path(run.eval_output_dir)
     target = base / time.strftime("%Y%m%d-%H%M%S")
     while target.exists():
         target = target.with_name(target.name + "-1")
-    staging = base / f".{target.name}.tmp-{os.getpid()}"
-    (staging / PREDICTIONS).mkdir(parents=True)
-    try:
-        scores: dict[str, Any] = {}
-        for result in results:
-            name = _file_name(result.dataset)
-            with (staging / PREDICTIONS / f"{name}.jsonl").open("w", encoding="utf-8") as out:
-                for sample in result.samples:
-                    out.write(json.dumps(dataclasses.asdict(sample), ensure_ascii=False, default=str) + "\n")
-            scores[result.dataset] = {
-                "kind": result.kind,
-                "samples": len(result.samples),
-                "seconds": round(seconds.get(result.dataset, 0.0), 2),
-                **result.scores,
-            }
-        write_json(staging / SCORES_FILE, {"scores": scores, "seconds": round(sum(seconds.values()), 2)})
+
+    def finish(staging: Path) -> None:
         write_args(run, staging)
         write_manifest(run, staging, eval_backend=run.eval_backend, eval_url=run.eval_url)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename; a failure's leftovers
-    return target
+
+    return write_scored(target, results, seconds, finish)
 
 
 def score_table(results: list[DatasetResult], *, title: str) -> Any:

@@ -16,6 +16,7 @@ def train(run: Any) -> dict[str, Any]:
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
     from tunekite.training.batching import choose_batching
+    from tunekite.training.eval_datasets import dataset_evaluation
     from tunekite.training.generated import generation_metrics
     from tunekite.training.hf_args import hf_training_arguments
     from tunekite.training.outputs import (
@@ -30,6 +31,8 @@ def train(run: Any) -> dict[str, Any]:
 
     set_seed(run.seed)
     write_manifest(run, run.output_dir)
+    has_val = run.val_dataset or run.split_dataset_ratio > 0
+    evaluation = dataset_evaluation(run, has_val=bool(has_val))  # its errors before the model loads
 
     # 1. The policy: model, tokenizer, and the template that turns conversations into
     #    ids, labels and loss weights.
@@ -56,14 +59,20 @@ def train(run: Any) -> dict[str, Any]:
         if plan.padding_free
         else PaddedCollator.for_tokenizer(policy.tokenizer, run.padding_side)
     )
-    sampling = {"train_sampling_strategy": "group_by_length"} if plan.group_by_length else {}
+    own = {"train_sampling_strategy": "group_by_length"} if plan.group_by_length else {}
+    if val is None and evaluation is not None:  # only --eval_dataset scores: no eval_loss to pick by
+        own["metric_for_best_model"] = run.metric_for_best_model
     trainer = TunekiteTrainer(
         model=model,
         args=hf_training_arguments(
-            run, run.output_dir, has_eval=val is not None, model_dtype=policy.dtype, **sampling
+            run,
+            run.output_dir,
+            has_eval=val is not None or evaluation is not None,
+            model_dtype=policy.dtype,
+            **own,
         ),
         train_dataset=train,
-        eval_dataset=val,
+        eval_dataset=[] if val is None and evaluation is not None else val,
         data_collator=collator,
         processing_class=policy.tokenizer,
         callbacks=standard_callbacks(run),
@@ -71,6 +80,7 @@ def train(run: Any) -> dict[str, Any]:
         describe_checkpoint=checkpoint_describer(run, policy.template.name, policy.dtype, model=model),
         make_optimizer=tuner_optimizer(run),
         generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
+        dataset_metrics=evaluation.scorer(policy.tokenizer, policy.template) if evaluation else None,
     )
 
     # 5. Train (resuming the whole state, or with resume_only_model only the weights),

@@ -22,7 +22,10 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
     `describe_checkpoint(folder)` adds the run's self-description to each checkpoint
     before it becomes visible; `make_optimizer(model)` may supply the tuner's optimizer;
     `generation_metrics(model) -> {name: value}` adds scores of generated replies to every
-    evaluation (`--predict_with_generate`), logged and usable as `metric_for_best_model`.
+    evaluation (`--predict_with_generate`), and `dataset_metrics(model, step)` the
+    `--eval_dataset` scores, logged and usable as `metric_for_best_model`. With
+    `eval_dataset=[]` (no validation data: ms-swift's way past transformers' check that an
+    evaluation strategy has an eval dataset) an evaluation logs only those scores.
     """
 
     loss_is_scaled_for_ga = True
@@ -34,6 +37,7 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         describe_checkpoint: Callable[[Path], None] | None = None,
         make_optimizer: Callable[[Any], Any] | None = None,
         generation_metrics: Callable[[Any], dict[str, float]] | None = None,
+        dataset_metrics: Callable[[Any, int], dict[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, describe_checkpoint=describe_checkpoint, **kwargs)
@@ -41,15 +45,31 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         self.acc_strategy = acc_strategy
         self.make_optimizer = make_optimizer
         self.generation_metrics = generation_metrics
+        self.dataset_metrics = dataset_metrics
         self._accuracy = [0.0, 0.0]  # correct, total since the last log
+
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"
+    ) -> Any:
+        """Without validation data, only the generated scores, logged as an evaluation."""
+        if eval_dataset is None and isinstance(self.eval_dataset, list) and not self.eval_dataset:
+            metrics = self._generated_scores(metric_key_prefix)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def evaluation_loop(self, *args: Any, metric_key_prefix: str = "eval", **kwargs: Any) -> Any:
         """The loss evaluation, plus the generated replies' scores under the same prefix."""
         output = super().evaluation_loop(*args, metric_key_prefix=metric_key_prefix, **kwargs)
-        if self.generation_metrics is not None:
-            scores = self.generation_metrics(self.model)
-            output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.items()})
+        output.metrics.update(self._generated_scores(metric_key_prefix))
         return output
+
+    def _generated_scores(self, prefix: str) -> dict[str, float]:
+        scores = self.generation_metrics(self.model) if self.generation_metrics is not None else {}
+        if self.dataset_metrics is not None:
+            scores.update(self.dataset_metrics(self.model, self.state.global_step))
+        return {f"{prefix}_{name}": value for name, value in scores.items()}
 
     # Loss -------------------------------------------------------------------------
 

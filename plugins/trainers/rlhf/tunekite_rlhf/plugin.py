@@ -19,12 +19,15 @@ from tunekite_rlhf.args import (
 from tunekite_rlhf.grpo_args import GrpoArguments
 from tunekite_rlhf.ppo_args import PpoArguments
 
-GROUPS = ("model", "data", "template", "quantization", "tuner", "training")
+GROUPS = ("model", "data", "template", "quantization", "tuner", "training", "evaluation")
 DEFAULTS = (("loss_scale", "last_round"),)  # ms-swift trains only the final reply in RLHF
 OWN_DEFAULTS = {"ppo": (("split_dataset_ratio", 0.0),)}  # PPO does not evaluate
 REJECTS = tuple(
     (name, "sft and pt generate at evaluation; the alignment trainers report their own eval metrics")
     for name in ("predict_with_generate", "metric")
+) + tuple(
+    (name, "sft and pt score --eval_dataset while training; score an alignment checkpoint with tk run eval")
+    for name in ("eval_dataset", "eval_limit", "eval_dataset_args", "eval_generation_config")
 )
 
 TRAINERS: tuple[tuple[str, str, type, str], ...] = (
