@@ -1,0 +1,166 @@
+"""Token ids of many rendered conversations, and where each weighted chunk's tokens stop.
+
+The encoder tokenizes a conversation's whole text and gives each token the weight of the
+chunk its last character is in. For a byte-level BPE tokenizer (GPT-2's pre-tokenizer
+regex, no normalizer) a space that follows and precedes a non-space always starts a new
+pre-token, and pre-tokens are tokenized independently, so the text split before such
+spaces tokenizes word by word into exactly the ids and offsets of the whole text. Words
+repeat across a dataset, so each distinct word goes through the tokenizer once and
+every row is assembled from cached words; rows with other spacing (double spaces,
+a space beside a newline) are tokenized whole, as are all rows of other tokenizers.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from bisect import bisect_left
+from collections.abc import Sequence
+from itertools import accumulate, chain
+from typing import Any
+
+IdsAndStops = tuple[list[int], list[int]]
+"""A row's ids, and per chunk end the number of tokens whose last character is before it."""
+
+_BLANK_BESIDE_SPACE = re.compile(r"\s | \s")
+_ASCII_BLANK_BESIDE_SPACE = tuple(
+    pair for blank in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f" for pair in (" " + blank, blank + " ")
+)
+_KEEP_CHARS = 32
+"""Longer words (a run of Chinese text, a URL) are rarely seen twice: not kept between batches."""
+_MAX_WORDS = 500_000
+_caches: weakref.WeakKeyDictionary[Any, _WordCache] = weakref.WeakKeyDictionary()
+
+
+def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[int]]) -> list[IdsAndStops]:
+    """Each text's ids, and the token index at each of its `ends` (character positions)."""
+    cache = _word_cache(tokenizer)
+    out: list[IdsAndStops | None] = [None] * len(texts)
+    whole = list(range(len(texts)))
+    if cache is not None:
+        split = [text.split(" ") if _splittable(text) else None for text in texts]
+        cache.add(split)
+        for i, words in enumerate(split):
+            if words is not None:
+                out[i] = cache.assemble(texts[i], words, ends[i])
+        cache.forget_long()
+        whole = [i for i, words in enumerate(split) if words is None]
+    for i, (ids, offsets) in zip(whole, _ids_and_offsets(tokenizer, [texts[i] for i in whole]), strict=True):
+        out[i] = (ids, [bisect_left(offsets, end, key=_last_character) for end in ends[i]])
+    return out  # type: ignore[return-value]
+
+
+def _splittable(text: str) -> bool:
+    """Whether every space in `text` has a non-space on both sides (then a pre-token starts
+    at each); a space beside another blank may join a pre-token with it."""
+    if text.startswith(" ") or text.endswith(" "):
+        return False
+    if text.isascii():
+        return not any(pair in text for pair in _ASCII_BLANK_BESIDE_SPACE)
+    return _BLANK_BESIDE_SPACE.search(text) is None
+
+
+class _WordCache:
+    """Ids and offsets of words seen before, as the first word of a text
+    and after a space (then the space is the word's first character)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab_size = len(tokenizer)
+        self.ids: dict[str, list[int]] = {}
+        self.offsets: dict[str, list[tuple[int, int]]] = {}
+        self.first_ids: dict[str, list[int]] = {}
+        self.first_offsets: dict[str, list[tuple[int, int]]] = {}
+        self.long: list[str] = []
+
+    def add(self, split: list[list[str] | None]) -> None:
+        """Tokenize the words not cached yet, in one batched call."""
+        if len(self.tokenizer) != self.vocab_size or len(self.ids) > _MAX_WORDS:
+            self.__init__(self.tokenizer)  # type: ignore[misc]
+        texts = [words for words in split if words is not None]
+        spaced = list(set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids))
+        first = list({words[0] for words in texts}.difference(self.first_ids))
+        encoded = _ids_and_offsets(self.tokenizer, [" " + w for w in spaced] + first)
+        for words, ids_of, offsets_of, found in (
+            (spaced, self.ids, self.offsets, encoded[: len(spaced)]),
+            (first, self.first_ids, self.first_offsets, encoded[len(spaced) :]),
+        ):
+            for word, (ids, offsets) in zip(words, found, strict=True):
+                ids_of[word] = ids
+                offsets_of[word] = offsets
+        self.long = [w for w in chain(spaced, first) if len(w) > _KEEP_CHARS]
+
+    def forget_long(self) -> None:
+        for word in self.long:
+            for cache in (self.ids, self.offsets, self.first_ids, self.first_offsets):
+                cache.pop(word, None)
+        self.long = []
+
+    def assemble(self, text: str, words: list[str], ends: Sequence[int]) -> IdsAndStops:
+        pieces = [self.first_ids[words[0]], *map(self.ids.__getitem__, words[1:])]
+        before = [0, *accumulate(map(len, pieces))]
+        stops = []
+        for end in ends:
+            word = text.count(" ", 0, end)  # the word holding the character at end - 1
+            if word == 0:
+                offsets, start = self.first_offsets[words[0]], 0
+            else:
+                offsets, start = self.offsets[words[word]], text.rfind(" ", 0, end)
+            stops.append(before[word] + bisect_left(offsets, end - start, key=_last_character))
+        return list(chain.from_iterable(pieces)), stops
+
+
+def _word_cache(tokenizer: Any) -> _WordCache | None:
+    """The tokenizer's word cache, or None when splitting at spaces could change its tokens."""
+    if tokenizer not in _caches:
+        _caches[tokenizer] = _WordCache(tokenizer) if _splits_at_spaces(tokenizer) else None  # type: ignore[assignment]
+    return _caches[tokenizer]
+
+
+def _splits_at_spaces(tokenizer: Any) -> bool:
+    from tokenizers import pre_tokenizers
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.normalizer is not None or _direct(tokenizer) is None:
+        return False
+    pre = backend.pre_tokenizer
+    if not (isinstance(pre, pre_tokenizers.ByteLevel) and pre.use_regex and not pre.add_prefix_space):
+        return False
+    if getattr(backend.model, "dropout", None):
+        return False
+    return all(
+        " " not in t.content and not (t.lstrip or t.rstrip or t.single_word)
+        for t in backend.get_added_tokens_decoder().values()
+    )
+
+
+def _direct(tokenizer: Any) -> Any:
+    """The Rust tokenizer when `tokenizer(texts, add_special_tokens=False)` only passes
+    through to it (no truncation or padding set, special tokens kept whole), else None."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if (
+        backend is not None
+        and backend.truncation is None
+        and backend.padding is None
+        and backend.encode_special_tokens == bool(getattr(tokenizer, "split_special_tokens", False))
+    ):
+        return backend
+    return None
+
+
+def _ids_and_offsets(tokenizer: Any, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """What `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` gives,
+    straight from its Rust tokenizer when that call would only pass through to it: the
+    conversion into a `BatchEncoding` costs a third as much as the tokenizing itself."""
+    if not texts:
+        return []
+    backend = _direct(tokenizer)
+    if backend is not None:
+        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=False)]
+    batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    return list(zip(batch["input_ids"], batch["offset_mapping"], strict=True))
+
+
+def _last_character(span: tuple[int, int]) -> int:
+    """The character a token ends on (its start for a token that covers none)."""
+    return max(span[1] - 1, span[0])
