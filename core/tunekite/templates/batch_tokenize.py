@@ -28,7 +28,7 @@ _ASCII_BLANK_BESIDE_SPACE = tuple(
 )
 _KEEP_CHARS = 32
 """Longer words (a run of Chinese text, a URL) are rarely seen twice: not kept between batches."""
-_MAX_WORDS = 500_000
+_MAX_WORDS = 200_000
 _caches: weakref.WeakKeyDictionary[Any, _WordCache] = weakref.WeakKeyDictionary()
 
 
@@ -45,8 +45,8 @@ def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[
                 out[i] = cache.assemble(texts[i], words, ends[i])
         cache.forget_long()
         whole = [i for i, words in enumerate(split) if words is None]
-    for i, (ids, offsets) in zip(whole, _ids_and_offsets(tokenizer, [texts[i] for i in whole]), strict=True):
-        out[i] = (ids, [bisect_left(offsets, end, key=_last_character) for end in ends[i]])
+    for i, encoding in zip(whole, _encodings(tokenizer, [texts[i] for i in whole]), strict=True):
+        out[i] = (encoding.ids, [_tokens_before(encoding, end) for end in ends[i]])
     return out  # type: ignore[return-value]
 
 
@@ -61,16 +61,16 @@ def _splittable(text: str) -> bool:
 
 
 class _WordCache:
-    """Ids and offsets of words seen before, as the first word of a text
-    and after a space (then the space is the word's first character)."""
+    """Ids and encodings of words seen before, as the first word of a text and after a
+    space (then the space is the word's first character)."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.vocab_size = len(tokenizer)
         self.ids: dict[str, list[int]] = {}
-        self.offsets: dict[str, list[tuple[int, int]]] = {}
+        self.encodings: dict[str, Any] = {}
         self.first_ids: dict[str, list[int]] = {}
-        self.first_offsets: dict[str, list[tuple[int, int]]] = {}
+        self.first_encodings: dict[str, Any] = {}
         self.long: list[str] = []
 
     def add(self, split: list[list[str] | None]) -> None:
@@ -80,19 +80,19 @@ class _WordCache:
         texts = [words for words in split if words is not None]
         spaced = list(set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids))
         first = list({words[0] for words in texts}.difference(self.first_ids))
-        encoded = _ids_and_offsets(self.tokenizer, [" " + w for w in spaced] + first)
-        for words, ids_of, offsets_of, found in (
-            (spaced, self.ids, self.offsets, encoded[: len(spaced)]),
-            (first, self.first_ids, self.first_offsets, encoded[len(spaced) :]),
+        encoded = _encodings(self.tokenizer, [" " + w for w in spaced] + first)
+        for words, ids_of, encodings_of, found in (
+            (spaced, self.ids, self.encodings, encoded[: len(spaced)]),
+            (first, self.first_ids, self.first_encodings, encoded[len(spaced) :]),
         ):
-            for word, (ids, offsets) in zip(words, found, strict=True):
-                ids_of[word] = ids
-                offsets_of[word] = offsets
+            for word, encoding in zip(words, found, strict=True):
+                ids_of[word] = encoding.ids
+                encodings_of[word] = encoding
         self.long = [w for w in chain(spaced, first) if len(w) > _KEEP_CHARS]
 
     def forget_long(self) -> None:
         for word in self.long:
-            for cache in (self.ids, self.offsets, self.first_ids, self.first_offsets):
+            for cache in (self.ids, self.encodings, self.first_ids, self.first_encodings):
                 cache.pop(word, None)
         self.long = []
 
@@ -103,10 +103,10 @@ class _WordCache:
         for end in ends:
             word = text.count(" ", 0, end)  # the word holding the character at end - 1
             if word == 0:
-                offsets, start = self.first_offsets[words[0]], 0
+                encoding, start = self.first_encodings[words[0]], 0
             else:
-                offsets, start = self.offsets[words[word]], text.rfind(" ", 0, end)
-            stops.append(before[word] + bisect_left(offsets, end - start, key=_last_character))
+                encoding, start = self.encodings[words[word]], text.rfind(" ", 0, end)
+            stops.append(before[word] + _tokens_before(encoding, end - start))
         return list(chain.from_iterable(pieces)), stops
 
 
@@ -120,13 +120,11 @@ def _word_cache(tokenizer: Any) -> _WordCache | None:
 def _splits_at_spaces(tokenizer: Any) -> bool:
     from tokenizers import pre_tokenizers
 
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or backend.normalizer is not None or _direct(tokenizer) is None:
+    backend = tokenizer.backend_tokenizer
+    if backend.normalizer is not None or getattr(backend.model, "dropout", None):
         return False
     pre = backend.pre_tokenizer
     if not (isinstance(pre, pre_tokenizers.ByteLevel) and pre.use_regex and not pre.add_prefix_space):
-        return False
-    if getattr(backend.model, "dropout", None):
         return False
     return all(
         " " not in t.content and not (t.lstrip or t.rstrip or t.single_word)
@@ -134,31 +132,27 @@ def _splits_at_spaces(tokenizer: Any) -> bool:
     )
 
 
-def _direct(tokenizer: Any) -> Any:
-    """The Rust tokenizer when `tokenizer(texts, add_special_tokens=False)` only passes
-    through to it (no truncation or padding set, special tokens kept whole), else None."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+def _encodings(tokenizer: Any, texts: list[str]) -> list[Any]:
+    """The `tokenizers.Encoding`s `tokenizer(texts, add_special_tokens=False)` makes, straight
+    from its Rust tokenizer when that call would only pass through to it (no truncation or
+    padding set, special tokens kept whole): building a `BatchEncoding` costs a third as
+    much as the tokenizing itself."""
+    if not texts:
+        return []
+    backend = tokenizer.backend_tokenizer
     if (
-        backend is not None
-        and backend.truncation is None
+        backend.truncation is None
         and backend.padding is None
         and backend.encode_special_tokens == bool(getattr(tokenizer, "split_special_tokens", False))
     ):
-        return backend
-    return None
+        return backend.encode_batch(texts, add_special_tokens=False)
+    return tokenizer(texts, add_special_tokens=False).encodings
 
 
-def _ids_and_offsets(tokenizer: Any, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
-    """What `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` gives,
-    straight from its Rust tokenizer when that call would only pass through to it: the
-    conversion into a `BatchEncoding` costs a third as much as the tokenizing itself."""
-    if not texts:
-        return []
-    backend = _direct(tokenizer)
-    if backend is not None:
-        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=False)]
-    batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-    return list(zip(batch["input_ids"], batch["offset_mapping"], strict=True))
+def _tokens_before(encoding: Any, end: int) -> int:
+    """How many tokens end on a character before `end` (a token's last character never
+    comes before the previous token's), found without converting every offset."""
+    return bisect_left(range(len(encoding)), end, key=lambda i: _last_character(encoding.token_to_chars(i)))
 
 
 def _last_character(span: tuple[int, int]) -> int:
