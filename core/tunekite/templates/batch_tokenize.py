@@ -46,7 +46,8 @@ def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[
         cache.forget_long()
         whole = [i for i, words in enumerate(split) if words is None]
     for i, encoding in zip(whole, _encodings(tokenizer, [texts[i] for i in whole]), strict=True):
-        out[i] = (encoding.ids, [_tokens_before(encoding, end) for end in ends[i]])
+        last = _LastCharacters(encoding)
+        out[i] = (encoding.ids, [bisect_left(last, end) for end in ends[i]])
     return out  # type: ignore[return-value]
 
 
@@ -61,16 +62,16 @@ def _splittable(text: str) -> bool:
 
 
 class _WordCache:
-    """Ids and encodings of words seen before, as the first word of a text and after a
-    space (then the space is the word's first character)."""
+    """Ids and last characters of words seen before, as the first word of a text and after
+    a space (then the space is the word's first character)."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
         self.vocab_size = len(tokenizer)
         self.ids: dict[str, list[int]] = {}
-        self.encodings: dict[str, Any] = {}
+        self.last: dict[str, Sequence[int]] = {}
         self.first_ids: dict[str, list[int]] = {}
-        self.first_encodings: dict[str, Any] = {}
+        self.first_last: dict[str, Sequence[int]] = {}
         self.long: list[str] = []
 
     def add(self, split: list[list[str] | None]) -> None:
@@ -81,18 +82,21 @@ class _WordCache:
         spaced = list(set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids))
         first = list({words[0] for words in texts}.difference(self.first_ids))
         encoded = _encodings(self.tokenizer, [" " + w for w in spaced] + first)
-        for words, ids_of, encodings_of, found in (
-            (spaced, self.ids, self.encodings, encoded[: len(spaced)]),
-            (first, self.first_ids, self.first_encodings, encoded[len(spaced) :]),
+        for words, ids_of, last_of, found in (
+            (spaced, self.ids, self.last, encoded[: len(spaced)]),
+            (first, self.first_ids, self.first_last, encoded[len(spaced) :]),
         ):
             for word, encoding in zip(words, found, strict=True):
                 ids_of[word] = encoding.ids
-                encodings_of[word] = encoding
+                if len(word) > _KEEP_CHARS:
+                    last_of[word] = _LastCharacters(encoding)
+                else:
+                    last_of[word] = [max(end - 1, start) for start, end in encoding.offsets]
         self.long = [w for w in chain(spaced, first) if len(w) > _KEEP_CHARS]
 
     def forget_long(self) -> None:
         for word in self.long:
-            for cache in (self.ids, self.encodings, self.first_ids, self.first_encodings):
+            for cache in (self.ids, self.last, self.first_ids, self.first_last):
                 cache.pop(word, None)
         self.long = []
 
@@ -103,11 +107,27 @@ class _WordCache:
         for end in ends:
             word = text.count(" ", 0, end)  # the word holding the character at end - 1
             if word == 0:
-                encoding, start = self.first_encodings[words[0]], 0
+                last, start = self.first_last[words[0]], 0
             else:
-                encoding, start = self.encodings[words[word]], text.rfind(" ", 0, end)
-            stops.append(before[word] + _tokens_before(encoding, end - start))
+                last, start = self.last[words[word]], text.rfind(" ", 0, end)
+            stops.append(before[word] + bisect_left(last, end - start))
         return list(chain.from_iterable(pieces)), stops
+
+
+class _LastCharacters(Sequence[int]):
+    """The character each token of an encoding ends on (its start for a token that covers
+    none), read token by token: bisecting a few never converts all the offsets. A token's
+    last character never comes before the previous token's."""
+
+    def __init__(self, encoding: Any) -> None:
+        self.encoding = encoding
+
+    def __len__(self) -> int:
+        return len(self.encoding)
+
+    def __getitem__(self, index: int) -> int:  # type: ignore[override]
+        start, end = self.encoding.token_to_chars(index)
+        return max(end - 1, start)
 
 
 def _word_cache(tokenizer: Any) -> _WordCache | None:
@@ -147,14 +167,3 @@ def _encodings(tokenizer: Any, texts: list[str]) -> list[Any]:
     ):
         return backend.encode_batch(texts, add_special_tokens=False)
     return tokenizer(texts, add_special_tokens=False).encodings
-
-
-def _tokens_before(encoding: Any, end: int) -> int:
-    """How many tokens end on a character before `end` (a token's last character never
-    comes before the previous token's), found without converting every offset."""
-    return bisect_left(range(len(encoding)), end, key=lambda i: _last_character(encoding.token_to_chars(i)))
-
-
-def _last_character(span: tuple[int, int]) -> int:
-    """The character a token ends on (its start for a token that covers none)."""
-    return max(span[1] - 1, span[0])
