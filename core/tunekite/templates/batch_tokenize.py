@@ -47,7 +47,7 @@ def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[
         whole = [i for i, words in enumerate(split) if words is None]
     for i, encoding in zip(whole, _encodings(tokenizer, [texts[i] for i in whole]), strict=True):
         last = _LastCharacters(encoding)
-        out[i] = (encoding.ids, [bisect_left(last, end) for end in ends[i]])
+        out[i] = (encoding.ids, [_tokens_before(last, end) for end in ends[i]])
     return out  # type: ignore[return-value]
 
 
@@ -105,19 +105,21 @@ class _WordCache:
         before = [0, *accumulate(map(len, pieces))]
         stops = []
         for end in ends:
+            if end == len(text):
+                stops.append(before[-1])
+                continue
             word = text.count(" ", 0, end)  # the word holding the character at end - 1
             if word == 0:
                 last, start = self.first_last[words[0]], 0
             else:
                 last, start = self.last[words[word]], text.rfind(" ", 0, end)
-            stops.append(before[word] + bisect_left(last, end - start))
+            stops.append(before[word] + _tokens_before(last, end - start))
         return list(chain.from_iterable(pieces)), stops
 
 
 class _LastCharacters(Sequence[int]):
     """The character each token of an encoding ends on (its start for a token that covers
-    none), read token by token: bisecting a few never converts all the offsets. A token's
-    last character never comes before the previous token's."""
+    none), read token by token: finding a few never converts all the offsets."""
 
     def __init__(self, encoding: Any) -> None:
         self.encoding = encoding
@@ -128,6 +130,22 @@ class _LastCharacters(Sequence[int]):
     def __getitem__(self, index: int) -> int:  # type: ignore[override]
         start, end = self.encoding.token_to_chars(index)
         return max(end - 1, start)
+
+
+def _tokens_before(last: Sequence[int], end: int) -> int:
+    """How many tokens end on a character before `end` (`bisect_left`: a token's last
+    character never comes before the previous token's); for an encoding, stepping from
+    the token that holds character `end - 1` reads two or three offsets instead of a dozen."""
+    if not isinstance(last, _LastCharacters):
+        return bisect_left(last, end)
+    index = last.encoding.char_to_token(end - 1) if end > 0 else 0
+    if index is None:
+        return bisect_left(last, end)
+    while index > 0 and last[index - 1] >= end:
+        index -= 1
+    while index < len(last) and last[index] < end:
+        index += 1
+    return index
 
 
 def _word_cache(tokenizer: Any) -> _WordCache | None:

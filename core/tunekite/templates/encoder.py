@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -249,13 +248,14 @@ class Template:
         if not getattr(self.tokenizer, "is_fast", False):
             return [self._tokenize_by_chunk(chunks) for chunks in rendered]
         texts = ["".join(s for s, _ in chunks) for chunks in rendered]
-        ends = [list(accumulate(len(s) for s, _ in chunks)) for chunks in rendered]
+        runs = [_weight_runs(chunks) for chunks in rendered]
+        ends = [[end for end, _ in row] for row in runs]
         out = []
-        for chunks, (ids, stops) in zip(rendered, ids_and_stops(self.tokenizer, texts, ends), strict=True):
+        for row, (ids, stops) in zip(runs, ids_and_stops(self.tokenizer, texts, ends), strict=True):
             weights: list[float] = []
             labels: list[int] = []
             start = 0
-            for (_, weight), stop in zip(chunks, stops, strict=True):
+            for (_, weight), stop in zip(row, stops, strict=True):
                 weights += [weight] * (stop - start)
                 labels += ids[start:stop] if weight > 0 else [IGNORE_INDEX] * (stop - start)
                 start = stop
@@ -287,6 +287,20 @@ class Template:
             )
             ids, weights, labels = ids[keep], weights[keep], labels[keep]
         return {"input_ids": ids, "labels": labels, "loss_scale": weights, "length": len(ids)}
+
+
+def _weight_runs(chunks: list[tuple[str, float]]) -> list[tuple[int, float]]:
+    """Where each run of equally weighted chunks ends in the text, and its weight: a token
+    takes the same weight whichever chunk of a run it ends in."""
+    runs: list[tuple[int, float]] = []
+    end = 0
+    for text, weight in chunks:
+        end += len(text)
+        if runs and runs[-1][1] == weight:
+            runs[-1] = (end, weight)
+        else:
+            runs.append((end, weight))
+    return runs
 
 
 def _user_piece(fmt: ChatFormat, out: list[tuple[str, str, int]]) -> str:
