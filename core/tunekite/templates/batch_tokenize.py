@@ -23,9 +23,6 @@ IdsAndStops = tuple[list[int], list[int]]
 """A row's ids, and per chunk end the number of tokens whose last character is before it."""
 
 _BLANK_BESIDE_SPACE = re.compile(r"\s | \s")
-_ASCII_BLANK_BESIDE_SPACE = tuple(
-    pair for blank in " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f" for pair in (" " + blank, blank + " ")
-)
 _KEEP_CHARS = 32
 """Longer words (a run of Chinese text, a URL) are rarely seen twice: not kept between batches."""
 _MAX_WORDS = 200_000
@@ -54,11 +51,7 @@ def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[
 def _splittable(text: str) -> bool:
     """Whether every space in `text` has a non-space on both sides (then a pre-token starts
     at each); a space beside another blank may join a pre-token with it."""
-    if text.startswith(" ") or text.endswith(" "):
-        return False
-    if text.isascii():
-        return not any(pair in text for pair in _ASCII_BLANK_BESIDE_SPACE)
-    return _BLANK_BESIDE_SPACE.search(text) is None
+    return not (text.startswith(" ") or text.endswith(" ") or _BLANK_BESIDE_SPACE.search(text))
 
 
 class _WordCache:
