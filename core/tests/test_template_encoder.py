@@ -285,7 +285,8 @@ def test_a_token_that_strips_the_space_after_it_keeps_rows_whole(tokenizer):
 def test_words_cached_before_a_token_is_added_are_tokenized_again():
     growing = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
     template = Template.create(CHAT, growing)
-    rows = [{"messages": [{"role": "user", "content": "say <x>"}, {"role": "assistant", "content": "ok <x>"}]}]
+    messages = [{"role": "user", "content": "say <x>"}, {"role": "assistant", "content": "ok <x>"}]
+    rows = [{"messages": messages}]
     before = template.encode_batch(rows)
     growing.add_special_tokens({"additional_special_tokens": ["<x>"]})
     after = template.encode_batch(rows)

@@ -44,8 +44,9 @@ def spacing_rows(conversations: dict[str, list[dict[str, str]]]) -> list[dict[st
     rows = [{"messages": conversation} for conversation in conversations.values()]
     for variant in SPACING_VARIANTS:
         for conversation in conversations.values():
+            spaced = {"user", "assistant"}
             messages = [
-                {**m, "content": f"{variant} {m['content']} {variant}"} if m["role"] in ("user", "assistant") else m
+                {**m, "content": f"{variant} {m['content']} {variant}"} if m["role"] in spaced else m
                 for m in conversation
             ]
             rows.append({"messages": messages})
