@@ -2,9 +2,10 @@
 
 A conversation is rendered to one string made of typed pieces (see
 `tunekite.templates.loss_scale.Piece`), the loss scale weighs each piece's
-characters, and the whole string is tokenized in one call with offsets, so the ids
-are exactly what the tokenizer gives for the full text (as `apply_chat_template`
-does) and every token takes the weight of the character it ends on.
+characters, and the ids are exactly what the tokenizer gives for the full text (as
+`apply_chat_template` does), every token taking the weight of the character it ends on.
+A batch of rows is tokenized together, word by word where that provably gives the same
+tokens (`tunekite.templates.batch_tokenize`).
 """
 
 from __future__ import annotations
