@@ -116,7 +116,9 @@ def main() -> None:
     one = results["encode"].get("num_proc=1")
     results["meets_target"] = None if one is None else one["rows_per_s"] >= 2000
     if peers and one is not None:
-        results["peers"] = template_peers.compare(conversations(opts.rows), one["rows_per_s"], opts.work)
+        results["peers"] = template_peers.compare(
+            conversations(opts.rows), one["rows_per_s"], one["cpu_seconds_this_process"], opts.work
+        )
         print(f"peers: {json.dumps(results['peers'])}")
     for max_length in opts.max_lengths:
         fitting = encoded.select(np.flatnonzero(lengths <= max_length))
