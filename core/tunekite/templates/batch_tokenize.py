@@ -13,6 +13,7 @@ a space beside a newline) are tokenized whole, as are all rows of other tokenize
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ _BLANK_BESIDE_SPACE = re.compile(r"\s | \s")
 _KEEP_CHARS = 32
 """Longer words (a run of Chinese text, a URL) are rarely seen twice: not kept between batches."""
 _MAX_WORDS = 200_000
-_caches: weakref.WeakKeyDictionary[Any, _WordCache] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Any, tuple[int, _WordCache | None]] = weakref.WeakKeyDictionary()
 
 
 def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[int]]) -> list[IdsAndStops]:
@@ -36,11 +37,12 @@ def ids_and_stops(tokenizer: Any, texts: Sequence[str], ends: Sequence[Sequence[
     whole = list(range(len(texts)))
     if cache is not None:
         split = [text.split(" ") if _splittable(text) else None for text in texts]
-        cache.add(split)
-        for i, words in enumerate(split):
-            if words is not None:
-                out[i] = cache.assemble(texts[i], words, ends[i])
-        cache.forget_long()
+        with cache.lock:  # another thread's batch must not forget this one's long words
+            cache.add(split)
+            for i, words in enumerate(split):
+                if words is not None:
+                    out[i] = cache.assemble(texts[i], words, ends[i])
+            cache.forget_long()
         whole = [i for i, words in enumerate(split) if words is None]
     for i, encoding in zip(whole, _encodings(tokenizer, [texts[i] for i in whole]), strict=True):
         last = _LastCharacters(encoding)
@@ -59,8 +61,8 @@ class _WordCache:
     a space (then the space is the word's first character)."""
 
     def __init__(self, tokenizer: Any) -> None:
+        self.lock = threading.Lock()
         self.tokenizer = tokenizer
-        self.vocab_size = len(tokenizer)
         self.ids: dict[str, list[int]] = {}
         self.last: dict[str, Sequence[int]] = {}
         self.first_ids: dict[str, list[int]] = {}
@@ -69,8 +71,8 @@ class _WordCache:
 
     def add(self, split: list[list[str] | None]) -> None:
         """Tokenize the words not cached yet, in one batched call."""
-        if len(self.tokenizer) != self.vocab_size or len(self.ids) > _MAX_WORDS:
-            self.__init__(self.tokenizer)  # type: ignore[misc]
+        if len(self.ids) > _MAX_WORDS:
+            self.clear()
         texts = [words for words in split if words is not None]
         spaced = list(set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids))
         first = list({words[0] for words in texts}.difference(self.first_ids))
@@ -86,6 +88,10 @@ class _WordCache:
                 else:
                     last_of[word] = [max(end - 1, start) for start, end in encoding.offsets]
         self.long = [w for w in chain(spaced, first) if len(w) > _KEEP_CHARS]
+
+    def clear(self) -> None:
+        for cache in (self.ids, self.last, self.first_ids, self.first_last):
+            cache.clear()
 
     def forget_long(self) -> None:
         for word in self.long:
@@ -142,10 +148,13 @@ def _tokens_before(last: Sequence[int], end: int) -> int:
 
 
 def _word_cache(tokenizer: Any) -> _WordCache | None:
-    """The tokenizer's word cache, or None when splitting at spaces could change its tokens."""
-    if tokenizer not in _caches:
-        _caches[tokenizer] = _WordCache(tokenizer) if _splits_at_spaces(tokenizer) else None  # type: ignore[assignment]
-    return _caches[tokenizer]
+    """The tokenizer's word cache, or None when splitting at spaces could change its tokens;
+    both are decided again once the tokenizer has gained tokens."""
+    size = len(tokenizer)
+    known = _caches.get(tokenizer)
+    if known is None or known[0] != size:
+        known = _caches[tokenizer] = (size, _WordCache(tokenizer) if _splits_at_spaces(tokenizer) else None)
+    return known[1]
 
 
 def _splits_at_spaces(tokenizer: Any) -> bool:
