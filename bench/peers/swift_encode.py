@@ -1,7 +1,7 @@
 """ms-swift's template encode over a rows file, timed; run in .venv-swift by bench/templates.py.
 
 Usage: swift_encode.py MODEL_DIR ROWS_JSONL SYSTEM. Prints one JSON line: rows, seconds,
-rows_per_s, tokens_per_row (the same figures bench/templates.py records for TuneKite).
+rows_per_s, cpu_seconds, tokens_per_row (the same figures bench/templates.py records for TuneKite).
 """
 
 import json
@@ -18,13 +18,14 @@ def main() -> None:
     template = get_template(processor, default_system=system, template_type="chatml")
     with open(rows_file, encoding="utf-8") as source:
         rows = [json.loads(line) for line in source]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     tokens = sum(len(template.encode(row)["input_ids"]) for row in rows)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     summary = {
         "rows": len(rows),
         "seconds": round(seconds, 2),
         "rows_per_s": round(len(rows) / seconds),
+        "cpu_seconds": round(cpu, 2),
         "tokens_per_row": round(tokens / len(rows), 1),
     }
     print(json.dumps(summary))

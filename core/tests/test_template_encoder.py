@@ -16,6 +16,7 @@ from tunekite.templates.encoder import IGNORE_INDEX, Template, TemplateError
 from tunekite.templates.format import ChatFormat
 from tunekite.templates.resolve import build_template, choose_template, detect_template, resolve_loss_scale
 from tunekite.testing import tiny_tokenizer
+from tunekite.testing.encoding import reference_encoding
 
 CHAT = ChatFormat(
     name="test-chat",
@@ -254,21 +255,6 @@ def test_a_template_without_a_format_names_itself_and_brings_its_factory(tk_plug
         TemplateSpec(name="nothing", summary="s")
 
 
-def reference_encoding(template: Template, row) -> dict:
-    """Per row, independently of the encoder's batched path: the tokenizer's own call with
-    offsets, and each token weighted by the chunk its last character falls in, looked up
-    character by character."""
-    chunks = [w for p in template.pieces(row["messages"], row.get("tools")) for w in template.loss_scale(p)]
-    weight_of_char = [weight for text, weight in chunks for _ in text]
-    encoded = template.tokenizer(
-        "".join(text for text, _ in chunks), add_special_tokens=False, return_offsets_mapping=True
-    )
-    ids = encoded["input_ids"]
-    weights = [weight_of_char[max(end - 1, start)] for start, end in encoded["offset_mapping"]]
-    labels = [t if w > 0 else IGNORE_INDEX for t, w in zip(ids, weights, strict=True)]
-    return {"input_ids": ids, "labels": labels, "loss_scale": weights, "length": len(ids)}
-
-
 @pytest.mark.parametrize("loss_scale", ["default", "react", "all"])
 def test_a_batch_encodes_as_each_row_alone_and_as_the_tokenizer_offsets_say(tokenizer, loss_scale):
     rows = [
@@ -281,3 +267,30 @@ def test_a_batch_encodes_as_each_row_alone_and_as_the_tokenizer_offsets_say(toke
     batched = template.encode_batch(rows)
     assert batched == [template.encode(row) for row in rows]
     assert batched == [reference_encoding(template, row) for row in rows]
+
+
+def test_a_token_that_strips_the_space_after_it_keeps_rows_whole(tokenizer):
+    """`<tool> word` with an rstrip token is `<tool> ` then `word`: splitting before the
+    space would give ` word` instead, so such tokenizers are tokenized row by row, also
+    when the token comes after the first batch."""
+    from tokenizers import AddedToken
+
+    stripping = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+    template = Template.create(CHAT, stripping)
+    rows = [{"messages": [{"role": "user", "content": "call <tool> weather"}, TWO_ROUNDS[1]]}]
+    template.encode_batch(rows)
+    stripping.add_special_tokens({"additional_special_tokens": [AddedToken("<tool>", rstrip=True)]})
+    assert template.encode_batch(rows) == [reference_encoding(template, row) for row in rows]
+    assert "call <tool>weather" in stripping.decode(template.encode_batch(rows)[0]["input_ids"])
+
+
+def test_words_cached_before_a_token_is_added_are_tokenized_again():
+    growing = tiny_tokenizer(None, ("<|im_start|>", "<|im_end|>"), eos_token="<|im_end|>")
+    template = Template.create(CHAT, growing)
+    messages = [{"role": "user", "content": "say <x>"}, {"role": "assistant", "content": "ok <x>"}]
+    rows = [{"messages": messages}]
+    before = template.encode_batch(rows)
+    growing.add_special_tokens({"additional_special_tokens": ["<x>"]})
+    after = template.encode_batch(rows)
+    assert after == [reference_encoding(template, row) for row in rows]
+    assert after != before and growing.convert_tokens_to_ids("<x>") in after[0]["input_ids"]

@@ -71,10 +71,26 @@ def encode_dataset(
         with_indices=True,
         num_proc=num_proc if num_proc > 1 else None,
         remove_columns=dataset.column_names,
+        features=_sample_features(),
         load_from_cache_file=enable_cache,
         desc="Encoding",
     )
     return encoded, len(dataset) - len(encoded)
+
+
+def _sample_features() -> Any:
+    """The columns' types, as `datasets` would infer them from the first batch (which
+    costs a scan of every value in it)."""
+    import datasets
+
+    return datasets.Features(
+        {
+            "input_ids": datasets.List(datasets.Value("int32")),
+            "labels": datasets.List(datasets.Value("int64")),
+            "loss_scale": datasets.List(datasets.Value("float64")),
+            "length": datasets.Value("int64"),
+        }
+    )
 
 
 class LazyEncodedDataset:

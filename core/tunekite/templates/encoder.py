@@ -2,15 +2,15 @@
 
 A conversation is rendered to one string made of typed pieces (see
 `tunekite.templates.loss_scale.Piece`), the loss scale weighs each piece's
-characters, and the whole string is tokenized in one call with offsets, so the ids
-are exactly what the tokenizer gives for the full text (as `apply_chat_template`
-does) and every token takes the weight of the character it ends on.
+characters, and the ids are exactly what the tokenizer gives for the full text (as
+`apply_chat_template` does), every token taking the weight of the character it ends on.
+A batch of rows is tokenized together, word by word where that provably gives the same
+tokens (`tunekite.templates.batch_tokenize`).
 """
 
 from __future__ import annotations
 
 import json
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError, TunekiteError
 from tunekite.templates.agent import AgentFormat, agent_format
+from tunekite.templates.batch_tokenize import ids_and_stops
 from tunekite.templates.format import ChatFormat
 from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
 from tunekite.templates.loss_scale import LossScale, Piece
@@ -244,22 +245,18 @@ class Template:
 
     def _tokenize(self, rendered: list[list[tuple[str, float]]]) -> list[Tokens]:
         """Each row's ids, per token the weight of the chunk its last character is in, and
-        the labels (the id where that weight is above 0).
-
-        A token's last character never comes before the previous token's, so the tokens of
-        each chunk are found by bisecting the offsets at the chunk's end instead of looking
-        at every token."""
+        the labels (the id where that weight is above 0)."""
         if not getattr(self.tokenizer, "is_fast", False):
             return [self._tokenize_by_chunk(chunks) for chunks in rendered]
         texts = ["".join(s for s, _ in chunks) for chunks in rendered]
+        runs = [_weight_runs(chunks) for chunks in rendered]
+        ends = [[end for end, _ in row] for row in runs]
         out = []
-        for chunks, (ids, offsets) in zip(rendered, _ids_and_offsets(self.tokenizer, texts), strict=True):
+        for row, (ids, stops) in zip(runs, ids_and_stops(self.tokenizer, texts, ends), strict=True):
             weights: list[float] = []
             labels: list[int] = []
-            start = end = 0
-            for text, weight in chunks:
-                end += len(text)
-                stop = bisect_left(offsets, end, lo=start, key=_last_character)
+            start = 0
+            for (_, weight), stop in zip(row, stops, strict=True):
                 weights += [weight] * (stop - start)
                 labels += ids[start:stop] if weight > 0 else [IGNORE_INDEX] * (stop - start)
                 start = stop
@@ -293,27 +290,18 @@ class Template:
         return {"input_ids": ids, "labels": labels, "loss_scale": weights, "length": len(ids)}
 
 
-def _ids_and_offsets(tokenizer: Any, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
-    """What `tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)` gives,
-    straight from its Rust tokenizer when that call would only pass through to it (no
-    truncation or padding set, special tokens kept whole): the conversion into a
-    `BatchEncoding` costs a third as much as the tokenizing itself."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    direct = (
-        backend is not None
-        and backend.truncation is None
-        and backend.padding is None
-        and backend.encode_special_tokens == bool(getattr(tokenizer, "split_special_tokens", False))
-    )
-    if direct:
-        return [(e.ids, e.offsets) for e in backend.encode_batch(texts, add_special_tokens=False)]
-    batch = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-    return list(zip(batch["input_ids"], batch["offset_mapping"], strict=True))
-
-
-def _last_character(span: tuple[int, int]) -> int:
-    """The character a token ends on (its start for a token that covers none)."""
-    return max(span[1] - 1, span[0])
+def _weight_runs(chunks: list[tuple[str, float]]) -> list[tuple[int, float]]:
+    """Where each run of equally weighted chunks ends in the text, and its weight: a token
+    takes the same weight whichever chunk of a run it ends in."""
+    runs: list[tuple[int, float]] = []
+    end = 0
+    for text, weight in chunks:
+        end += len(text)
+        if runs and runs[-1][1] == weight:
+            runs[-1] = (end, weight)
+        else:
+            runs.append((end, weight))
+    return runs
 
 
 def _user_piece(fmt: ChatFormat, out: list[tuple[str, str, int]]) -> str:

@@ -176,6 +176,19 @@ class TemplateConformance(ComponentConformance):
         differences = compare(template, tokenizer, self.conversations())
         assert not differences, "\n".join(map(str, differences))
 
+    def test_a_batch_encodes_each_row_as_the_tokenizer_offsets_say(self) -> None:
+        """The batched, word-by-word path gives the ids, labels and weights of tokenizing
+        each whole row alone, whatever the spacing, and truncates alike."""
+        from tunekite.testing.encoding import reference_encoding, spacing_rows
+
+        template = self.template()
+        rows = spacing_rows(self.conversations())
+        for options in ({}, {"max_length": 12, "truncation_strategy": "left"}, {"max_length": 12}):
+            variant = template.with_options(**options)
+            expected = [reference_encoding(variant, row) for row in rows]
+            assert variant.encode_batch(rows) == expected, options
+            assert variant.encode_batch(rows) == expected, f"{options}, words cached"
+
     def test_labels_cover_exactly_the_replies_and_their_end_of_turn(self) -> None:
         tokenizer = self.tokenizer()
         template = self.template(tokenizer)
