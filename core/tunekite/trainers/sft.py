@@ -15,6 +15,7 @@ def train(run: Any) -> dict[str, Any]:
 
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
+    from tunekite.training.allocator import return_freed_memory
     from tunekite.training.batching import choose_batching
     from tunekite.training.generated import generation_metrics
     from tunekite.training.hf_args import hf_training_arguments
@@ -28,6 +29,7 @@ def train(run: Any) -> dict[str, Any]:
     from tunekite.training.trainer import TunekiteTrainer
 
     set_seed(run.seed)
+    return_freed_memory()  # peak RSS = what a step holds (training/allocator.py)
     write_manifest(run, run.output_dir)
 
     # 1. The policy: model, tokenizer, and the template that turns conversations into
