@@ -7,7 +7,7 @@ then on most activations of a small model come from the heap, whose freed pieces
 in the process. Measured on SmolLM2-135M (LoRA, one 1,024-token padding-free row,
 issue 19): the forward's RSS grew by 3.2 GB for 1.85 GB of tensors saved for backward;
 with a fixed 64 KB threshold by 1.9 GB. The cost is the page faults of fresh mappings on
-every step: +21 % CPU time per step in one run on a loaded machine (README).
+every step: +11 to +21 % CPU time per step in one run on a loaded machine (README).
 """
 
 from __future__ import annotations
