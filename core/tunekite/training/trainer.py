@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from transformers import Seq2SeqTrainer
 
 from tunekite.constants import IGNORE_INDEX
 from tunekite.training.checkpoints import AtomicCheckpoints
+from tunekite.training.chunked_loss import fusable_head, hidden_states_as_logits, linear_cross_entropy
 
 
 class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
@@ -80,7 +82,9 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         computed only at the positions where some row's label follows (`logits_to_keep` as
         a 1-D tensor of positions, which every transformers 5 model accepts; a 2-D mask
         fails before 5.23): the vocabulary projection of prompt tokens is work whose
-        result the loss never reads."""
+        result the loss never reads. There the model returns hidden states and the loss
+        projects them a chunk at a time (`chunked_loss`), so the logits of all trained
+        tokens, their float copy and their gradient are never held at once."""
         labels = inputs.pop("labels")
         scale = inputs.pop("loss_scale", None)
         target = torch.full_like(labels, IGNORE_INDEX)
@@ -88,8 +92,10 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         trained = target != IGNORE_INDEX
         virtual = _virtual_tokens(self.model)
         if self.model.training and not virtual and self._keeps_logits(model):
+            head = self._chunked_head(model)
             columns = trained.any(0).nonzero().squeeze(-1)
-            outputs = model(**inputs, logits_to_keep=columns)
+            with hidden_states_as_logits(head) if head is not None else nullcontext():
+                outputs = model(**inputs, logits_to_keep=columns)
             kept = trained[:, columns]
             logits, target = outputs.logits[kept], target[:, columns][kept]
             if scale is not None:  # scale[t + 1] weighs the token that position t predicts
@@ -97,13 +103,18 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
             else:
                 weights = None
         else:
-            outputs = model(**inputs)
+            head, outputs = None, model(**inputs)
             logits = outputs.logits[:, virtual:]  # prompt/P-tuning put their virtual tokens first
             logits, target = logits.reshape(-1, logits.size(-1)), target.reshape(-1)
             weights = torch.nn.functional.pad(scale[:, 1:], (0, 1)).reshape(-1) if scale is not None else None
-        losses = torch.nn.functional.cross_entropy(
-            logits.float(), target, ignore_index=IGNORE_INDEX, reduction="none"
-        )
+        if head is not None:  # `logits` are the final hidden states: never all the logits at once
+            losses, predicted = linear_cross_entropy(logits, head, target)
+            outputs.logits = None
+        else:
+            losses = torch.nn.functional.cross_entropy(
+                logits.float(), target, ignore_index=IGNORE_INDEX, reduction="none"
+            )
+            predicted = logits.detach().argmax(-1)
         if weights is not None:
             losses = losses * weights.to(losses.dtype)
         if num_items_in_batch is None:
@@ -115,11 +126,18 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
             loss = loss * self.accelerator.num_processes
         if self.model.training:
             right = torch.zeros_like(trained)
-            predicted = logits.detach().argmax(-1) == target
-            right[trained] = predicted[target != IGNORE_INDEX]
+            right[trained] = (predicted == target)[target != IGNORE_INDEX]
             self._count_accuracy(right, trained)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
+
+    def _chunked_head(self, model: Any) -> Any:
+        """The vocabulary projection the chunked loss computes through (`chunked_loss`), found
+        once; None where the model does not qualify or it is sharded (FSDP, DeepSpeed)."""
+        if not hasattr(self, "_head"):
+            sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
+            self._head = None if sharded else fusable_head(self.accelerator.unwrap_model(model))
+        return self._head
 
     def _keeps_logits(self, model: Any) -> bool:
         base = self.accelerator.unwrap_model(model)
