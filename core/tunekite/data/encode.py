@@ -23,12 +23,17 @@ def _origin(row: Any, index: int) -> str:
 
 
 class _Encoder:
-    """A picklable `datasets.map` function (worker processes get their own copy)."""
+    """A picklable `datasets.map` function (worker processes get their own copy).
 
-    def __init__(self, template: Template) -> None:
+    With `as_table` a batch comes back as one Arrow table built from flat arrays: handing
+    `datasets` lists of per-row lists costs it more than the encoding's own Python work.
+    """
+
+    def __init__(self, template: Template, *, as_table: bool = False) -> None:
         self.template = template
+        self.as_table = as_table
 
-    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> Any:
         keys = list(batch)
         rows = [dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True)]
         try:
@@ -36,6 +41,8 @@ class _Encoder:
         except _ROW_ERRORS:
             encoded = [self._one(row, index) for row, index in zip(rows, indices, strict=True)]
         kept = [e for e in encoded if e is not None]
+        if self.as_table:
+            return _sample_table(kept)
         return {column: [e[column] for e in kept] for column in SAMPLE_COLUMNS}
 
     def _one(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
@@ -65,7 +72,7 @@ def encode_dataset(
         )
         return encoded, -1
     encoded = dataset.map(
-        _Encoder(template),
+        _Encoder(template, as_table=True),
         batched=True,
         batch_size=batch_size,
         with_indices=True,
@@ -91,6 +98,32 @@ def _sample_features() -> Any:
             "length": datasets.Value("int64"),
         }
     )
+
+
+def _sample_table(samples: list[dict[str, Any]]) -> Any:
+    """The samples as an Arrow table of `_sample_features()`: each list column is its rows'
+    values in one flat array plus the offsets where each row starts."""
+    from itertools import chain
+
+    import numpy as np
+    import pyarrow as pa
+
+    lengths = np.fromiter((s["length"] for s in samples), dtype=np.int64, count=len(samples))
+    offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int32))
+    total = int(offsets[-1].as_py()) if samples else 0
+    schema = _sample_features().arrow_schema
+    columns = [
+        pa.ListArray.from_arrays(
+            offsets,
+            np.fromiter(
+                chain.from_iterable(s[name] for s in samples),
+                dtype=schema.field(name).type.value_type.to_pandas_dtype(),
+                count=total,
+            ),
+        )
+        for name in ("input_ids", "labels", "loss_scale")
+    ]
+    return pa.Table.from_arrays([*columns, pa.array(lengths)], schema=schema)
 
 
 class LazyEncodedDataset:
