@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunekite.templates.agent import ToolDefinitionError
-from tunekite.templates.encoder import Template, TemplateError
+from tunekite.templates.encoder import SampleColumns, Template, TemplateError
 
 SAMPLE_COLUMNS = ("input_ids", "labels", "loss_scale", "length")
 ORIGIN_COLUMN = "_tk_origin"
@@ -25,8 +25,9 @@ def _origin(row: Any, index: int) -> str:
 class _Encoder:
     """A picklable `datasets.map` function (worker processes get their own copy).
 
-    With `as_table` a batch comes back as one Arrow table built from flat arrays: handing
-    `datasets` lists of per-row lists costs it more than the encoding's own Python work.
+    With `as_table` a batch comes back as one Arrow table built from the template's flat
+    arrays: handing `datasets` lists of per-row lists costs it more than the encoding's
+    own Python work.
     """
 
     def __init__(self, template: Template, *, as_table: bool = False) -> None:
@@ -37,17 +38,19 @@ class _Encoder:
         keys = list(batch)
         rows = [dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True)]
         try:
+            if self.as_table:
+                return _sample_table(self.template.encode_columns(rows))
             encoded = self.template.encode_batch(rows)
         except _ROW_ERRORS:
-            encoded = [self._one(row, index) for row, index in zip(rows, indices, strict=True)]
+            for row, index in zip(rows, indices, strict=True):
+                self._one(row, index)  # raises, naming the row
+            raise
         kept = [e for e in encoded if e is not None]
-        if self.as_table:
-            return _sample_table(kept)
         return {column: [e[column] for e in kept] for column in SAMPLE_COLUMNS}
 
-    def _one(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
+    def _one(self, row: dict[str, Any], index: int) -> None:
         try:
-            return self.template.encode(row)
+            self.template.encode(row)
         except _ROW_ERRORS as exc:
             raise TemplateError(f"{_origin(row, index)}: {exc}") from None
 
@@ -100,30 +103,21 @@ def _sample_features() -> Any:
     )
 
 
-def _sample_table(samples: list[dict[str, Any]]) -> Any:
+def _sample_table(columns: SampleColumns) -> Any:
     """The samples as an Arrow table of `_sample_features()`: each list column is its rows'
     values in one flat array plus the offsets where each row starts."""
-    from itertools import chain
-
     import numpy as np
     import pyarrow as pa
 
-    lengths = np.fromiter((s["length"] for s in samples), dtype=np.int64, count=len(samples))
-    offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int32))
-    total = int(offsets[-1].as_py()) if samples else 0
+    offsets = pa.array(np.concatenate(([0], np.cumsum(columns.length))).astype(np.int32))
     schema = _sample_features().arrow_schema
-    columns = [
+    lists = [
         pa.ListArray.from_arrays(
-            offsets,
-            np.fromiter(
-                chain.from_iterable(s[name] for s in samples),
-                dtype=schema.field(name).type.value_type.to_pandas_dtype(),
-                count=total,
-            ),
+            offsets, getattr(columns, name).astype(schema.field(name).type.value_type.to_pandas_dtype())
         )
         for name in ("input_ids", "labels", "loss_scale")
     ]
-    return pa.Table.from_arrays([*columns, pa.array(lengths)], schema=schema)
+    return pa.Table.from_arrays([*lists, pa.array(columns.length, pa.int64())], schema=schema)
 
 
 class LazyEncodedDataset:
