@@ -45,6 +45,18 @@ def test_eager_encoding_drops_overlong_rows_and_counts_them(template):
     assert encoded["input_ids"] == [e["input_ids"] for e in expected if e is not None]
 
 
+@pytest.mark.parametrize("strategy", ["delete", "left", "right"])
+def test_the_written_columns_are_the_samples_encode_gives(template, strategy):
+    """Arrow columns come from flat arrays, samples from per-row lists: the same values, each
+    truncation strategy cutting rows at the same tokens."""
+    truncating = template.with_options(truncation_strategy=strategy)
+    encoded, _ = encode_dataset(datasets.Dataset.from_list(ROWS), truncating, batch_size=7)
+    expected = [e for e in truncating.encode_batch(ROWS) if e is not None]
+    assert encoded.to_list() == expected
+    assert len(expected) == (20 if strategy == "delete" else 30)
+    assert (max(e["length"] for e in expected) == 60) == (strategy != "delete")
+
+
 def test_two_processes_give_the_same_samples(template):
     one, _ = encode_dataset(datasets.Dataset.from_list(ROWS), template, num_proc=1)
     two, _ = encode_dataset(datasets.Dataset.from_list(ROWS), template, num_proc=2, batch_size=4)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunekite.templates.agent import ToolDefinitionError
-from tunekite.templates.encoder import Template, TemplateError
+from tunekite.templates.encoder import SampleColumns, Template, TemplateError
 
 SAMPLE_COLUMNS = ("input_ids", "labels", "loss_scale", "length")
 ORIGIN_COLUMN = "_tk_origin"
@@ -23,24 +23,34 @@ def _origin(row: Any, index: int) -> str:
 
 
 class _Encoder:
-    """A picklable `datasets.map` function (worker processes get their own copy)."""
+    """A picklable `datasets.map` function (worker processes get their own copy).
 
-    def __init__(self, template: Template) -> None:
+    With `as_table` a batch comes back as one Arrow table built from the template's flat
+    arrays: handing `datasets` lists of per-row lists costs it more than the encoding's
+    own Python work.
+    """
+
+    def __init__(self, template: Template, *, as_table: bool = False) -> None:
         self.template = template
+        self.as_table = as_table
 
-    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> Any:
         keys = list(batch)
         rows = [dict(zip(keys, values, strict=True)) for values in zip(*batch.values(), strict=True)]
         try:
+            if self.as_table:
+                return _sample_table(self.template.encode_columns(rows))
             encoded = self.template.encode_batch(rows)
         except _ROW_ERRORS:
-            encoded = [self._one(row, index) for row, index in zip(rows, indices, strict=True)]
+            for row, index in zip(rows, indices, strict=True):
+                self._one(row, index)  # raises, naming the row
+            raise
         kept = [e for e in encoded if e is not None]
         return {column: [e[column] for e in kept] for column in SAMPLE_COLUMNS}
 
-    def _one(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
+    def _one(self, row: dict[str, Any], index: int) -> None:
         try:
-            return self.template.encode(row)
+            self.template.encode(row)
         except _ROW_ERRORS as exc:
             raise TemplateError(f"{_origin(row, index)}: {exc}") from None
 
@@ -65,7 +75,7 @@ def encode_dataset(
         )
         return encoded, -1
     encoded = dataset.map(
-        _Encoder(template),
+        _Encoder(template, as_table=True),
         batched=True,
         batch_size=batch_size,
         with_indices=True,
@@ -91,6 +101,23 @@ def _sample_features() -> Any:
             "length": datasets.Value("int64"),
         }
     )
+
+
+def _sample_table(columns: SampleColumns) -> Any:
+    """The samples as an Arrow table of `_sample_features()`: each list column is its rows'
+    values in one flat array plus the offsets where each row starts."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = pa.array(np.concatenate(([0], np.cumsum(columns.length))).astype(np.int32))
+    schema = _sample_features().arrow_schema
+    lists = [
+        pa.ListArray.from_arrays(
+            offsets, getattr(columns, name).astype(schema.field(name).type.value_type.to_pandas_dtype())
+        )
+        for name in ("input_ids", "labels", "loss_scale")
+    ]
+    return pa.Table.from_arrays([*lists, pa.array(columns.length, pa.int64())], schema=schema)
 
 
 class LazyEncodedDataset:

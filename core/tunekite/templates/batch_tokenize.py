@@ -142,7 +142,8 @@ def _tokens_before(last: Sequence[int], end: int) -> int:
         return bisect_left(last, end)
     while index > 0 and last[index - 1] >= end:
         index -= 1
-    while index < len(last) and last[index] < end:
+    count = len(last)
+    while index < count and last[index] < end:
         index += 1
     return index
 

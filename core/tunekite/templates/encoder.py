@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError, TunekiteError
@@ -25,8 +26,17 @@ from tunekite.templates.jinja import JinjaRenderError, jinja_pieces
 from tunekite.templates.loss_scale import LossScale, Piece
 
 Message = Mapping[str, str]
-Tokens = tuple[list[int], list[float], list[int]]
-"""A row's ids, per-token loss weights and labels."""
+Tokens = tuple[list[int], list[tuple[float, int]]]
+"""A row's ids, and its runs of equally weighted tokens as (weight, token count)."""
+
+
+class SampleColumns(NamedTuple):
+    """Rows' samples as flat arrays: each row's tokens follow the previous row's."""
+
+    input_ids: Any
+    labels: Any
+    loss_scale: Any
+    length: Any
 
 
 class TemplateError(TunekiteError):
@@ -231,11 +241,42 @@ class Template:
 
     def encode_batch(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """Many rows with one tokenizer call (the fast path for `datasets.map`)."""
-        rendered = []
-        for row in rows:
-            weighted = [w for p in self.pieces(row["messages"], row.get("tools")) for w in self.loss_scale(p)]
-            rendered.append(weighted)
-        return [self._finish(*tokens) for tokens in self._tokenize(rendered)]
+        return [self._finish(ids, spans) for ids, spans in self._tokenize(self._rendered(rows))]
+
+    def encode_columns(self, rows: Iterable[Mapping[str, Any]]) -> SampleColumns:
+        """`encode_batch`'s samples as flat arrays, with no list per row (`encode_dataset`
+        writes them to Arrow as they are); rows `delete` drops are left out."""
+        import numpy as np
+
+        tokens = self._tokenize(self._rendered(rows))
+        lengths = np.fromiter((len(ids) for ids, _ in tokens), dtype=np.int64, count=len(tokens))
+        ids = np.fromiter(
+            chain.from_iterable(ids for ids, _ in tokens), dtype=np.int64, count=int(lengths.sum())
+        )
+        weights = np.repeat(
+            np.fromiter((w for _, spans in tokens for w, _ in spans), dtype=np.float64),
+            np.fromiter((n for _, spans in tokens for _, n in spans), dtype=np.int64),
+        )
+        labels = np.where(weights > 0, ids, IGNORE_INDEX)
+        if self.max_length is not None and (lengths > self.max_length).any():
+            keep = np.ones(len(ids), dtype=bool)
+            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            for row in np.flatnonzero(lengths > self.max_length):
+                cut = self._kept(int(lengths[row]))
+                keep[starts[row] : starts[row] + lengths[row]] = False
+                if cut is not None:
+                    keep[starts[row] + cut.start : starts[row] + cut.stop] = True
+                lengths[row] = 0 if cut is None else cut.stop - cut.start
+            ids, weights, labels = ids[keep], weights[keep], labels[keep]
+            if self.truncation_strategy == "delete":
+                lengths = lengths[lengths > 0]
+        return SampleColumns(ids, labels, weights, lengths)
+
+    def _rendered(self, rows: Iterable[Mapping[str, Any]]) -> list[list[tuple[str, float]]]:
+        return [
+            [w for p in self.pieces(row["messages"], row.get("tools")) for w in self.loss_scale(p)]
+            for row in rows
+        ]
 
     def prompt_ids(self, messages: Sequence[Message], tools: Any = None) -> list[int]:
         """Token ids of the generation prompt: the conversation so far plus the reply header."""
@@ -244,8 +285,8 @@ class Template:
         ]
 
     def _tokenize(self, rendered: list[list[tuple[str, float]]]) -> list[Tokens]:
-        """Each row's ids, per token the weight of the chunk its last character is in, and
-        the labels (the id where that weight is above 0)."""
+        """Each row's ids, and its runs of tokens of one weight: a token takes the weight
+        of the chunk its last character is in."""
         if not getattr(self.tokenizer, "is_fast", False):
             return [self._tokenize_by_chunk(chunks) for chunks in rendered]
         texts = ["".join(s for s, _ in chunks) for chunks in rendered]
@@ -253,41 +294,47 @@ class Template:
         ends = [[end for end, _ in row] for row in runs]
         out = []
         for row, (ids, stops) in zip(runs, ids_and_stops(self.tokenizer, texts, ends), strict=True):
-            weights: list[float] = []
-            labels: list[int] = []
-            start = 0
-            for (_, weight), stop in zip(row, stops, strict=True):
-                weights += [weight] * (stop - start)
-                labels += ids[start:stop] if weight > 0 else [IGNORE_INDEX] * (stop - start)
-                start = stop
-            weights += [0.0] * (len(ids) - start)
-            labels += [IGNORE_INDEX] * (len(ids) - start)
-            out.append((ids, weights, labels))
+            spans = [
+                (weight, stop - start)
+                for (_, weight), start, stop in zip(row, [0, *stops[:-1]], stops, strict=True)
+            ]
+            spans.append((0.0, len(ids) - stops[-1]) if stops else (0.0, len(ids)))
+            out.append((ids, spans))
         return out
 
     def _tokenize_by_chunk(self, chunks: list[tuple[str, float]]) -> Tokens:
         """Slow tokenizers have no offsets: tokenize chunk by chunk."""
         ids: list[int] = []
-        weights: list[float] = []
-        labels: list[int] = []
+        spans: list[tuple[float, int]] = []
         for text, weight in chunks:
             piece = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             ids += piece
-            weights += [weight] * len(piece)
-            labels += piece if weight > 0 else [IGNORE_INDEX] * len(piece)
-        return ids, weights, labels
+            spans.append((weight, len(piece)))
+        return ids, spans
 
-    def _finish(self, ids: list[int], weights: list[float], labels: list[int]) -> dict[str, Any] | None:
+    def _finish(self, ids: list[int], spans: list[tuple[float, int]]) -> dict[str, Any] | None:
+        weights: list[float] = []
+        labels: list[int] = []
+        start = 0
+        for weight, count in spans:
+            weights += [weight] * count
+            labels += ids[start : start + count] if weight > 0 else [IGNORE_INDEX] * count
+            start += count
         if self.max_length is not None and len(ids) > self.max_length:
-            if self.truncation_strategy == "delete":
+            keep = self._kept(len(ids))
+            if keep is None:
                 return None
-            keep = (
-                slice(-self.max_length, None)
-                if self.truncation_strategy == "left"
-                else slice(self.max_length)
-            )
             ids, weights, labels = ids[keep], weights[keep], labels[keep]
         return {"input_ids": ids, "labels": labels, "loss_scale": weights, "length": len(ids)}
+
+    def _kept(self, length: int) -> slice | None:
+        """The tokens truncation keeps of a row longer than max_length; None: `delete` drops it."""
+        assert self.max_length is not None
+        if self.truncation_strategy == "delete":
+            return None
+        if self.truncation_strategy == "left":
+            return slice(length - self.max_length, length)
+        return slice(0, self.max_length)
 
 
 def _weight_runs(chunks: list[tuple[str, float]]) -> list[tuple[int, float]]:
