@@ -118,3 +118,29 @@ def test_full_fine_tuning_of_quantized_weights_is_refused(tiny, tmp_path, monkey
     argv = ["--model", str(tiny), "--tuner", "full", "--quant_method", "bnb", "--quant_bits", "4"]
     with pytest.raises(ArgumentError, match="quantized weights cannot be trained"):
         start("sft", [*argv, "--dataset", "unused.jsonl", "--report_to", "none"])
+
+
+def mapped(path: Path) -> bool:
+    """Whether this process has `path` memory-mapped (Linux's /proc/self/maps)."""
+    return str(path.resolve()) in Path("/proc/self/maps").read_text()
+
+
+def test_copying_the_unquantized_weights_closes_the_checkpoint_map(tiny) -> None:
+    import gc
+
+    import torch
+
+    from tunekite_bnb.memory import copy_out_of_checkpoint
+
+    checkpoint = tiny / "model.safetensors"
+    model = load(tiny, 4)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+    gc.collect()
+    assert mapped(checkpoint), "transformers left the embeddings as views of the checkpoint map"
+    assert copy_out_of_checkpoint(model) == 7  # embedding, output head, 2x2 layer norms, final norm
+    gc.collect()
+    assert not mapped(checkpoint)
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, before)

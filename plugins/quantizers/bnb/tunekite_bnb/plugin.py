@@ -67,10 +67,13 @@ def tk_register_quantizers(register: Callable[[QuantizerSpec], None]) -> None:
 
 @hookimpl
 def tk_train_callbacks(run: Any) -> list[Any] | None:
-    """A run training on a 4-bit base keeps its gradients exact (see `tunekite_bnb.training`)."""
+    """A run training on a quantized base releases the checkpoint's memory map (see
+    `tunekite_bnb.memory`); on a 4-bit base it also keeps its gradients exact (see
+    `tunekite_bnb.training`)."""
     quant = run.groups.get("quantization")
-    if quant is None or quant.quant_method != "bnb" or quant.quant_bits != 4:
+    if quant is None or quant.quant_method != "bnb":
         return None
+    from tunekite_bnb.memory import CopyOutOfCheckpoint
     from tunekite_bnb.training import KeepTrainable
 
-    return [KeepTrainable()]
+    return [CopyOutOfCheckpoint(), *([KeepTrainable()] if quant.quant_bits == 4 else [])]
