@@ -12,7 +12,7 @@ import pytest
 
 from tunekite.api import ArgumentError, TunekiteError, resolve, start
 from tunekite.testing import save_tiny_chat_model
-from tunekite_gptq.quantize import calibration
+from tunekite_gptq.quantize import awq_blocks, calibration
 
 pytest.importorskip("tunekite_chatml")
 
@@ -52,7 +52,7 @@ def test_calibration_renders_the_dataset_through_the_template(tiny, tmp_path) ->
     data.write_text("\n".join(json.dumps(r) for r in rows))
     argv = ["--model", str(tiny), "--quant_method", "gptq", "--quant_bits", "4", "--dataset", str(data)]
     run, _ = resolve("export", [*argv, "--quant_n_samples", "3", "--max_length", "9"])
-    samples = calibration(run.component_args(run.components["exporters"][0]), run)
+    samples = calibration(run.component_args(run.components["exporters"][0]), run, "gptq")
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     assert len(samples) == 3
     full = tokenizer("<|im_start|>user\nq0<|im_end|>\n<|im_start|>assistant\na0<|im_end|>\n")["input_ids"]
@@ -61,8 +61,19 @@ def test_calibration_renders_the_dataset_through_the_template(tiny, tmp_path) ->
 
 def test_without_dataset_the_bundled_sample_calibrates(tiny) -> None:
     run, _ = resolve("export", ["--model", str(tiny), "--quant_method", "awq"])
-    samples = calibration(run.component_args(run.components["exporters"][0]), run)
-    assert len(samples) == 16 and all(len(s["input_ids"]) > 10 for s in samples)
+    args = run.component_args(run.components["exporters"][0])
+    conversations = calibration(args, run, "gptq")
+    assert len(conversations) == 16 and all(len(s["input_ids"]) > 10 for s in conversations)
+    # AWQ: the same tokens end to end, one block (fewer than --max_length's 2048)
+    (block,) = calibration(args, run, "awq")
+    assert block["input_ids"] == [token for s in conversations for token in s["input_ids"]]
+    assert block["attention_mask"] == [1] * len(block["input_ids"])
+
+
+def test_awq_blocks_are_equally_long_and_drop_a_partial_last_block() -> None:
+    conversations = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [10]]
+    assert awq_blocks(conversations, 4) == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert awq_blocks(conversations, 20) == [list(range(1, 11))]
 
 
 def test_a_group_size_that_does_not_divide_the_layers_is_refused(tiny) -> None:

@@ -21,7 +21,11 @@ class GptqArguments:
         help="symmetric grid, no zero points (vLLM loads GPTQ only so); false: a zero point per group, "
         "more accurate",
     )
-    quant_n_samples: int = arg(256, help="calibration samples")
+    quant_n_samples: int = arg(
+        256,
+        help="calibration conversations, each cut to --max_length tokens (GPTQ); AWQ joins them and cuts "
+        "blocks of --max_length tokens, dropping a partial last block unless it is the only one",
+    )
     quant_batch_size: int = arg(1, help="calibration samples per forward pass")
     dataset: list[str] = arg(
         default_factory=list,

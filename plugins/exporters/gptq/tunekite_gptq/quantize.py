@@ -5,6 +5,7 @@ loads with transformers (with `optimum` installed) and with gptqmodel."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import tempfile
 from pathlib import Path
@@ -54,7 +55,7 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
         raise TunekiteError(f"--quant_method {method} {ENVIRONMENT}") from None
     make_config = gptqmodel.AWQConfig if method == "awq" else gptqmodel.GPTQConfig
     quant_config = make_config(bits=args.quant_bits or 4, group_size=args.group_size, sym=args.quant_sym)
-    samples = calibration(args, run)
+    samples = calibration(args, run, method)
     model = gptqmodel.GPTQModel.load(str(source), quant_config, device="cpu")
     # gptqmodel writes per-layer logs into ./logs; keep them out of the user's folder
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
@@ -64,10 +65,11 @@ def _quantize(args: GptqArguments, run: Any, source: Path, method: str) -> Path:
     return run.output_dir
 
 
-def calibration(args: GptqArguments, run: Any) -> list[dict[str, list[int]]]:
-    """Up to --quant_n_samples conversations rendered through the run's template and cut to
-    --max_length tokens (the template group's; unset: CALIBRATION_LENGTH, ms-swift's), as
-    gptqmodel's `{"input_ids", "attention_mask"}` rows."""
+def calibration(args: GptqArguments, run: Any, method: str) -> list[dict[str, list[int]]]:
+    """Up to --quant_n_samples conversations rendered through the run's template, as gptqmodel's
+    `{"input_ids", "attention_mask"}` rows of at most --max_length tokens (the template group's;
+    unset: CALIBRATION_LENGTH, ms-swift's). GPTQ gets one row per conversation; AWQ gets
+    `awq_blocks` of them."""
     from tunekite.api import DataArguments, build_template, load_datasets, load_tokenizer
 
     tokenizer = load_tokenizer(run)
@@ -77,12 +79,22 @@ def calibration(args: GptqArguments, run: Any) -> list[dict[str, list[int]]]:
     files = args.dataset or [str(SAMPLE)]
     rows, _, _ = load_datasets(DataArguments(dataset=files, split_dataset_ratio=0.0), host=run.plugin_host)
     length = run.groups["template"].max_length or CALIBRATION_LENGTH
-    samples = []
-    for row in rows:
-        if len(samples) == args.quant_n_samples:
-            break
-        ids = tokenizer(template.render(row["messages"]), add_special_tokens=False)["input_ids"][:length]
-        samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
-    if not samples:
+    conversations = [
+        tokenizer(template.render(row["messages"]), add_special_tokens=False)["input_ids"]
+        for row in itertools.islice(rows, args.quant_n_samples)
+    ]
+    if not conversations:
         raise ArgumentError(f"--dataset {' '.join(files)}: no calibration rows")
-    return samples
+    pieces = awq_blocks(conversations, length) if method == "awq" else [ids[:length] for ids in conversations]
+    return [{"input_ids": ids, "attention_mask": [1] * len(ids)} for ids in pieces]
+
+
+def awq_blocks(conversations: list[list[int]], length: int) -> list[list[int]]:
+    """The conversations joined end to end and cut into blocks of `length` tokens, as ms-swift
+    and AutoAWQ calibrate AWQ: a partial last block is dropped, unless it is the only one.
+    Equal lengths matter: when calibration batches differ in length, gptqmodel's AWQ keeps
+    only the last batch's activations for its scale and clip search (sorted longest first,
+    the shortest conversation's)."""
+    tokens = [token for ids in conversations for token in ids]
+    count = max(len(tokens) // length, 1)
+    return [tokens[i * length : (i + 1) * length] for i in range(count)]
