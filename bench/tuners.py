@@ -28,6 +28,8 @@ QLORA = ["--quant_method", "bnb", "--quant_bits", "4"]
 SPECIAL: dict[str, tuple[str, list[str]]] = {
     "qlora": ("lora", QLORA),
     "lora_ga": ("lora", ["--init_weights", "lora-ga"]),
+    # ms-swift's 4 new blocks need a layer count divisible by 4; SmolLM2 has 30
+    "llamapro": ("llamapro", ["--llamapro_num_new_blocks", "3"]),
 }
 FIRST = ["lora", "qlora", "full"]
 COLUMNS = [
@@ -47,7 +49,7 @@ def bench_order(tuners: list[str]) -> list[str]:
     """The rows in the order run: lora, qlora and full first (the memory comparison holds even
     when a long bench is stopped early), then the other rows (tuners, and lora_ga: LoRA
     initialised by LoRA-GA) alphabetically."""
-    present = [*tuners, *(n for n, (tuner, _) in SPECIAL.items() if tuner in tuners)]
+    present = list(dict.fromkeys([*tuners, *(n for n, (tuner, _) in SPECIAL.items() if tuner in tuners)]))
     first = [n for n in FIRST if n in present]
     return first + sorted(n for n in present if n not in first)
 

@@ -111,6 +111,21 @@ def test_virtual_token_tuners_refuse_target_modules() -> None:
         spec.load()(tiny_causal_lm(), spec.args(), TunerArguments(target_modules=["q_proj"]))
 
 
+def test_fourierft_starts_from_the_base_model() -> None:
+    """Its spectrum starts at zero (peft's random start at scaling 300 broke SmolLM2)."""
+    import torch
+
+    ids = torch.arange(12).reshape(2, 6)
+    torch.manual_seed(0)
+    base = tiny_causal_lm().eval()
+    with torch.no_grad():
+        before = base(input_ids=ids).logits
+    spec = registry("tuners").get("fourierft")
+    model = spec.load()(base, spec.args(**TINY["fourierft"]), TunerArguments()).eval()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, before)
+
+
 def test_ln_tuning_trains_only_norms_unless_told() -> None:
     spec = registry("tuners").get("ln_tuning")
     model = spec.load()(tiny_causal_lm(), None, TunerArguments())
