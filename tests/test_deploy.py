@@ -48,7 +48,7 @@ def server(tmp_path_factory):
         ],
     )
     with serving(build_server(run)) as url:
-        yield {"url": url, "lora1": first, "lora2": second, "allowed": allowed}
+        yield {"url": url, "lora1": first, "lora2": second, "allowed": allowed, "model": model_dir}
     torch.set_num_threads(threads)
 
 
@@ -138,6 +138,25 @@ def test_completions_continue_raw_text(client):
         model=MODEL, prompt="The quick brown", max_tokens=6, temperature=0, stream=True
     )
     assert "".join(c.choices[0].text for c in streamed) == choice.text
+
+
+def test_completions_take_token_ids_as_openai_does(server, client):
+    from transformers import AutoTokenizer
+
+    ids = AutoTokenizer.from_pretrained(server["model"])("The quick brown")["input_ids"]
+    settings = {"model": MODEL, "max_tokens": 6, "temperature": 0}
+    by_text = client.completions.create(prompt="The quick brown", **settings)
+    by_ids = client.completions.create(prompt=ids, **settings)
+    assert by_ids.choices[0].text == by_text.choices[0].text
+    assert by_ids.usage.prompt_tokens == by_text.usage.prompt_tokens == len(ids)
+    both = client.completions.create(prompt=[ids, ids[:-1]], **settings)
+    assert len(both.choices) == 2 and both.choices[0].text == by_text.choices[0].text
+    outside = assert_error(post(server, "/v1/completions", {**settings, "prompt": [10**9]}), 400)
+    assert (
+        outside["param"] == "prompt"
+        and "Token id 1000000000 is not in the model's vocabulary" in outside["message"]
+    )
+    assert assert_error(post(server, "/v1/completions", {**settings, "prompt": []}), 400)["param"] == "prompt"
 
 
 def test_adapters_are_served_by_name(client):

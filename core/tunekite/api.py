@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from tunekite.data.preview import preview_rows
     from tunekite.data.prompts import prompt_datasets
     from tunekite.distributed import world_size
+    from tunekite.engines.client import ClientEngine
     from tunekite.engines.logprobs import token_logprobs
     from tunekite.engines.protocol import (
         ChatRequest,
@@ -97,6 +98,7 @@ __all__ = [
     "ChatFormat",
     "ChatRequest",
     "ChatResponse",
+    "ClientEngine",
     "ComponentSpec",
     "DataArguments",
     "DatasetResult",
@@ -188,6 +190,7 @@ __all__ = [
 _LAZY = {
     "ChatRequest": "tunekite.engines.protocol",
     "ChatResponse": "tunekite.engines.protocol",
+    "ClientEngine": "tunekite.engines.client",
     "request_from_generation": "tunekite.engines.protocol",
     "request_prompt_ids": "tunekite.engines.protocol",
     "TokenLogprob": "tunekite.engines.protocol",

@@ -169,10 +169,7 @@ def _explain_unknown(host: PluginHost, selected: dict[str, list[ComponentSpec]],
 
     def explain(name: str) -> str | None:
         owners = [
-            entry
-            for kind in _COMPONENT_KINDS
-            for entry in host.registry(kind)
-            if _declares(entry.spec, name)
+            entry for kind in _COMPONENT_KINDS for entry in host.registry(kind) if _declares(entry.spec, name)
         ]
         if not owners:
             return _other_trainers(name)

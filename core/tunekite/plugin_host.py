@@ -213,9 +213,7 @@ class PluginHost:
             self.pm.register(plugin, name=key)
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"Plugin {info.name!r} ({info.location}): {exc}") from None
-        unknown = [
-            caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()
-        ]
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
         if unknown:
             self.pm.unregister(plugin)
             known = [*hookspecs.REGISTER_HOOKS.values(), "tk_register_commands", "tk_train_callbacks"]

@@ -31,9 +31,7 @@ class CommonArguments:
         help="args.json (or a folder holding one) whose values become defaults; "
         "CLI and -c YAML still override",
     )
-    output_dir: str | None = arg(
-        None, help="where checkpoints and logs go; None means output/<model name>"
-    )
+    output_dir: str | None = arg(None, help="where checkpoints and logs go; None means output/<model name>")
     add_version: bool = arg(
         True, help="append a '<version>-<timestamp>' folder to output_dir so runs never overwrite"
     )
@@ -124,9 +122,7 @@ class DataArguments:
     download_mode: Literal["reuse_dataset_if_exists", "force_redownload"] = arg(
         "reuse_dataset_if_exists", help="whether to reuse or re-download hub datasets"
     )
-    columns: dict | None = arg(
-        None, help='rename dataset columns as JSON, e.g. \'{"text1": "query"}\''
-    )
+    columns: dict | None = arg(None, help='rename dataset columns as JSON, e.g. \'{"text1": "query"}\'')
     strict: bool = arg(False, help="fail on a malformed row instead of dropping it")
     model_name: list[str] = arg(
         default_factory=list,
@@ -138,9 +134,7 @@ class DataArguments:
         read_by="datasets",
         help="self-cognition: the author's Chinese and English name, replacing {{AUTHOR}}",
     )
-    custom_dataset_info: list[str] = arg(
-        default_factory=list, help="JSON files registering extra datasets"
-    )
+    custom_dataset_info: list[str] = arg(default_factory=list, help="JSON files registering extra datasets")
     packing: bool = arg(False, help="pack several samples into each max_length sequence")
 
 
@@ -154,9 +148,7 @@ class TemplateArguments:
     system: str | None = arg(
         None, help="system prompt, as text or a .txt path; None keeps the template's default"
     )
-    max_length: int | None = arg(
-        None, help="max tokens per sample; None uses the model's max length"
-    )
+    max_length: int | None = arg(None, help="max tokens per sample; None uses the model's max length")
     truncation_strategy: Literal["delete", "left", "right"] = arg(
         "delete", help="what to do with over-long samples: drop them, or cut from left or right"
     )
@@ -202,9 +194,7 @@ class GenerationArguments:
     )
     top_k: int | None = arg(None, help="top-k sampling; None reads generation_config.json")
     top_p: float | None = arg(None, help="nucleus sampling; None reads generation_config.json")
-    repetition_penalty: float | None = arg(
-        None, help="repetition penalty; None reads generation_config.json"
-    )
+    repetition_penalty: float | None = arg(None, help="repetition penalty; None reads generation_config.json")
     num_beams: int = arg(1, help="beam search width; 1 disables beam search")
     stream: bool = arg(False, help="stream output tokens as they are generated")
     stop_words: list[str] = arg(
@@ -295,9 +285,7 @@ class TrainingArguments:
     max_grad_norm: float = arg(1.0, help="gradient clipping norm")
     optim: str = arg("adamw_torch", help="HF optimizer name, e.g. adamw_torch")
     num_train_epochs: float = arg(3.0, help="number of training epochs")
-    max_steps: int = arg(
-        -1, help="total optimizer steps, overriding epochs; required for streaming"
-    )
+    max_steps: int = arg(-1, help="total optimizer steps, overriding epochs; required for streaming")
     lr_scheduler_type: str = arg("cosine", help="learning rate schedule, e.g. cosine or linear")
     lr_scheduler_kwargs: dict | None = arg(None, help="extra scheduler arguments as JSON")
     warmup_ratio: float = arg(0.0, help="share of total steps used for linear warmup")
@@ -373,9 +361,7 @@ class TrainingArguments:
     save_total_limit: int | None = arg(
         None, help="keep at most N checkpoints, deleting older ones; None keeps all"
     )
-    save_only_model: bool = arg(
-        False, help="save only model weights, without optimizer or RNG state"
-    )
+    save_only_model: bool = arg(False, help="save only model weights, without optimizer or RNG state")
     save_on_each_node: bool = arg(False, help="multi-node: save on every node, not just main")
     create_checkpoint_symlink: bool = arg(
         False, help="also link the best and last checkpoints as output_dir/best and /last"
@@ -413,9 +399,7 @@ class TrainingArguments:
     resume_from_checkpoint: str | None = arg(
         None, help="checkpoint to resume from: weights, optimizer, RNG state and step"
     )
-    resume_only_model: bool = arg(
-        False, help="with resume_from_checkpoint, load only the model weights"
-    )
+    resume_only_model: bool = arg(False, help="with resume_from_checkpoint, load only the model weights")
     check_model: bool = arg(
         False,
         help="check hub model files for corruption or changes (ms-swift's ModelScope check)",

@@ -6,11 +6,9 @@ either through an inference engine in this process (`--infer_backend`, batched b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tunekite.engines.protocol import ChatRequest, Engine
-from tunekite.errors import ArgumentError
 
 Conversation = Sequence[Mapping[str, Any]]
 Answerer = Callable[..., list[str]]
@@ -35,32 +33,9 @@ def engine_answerer(engine: Engine, settings: Mapping[str, Any], batch_size: int
 
 
 def url_answerer(url: str, settings: Mapping[str, Any], *, num_proc: int, api_key: str | None) -> Answerer:
-    """Replies from the server at `url` (`http://127.0.0.1:8000/v1`), through the `openai`
-    client, `num_proc` requests in flight; the model asked for is the first `/v1/models` lists."""
-    try:
-        import openai
-    except ImportError:
-        raise ArgumentError("--eval_url needs the openai client: pip install 'tunekite[serve]'") from None
-    client = openai.OpenAI(base_url=url, api_key=api_key or "EMPTY", max_retries=0, timeout=600)
-    try:
-        model = client.models.list().data[0].id
-    except (openai.APIConnectionError, openai.APIStatusError, IndexError) as exc:
-        raise ArgumentError(f"--eval_url {url}: no OpenAI-compatible server answers there ({exc})") from None
+    """Replies from the server at `url` (`http://127.0.0.1:8000/v1`), `num_proc` requests
+    in flight (`tunekite.engines.client`)."""
+    from tunekite.engines.client import ClientEngine
 
-    def answer(conversations: Sequence[Conversation], **overrides: Any) -> list[str]:
-        fields = {**settings, **overrides}
-        options = {k: fields.get(k) for k in ("max_tokens", "temperature", "top_p", "seed")}
-        options["stop"] = list(fields.get("stop") or ()) or None
-        options = {k: v for k, v in options.items() if v is not None}
-        extra = {k: fields[k] for k in ("top_k", "repetition_penalty") if fields.get(k) is not None}
-
-        def one(conversation: Conversation) -> str:
-            reply = client.chat.completions.create(
-                model=model, messages=[dict(m) for m in conversation], extra_body=extra or None, **options
-            )
-            return reply.choices[0].message.content or ""
-
-        with ThreadPoolExecutor(max_workers=max(num_proc, 1)) as pool:
-            return list(pool.map(one, conversations))
-
-    return answer
+    engine = ClientEngine(url, api_key=api_key, concurrency=num_proc, option="--eval_url")
+    return engine_answerer(engine, settings, batch_size=max(num_proc, 1) * 8)

@@ -133,7 +133,10 @@ def _download(model: str, revision: str | None, token: str | None) -> Path:
     from huggingface_hub import constants, snapshot_download
 
     offline = constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {
-        "1", "ON", "YES", "TRUE"
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
     }
     try:
         return Path(snapshot_download(model, revision=revision, token=token, local_files_only=offline))

@@ -41,8 +41,9 @@ def resolve_model_spec(model: str | None, model_type: str | None = None, *, host
     claims = [e for e in models if any(lowered.endswith(s) for s in e.spec.file_suffixes)]
     if len(claims) > 1:
         owners = " and ".join(f"{e.spec.name!r} ({e.distribution or e.plugin})" for e in claims)
-        raise DuplicateNameError(f"--model {model!r} is claimed by the model loaders {owners}; "
-                                 "pick one with --model_type.")
+        raise DuplicateNameError(
+            f"--model {model!r} is claimed by the model loaders {owners}; pick one with --model_type."
+        )
     if claims:
         return claims[0].spec
     return by_architecture(model, host) or models.get(HF_LOADER)

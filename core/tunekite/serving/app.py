@@ -167,7 +167,7 @@ def create_app(front: AsyncEngine, options: ServeOptions, adapters: dict[str, st
         model = body.model or options.served_model_name
         base = _settings(body, manager.adapter_of(model))
         wanted = body.logprobs is not None
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        prompts = _prompts(body.prompt)
         admitted = [
             await limit.admit(
                 ChatRequest(
@@ -256,6 +256,15 @@ async def _disconnected(request: Request) -> None:
     message left to receive is the disconnect)."""
     while (await request.receive())["type"] != "http.disconnect":
         await asyncio.sleep(0.1)
+
+
+def _prompts(prompt: str | list[str] | list[int] | list[list[int]]) -> list[str | list[int]]:
+    """The prompts of a completions request, each a text or token ids; 400 for an empty one."""
+    prompts = [prompt] if isinstance(prompt, str) or (prompt and isinstance(prompt[0], int)) else prompt
+    for i, p in enumerate(prompts or [""]):
+        if not p:
+            raise APIError(400, "The prompt is empty.", param="prompt" if len(prompts) < 2 else f"prompt.{i}")
+    return list(prompts)
 
 
 def _usage(responses: list[ChatResponse], per_prompt: int) -> dict[str, int]:

@@ -55,6 +55,12 @@ class ContextLimit:
             ids = await asyncio.to_thread(self.prompt_ids, request)
         except TunekiteError as exc:  # a conversation the template cannot render
             raise APIError(400, str(exc), param=param) from None
+        vocabulary = len(self.tokenizer) if self.tokenizer is not None else None
+        wrong = [i for i in ids if i < 0 or (vocabulary is not None and i >= vocabulary)]
+        if wrong:
+            raise APIError(
+                400, f"Token id {wrong[0]} is not in the model's vocabulary of {vocabulary}.", param=param
+            )
         if len(ids) >= self.context:
             raise APIError(
                 400,

@@ -173,7 +173,8 @@ class ChatCompletionBody(Sampling):
 
 
 class CompletionBody(Sampling):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]
+    """OpenAI's four shapes: a text, texts, token ids, or lists of token ids."""
     logprobs: int | None = Field(None, ge=0)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 def run(run: Run) -> Path | None:
     """The `infer` task: the results file in batch mode, None after a chat."""
     from rich.console import Console
+
     if run.metric and not (run.dataset or run.val_dataset):
         raise ArgumentError("--metric scores a dataset's replies: pass --val_dataset with reference replies")
     run = with_checkpoint_args(run)  # first: names a missing plugin before any heavy import

@@ -77,7 +77,9 @@ def isolates_packed_samples(model: Any) -> bool:
                     input_ids=torch.tensor([first + second], device=device),
                     position_ids=positions,
                     use_cache=False,
-                ).logits[0, -len(second) :].float()
+                )
+                .logits[0, -len(second) :]
+                .float()
                 for first in ([1, 2, 3, 4], [4, 3, 2, 1])
             ]
     except Exception:  # a model that cannot take this call at all cannot take packed rows

@@ -42,8 +42,9 @@ def write_manifest(run: Any, folder: Path, **extra: Any) -> Path:
         "git_sha": _git_sha(),
         "plugins": run.plugins,
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "datasets": _dataset_hashes([*values.get("dataset", []), *values.get("val_dataset", []),
-                                     *values.get("eval_dataset", [])]),
+        "datasets": _dataset_hashes(
+            [*values.get("dataset", []), *values.get("val_dataset", []), *values.get("eval_dataset", [])]
+        ),
         **extra,
     }
     return write_json(folder / MANIFEST_FILE, manifest)
@@ -209,8 +210,6 @@ def link_checkpoints(folder: Path, last: str | None, best: str | None) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(Path(target).name, target_is_directory=True)
-
-
 
 
 def _version(name: str) -> str | None:

@@ -206,3 +206,48 @@ def test_mcts_searches_steps_rolls_out_and_keeps_the_right_answer(
     tree = json.loads(row["monte_carlo_tree"])
     assert depth(tree) == 3  # two steps, then the answer
     assert row["stop_reason"] in ("enough answers", "root terminated", "too easy", "too hard")
+
+
+def test_sampling_through_a_deployed_server_equals_sampling_in_process(
+    model_dir: Path, prompts: Path, tmp_path: Path
+) -> None:
+    """`--sampler_engine client`: greedy best-of-N rows and an MCTS search (whose partial
+    answers go to /v1/completions as token ids) match the pt engine's, over a real socket."""
+    import torch
+
+    from tunekite.api import resolve
+    from tunekite.tasks.deploy import build_server
+    from tunekite.testing import serving
+
+    greedy = ("--temperature", "0", "--num_return_sequences", "2", "--num_sampling_per_gpu_batches", "2")
+    mcts = (
+        "--sampler_type", "mcts", "--orm_model", "fake_length", "--num_return_sequences", "2",
+        "--max_iterations", "2", "--num_sampling_per_gpu_batches", "1", "--stop_words", " ",
+        "--temperature", "0",
+    )  # fmt: skip
+    local = sample(model_dir, prompts, tmp_path / "local.jsonl", *greedy)
+    local_tree = sample(model_dir, prompts, tmp_path / "local-mcts.jsonl", *mcts)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run, _ = resolve(
+            "deploy", ["--model", str(model_dir), "--port", "0", "--api_key", "k", "--verbose", "false"]
+        )
+        with serving(build_server(run)) as url:
+            client = ("--sampler_engine", "client", "--base_url", f"{url}/v1", "--api_key", "k")
+            remote = sample(model_dir, prompts, tmp_path / "remote.jsonl", *greedy, *client)
+            remote_tree = sample(model_dir, prompts, tmp_path / "remote-mcts.jsonl", *mcts, *client)
+            with pytest.raises(ArgumentError, match="no OpenAI-compatible server answers"):
+                sample(model_dir, prompts, tmp_path / "x.jsonl", "--sampler_engine", "client",
+                       "--base_url", "http://127.0.0.1:9/v1")  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert len(local) == 4 and [r["messages"] for r in remote] == [r["messages"] for r in local]
+    assert [r["monte_carlo_tree"] for r in remote_tree] == [r["monte_carlo_tree"] for r in local_tree]
+    with pytest.raises(
+        ArgumentError, match="--sampler_engine client samples from a server: give its --base_url"
+    ):
+        sample(model_dir, prompts, tmp_path / "x.jsonl", "--sampler_engine", "client")
+    with pytest.raises(ArgumentError, match="--base_url is read by --sampler_engine client"):
+        sample(model_dir, prompts, tmp_path / "x.jsonl", "--base_url", "http://127.0.0.1:9/v1")
+    assert not (tmp_path / "x.jsonl").exists()

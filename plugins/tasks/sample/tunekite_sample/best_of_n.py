@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tunekite.api import ArgumentError
+from tunekite_sample.engine import generates
 from tunekite_sample.prompts import Prompt
 from tunekite_sample.scoring import Judge, choose
 
@@ -44,7 +45,7 @@ class BestOfN:
     def check_cached(self, prompts: Sequence[Prompt]) -> None:
         """Without an engine (`--sampler_engine no`), every prompt must be in the cache."""
         missing = [p for p in prompts if p.id not in self.cache]
-        if missing and not self.run.components.get("engines"):
+        if missing and not generates(self.run):
             raise ArgumentError(
                 f"--sampler_engine {self.run.sampler_engine}: {len(missing)} prompt(s) lack completions in "
                 f"--cache_files (first: id {missing[0].id}); name an engine to generate them"

@@ -11,7 +11,6 @@ from tunekite.api import TaskSpec, arg, hookimpl
 
 REWARD_MODEL = "reward_model"
 """The reward a checkpoint path given to --prm_model / --orm_model selects (tunekite-reward-model)."""
-NOT_SERVED = "not built yet: sampling through a server (--sampler_engine client)"
 
 
 @dataclass(kw_only=True)
@@ -26,9 +25,14 @@ class SampleArguments:
         aliases=("infer_backend",),
         selects="engines",
         selects_nothing=("no", "client"),
-        help="engine that generates: pt or a plugin's (vllm); no: only score --cache_files, load no model",
+        help=(
+            "engine that generates: pt or a plugin's (vllm); client: the OpenAI-compatible server at "
+            "--base_url; no: only score --cache_files, load no model"
+        ),
     )
-    max_batch_size: int = arg(16, help="completions the pt engine generates together")
+    max_batch_size: int = arg(
+        16, help="completions the pt engine generates together (client: requests in flight at a time)"
+    )
     orm_model: str | None = arg(
         None,
         selects="rewards",
@@ -81,9 +85,9 @@ class SampleArguments:
         0.0, help="mcts: share of the process reward in a node's value (0: outcome only)"
     )
     exploration_rate: float = arg(0.5, help="mcts: UCT exploration weight; larger visits rarer nodes more")
-    api_key: str | None = arg(None, secret=True, help="API key of --base_url", unsupported=NOT_SERVED)
+    api_key: str | None = arg(None, secret=True, help="client: the API key of --base_url")
     base_url: str | None = arg(
-        None, help="an OpenAI-compatible server to sample from", unsupported=NOT_SERVED
+        None, help="client: the OpenAI-compatible server to sample from (http://127.0.0.1:8000/v1)"
     )
 
 

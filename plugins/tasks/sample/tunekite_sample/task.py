@@ -16,6 +16,7 @@ from typing import Any
 
 from tunekite.api import ArgumentError
 from tunekite_sample.best_of_n import BestOfN
+from tunekite_sample.engine import build_engine, check_server_arguments, generates
 from tunekite_sample.mcts import Search, result_row
 from tunekite_sample.prompts import Prompt, load_prompts, read_cache, shard
 from tunekite_sample.scoring import build_judge
@@ -46,9 +47,8 @@ def run(run: Any) -> Path:
         raise ArgumentError(
             "--sampler_type mcts scores finished answers with --orm_model; name one (e.g. accuracy)"
         )
-    if run.sampler_engine == "client":
-        raise ArgumentError("--sampler_engine client: not built yet; sample through an engine (pt, vllm)")
-    if run.sampler_type == "mcts" and not run.components.get("engines"):
+    check_server_arguments(run)
+    if run.sampler_type == "mcts" and not generates(run):
         raise ArgumentError(
             f"--sampler_type mcts generates as it searches; --sampler_engine {run.sampler_engine}"
         )
@@ -135,9 +135,7 @@ class _Lazy:
 
     def get(self) -> Any:
         if self.engine is None:
-            from tunekite.api import engine_for
-
-            self.engine = engine_for(self.run)
+            self.engine = build_engine(self.run)
         return self.engine
 
 
