@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tunekite.api import ArgumentError, resolve, start
-from tunekite.testing import serving
+from tunekite.api import ArgumentError, start
+from tunekite.testing import deployed
 
 
 def predictions(folder: Path, name: str) -> list[dict]:
@@ -18,35 +18,23 @@ def predictions(folder: Path, name: str) -> list[dict]:
 
 
 def test_eval_through_the_engine_and_through_a_deployed_server_agree(tiny_chat, tmp_path):
-    import torch
-
-    from tunekite.tasks.deploy import build_server
-
     model, qa_file = tiny_chat
     common = ["--eval_dataset", str(qa_file), "--max_new_tokens", "6", "--eval_limit", "4"]
     local = start("eval", ["--model", str(model), *common, "--eval_output_dir", str(tmp_path / "local")])
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run, _ = resolve(
-            "deploy", ["--model", str(model), "--port", "0", "--max_batch_size", "4", "--verbose", "false"]
+    with deployed(["--model", str(model), "--max_batch_size", "4", "--verbose", "false"]) as url:
+        remote = start(
+            "eval",
+            [
+                *common,
+                "--eval_url",
+                f"{url}/v1",
+                "--eval_num_proc",
+                "4",
+                "--eval_output_dir",
+                str(tmp_path / "remote"),
+            ],
         )
-        with serving(build_server(run)) as url:
-            remote = start(
-                "eval",
-                [
-                    *common,
-                    "--eval_url",
-                    f"{url}/v1",
-                    "--eval_num_proc",
-                    "4",
-                    "--eval_output_dir",
-                    str(tmp_path / "remote"),
-                ],
-            )
-    finally:
-        torch.set_num_threads(threads)
 
     assert local.parent == tmp_path / "local" and remote.parent == tmp_path / "remote"
     ours, theirs = predictions(local, "sums.jsonl"), predictions(remote, "sums.jsonl")

@@ -23,7 +23,7 @@ from tunekite.testing.conformance import (
 )
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
-from tunekite.testing.servers import serving
+from tunekite.testing.servers import deployed, serving
 from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps, training_batches
 from tunekite.testing.tokenizers import tiny_tokenizer
 
@@ -37,6 +37,7 @@ __all__ = [
     "TemplateConformance",
     "TrainerConformance",
     "TunerConformance",
+    "deployed",
     "eval_logits",
     "headless_chromium",
     "missing_chromium",

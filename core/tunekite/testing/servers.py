@@ -27,3 +27,23 @@ def serving(server: Any, timeout: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=timeout)
+
+
+@contextlib.contextmanager
+def deployed(argv: list[str]) -> Iterator[str]:
+    """`tk run deploy argv` (with `--port 0` added) served in a thread, on one torch thread
+    (a tiny model gains nothing from more, and on a shared machine they spin); yields its
+    base URL and restores the thread count afterwards."""
+    import torch
+
+    from tunekite.api import resolve
+    from tunekite.tasks.deploy import build_server
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run, _ = resolve("deploy", [*argv, "--port", "0"])
+        with serving(build_server(run)) as url:
+            yield url
+    finally:
+        torch.set_num_threads(threads)

@@ -213,11 +213,7 @@ def test_sampling_through_a_deployed_server_equals_sampling_in_process(
 ) -> None:
     """`--sampler_engine client`: greedy best-of-N rows and an MCTS search (whose partial
     answers go to /v1/completions as token ids) match the pt engine's, over a real socket."""
-    import torch
-
-    from tunekite.api import resolve
-    from tunekite.tasks.deploy import build_server
-    from tunekite.testing import serving
+    from tunekite.testing import deployed
 
     greedy = ("--temperature", "0", "--num_return_sequences", "2", "--num_sampling_per_gpu_batches", "2")
     mcts = (
@@ -227,21 +223,13 @@ def test_sampling_through_a_deployed_server_equals_sampling_in_process(
     )  # fmt: skip
     local = sample(model_dir, prompts, tmp_path / "local.jsonl", *greedy)
     local_tree = sample(model_dir, prompts, tmp_path / "local-mcts.jsonl", *mcts)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run, _ = resolve(
-            "deploy", ["--model", str(model_dir), "--port", "0", "--api_key", "k", "--verbose", "false"]
-        )
-        with serving(build_server(run)) as url:
-            client = ("--sampler_engine", "client", "--base_url", f"{url}/v1", "--api_key", "k")
-            remote = sample(model_dir, prompts, tmp_path / "remote.jsonl", *greedy, *client)
-            remote_tree = sample(model_dir, prompts, tmp_path / "remote-mcts.jsonl", *mcts, *client)
-            with pytest.raises(ArgumentError, match="no OpenAI-compatible server answers"):
-                sample(model_dir, prompts, tmp_path / "x.jsonl", "--sampler_engine", "client",
-                       "--base_url", "http://127.0.0.1:9/v1")  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
+    with deployed(["--model", str(model_dir), "--api_key", "k", "--verbose", "false"]) as url:
+        client = ("--sampler_engine", "client", "--base_url", f"{url}/v1", "--api_key", "k")
+        remote = sample(model_dir, prompts, tmp_path / "remote.jsonl", *greedy, *client)
+        remote_tree = sample(model_dir, prompts, tmp_path / "remote-mcts.jsonl", *mcts, *client)
+        with pytest.raises(ArgumentError, match="no OpenAI-compatible server answers"):
+            sample(model_dir, prompts, tmp_path / "x.jsonl", "--sampler_engine", "client",
+                   "--base_url", "http://127.0.0.1:9/v1")  # fmt: skip
     assert len(local) == 4 and [r["messages"] for r in remote] == [r["messages"] for r in local]
     assert [r["monte_carlo_tree"] for r in remote_tree] == [r["monte_carlo_tree"] for r in local_tree]
     with pytest.raises(
