@@ -239,3 +239,37 @@ def test_sampling_through_a_deployed_server_equals_sampling_in_process(
     with pytest.raises(ArgumentError, match="--base_url is read by --sampler_engine client"):
         sample(model_dir, prompts, tmp_path / "x.jsonl", "--base_url", "http://127.0.0.1:9/v1")
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_interrupted_run_resumes_from_its_finished_batches(
+    model_dir: Path, prompts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunekite_sample.best_of_n import BestOfN
+
+    greedy = ("--temperature", "0", "--num_return_sequences", "2", "--num_sampling_per_gpu_batch_size", "2")
+    whole = sample(model_dir, prompts, tmp_path / "whole.jsonl", *greedy)  # 3 batches of 2 prompts
+    real, sampled = BestOfN.rows, []
+
+    def stopping_at_the_third(self: BestOfN, batch: list) -> list:
+        sampled.append(batch)
+        if len(sampled) == 3:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(BestOfN, "rows", stopping_at_the_third)
+    target = tmp_path / "run.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        sample(model_dir, prompts, target, *greedy)
+    partial = tmp_path / ".run.jsonl.partial"
+    assert not target.exists() and len(partial.read_text().splitlines()) == 2
+    with partial.open("a") as out:
+        out.write('{"prompts": ["cut sh')  # the line being written when the run stopped
+    with pytest.raises(ArgumentError, match=r"\.run\.jsonl\.partial holds .* --resume true continues it"):
+        sample(model_dir, prompts, target, *greedy)
+    with pytest.raises(ArgumentError, match="batch\\(es\\) this run would not sample"):
+        sample(model_dir, prompts, target, *greedy[:-1], "3", "--resume", "true")
+
+    sampled.clear()
+    assert sample(model_dir, prompts, target, *greedy, "--resume", "true") == whole
+    assert len(sampled) == 1  # only the batch the interrupted run did not finish
+    assert not partial.exists()

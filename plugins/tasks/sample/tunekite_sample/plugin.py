@@ -63,11 +63,7 @@ class SampleArguments:
     )
     output_file: str | None = arg(None, help="output file name (.jsonl, no folder); None: <timestamp>.jsonl")
     override_exist_file: bool = arg(False, help="replace an existing output file instead of stopping")
-    resume: bool = arg(
-        False,
-        help="continue an interrupted run from its last written batch",
-        unsupported="not built yet: the output is written once all batches are done; shard with --data_range",
-    )
+    resume: bool = arg(False, help="continue an interrupted run: take its finished batches, sample the rest")
     engine_kwargs: dict | None = arg(
         None,
         help="extra engine settings as JSON",

@@ -2,7 +2,7 @@
 prompts of this `--data_range` shard, the template, the rewards, the engine (loaded only
 when something is generated), then batch after batch of prompts through the sampler, and
 the rows written to `<output_dir>/<output_file>` in one rename, so a failed run leaves no
-half-written file."""
+half-written file (only its finished batches, for `--resume`: `progress`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tunekite.api import ArgumentError
 from tunekite_sample.best_of_n import BestOfN
 from tunekite_sample.engine import build_engine, check_server_arguments, generates
 from tunekite_sample.mcts import Search, result_row
+from tunekite_sample.progress import finished_batches, partial_path, record
 from tunekite_sample.prompts import Prompt, load_prompts, read_cache, shard
 from tunekite_sample.scoring import build_judge
 
@@ -59,13 +60,22 @@ def run(run: Any) -> Path:
     prompts = shard(load_prompts(run), run.data_range)
     size, limit = run.num_sampling_per_gpu_batch_size, run.num_sampling_per_gpu_batches
     batches = list(itertools.islice(_chunks(prompts, size), limit))
+    names = [tuple(p.id for p in batch) for batch in batches]
+    done = finished_batches(target, run.resume, names)
     sample = sampler(run, *_template(run), [p for batch in batches for p in batch])
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for number, batch in enumerate(batches, 1):
-        rows += sample(batch)
+    for number, (batch, name) in enumerate(zip(batches, names, strict=True), 1):
+        if name in done:
+            rows += done[name]
+            console.print(f"batch {number}/{len(batches)}: resumed, {len(rows)} rows so far")
+            continue
+        new = sample(batch)
+        record(partial_path(target), [(name, new)])
+        rows += new
         console.print(f"batch {number}/{len(batches)}: {len(rows)} rows so far")
     write_rows(target, rows)
+    partial_path(target).unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     count = sum(len(b) for b in batches)
     console.print(f"sampled {count} prompts into {len(rows)} rows in {seconds:.1f} s: {target}")
@@ -108,11 +118,11 @@ def output_path(run: Any) -> Path:
 def write_rows(target: Path, rows: Sequence[dict[str, Any]]) -> None:
     """All rows as jsonl, written next to the target and renamed into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    with partial.open("w", encoding="utf-8") as out:
+    staged = target.with_name(f".{target.name}.writing")
+    with staged.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(partial, target)
+    os.replace(staged, target)
 
 
 def _template(run: Any) -> tuple[Any, Any]:
