@@ -98,7 +98,8 @@ class _WordCache:
             head, *rest = cut.texts(word)
             others = [(ids_of[head], last_of[head]), *((self.first_ids[t], self.first_last[t]) for t in rest)]
             ids_of[word], chars, first_tokens = self.ideographs.compose(cut, others, int(is_spaced))
-            last_of[word] = _Stretches(chars, first_tokens, dict(zip(cut.others, (last for _, last in others))))
+            inner = dict(zip(cut.others, (last for _, last in others), strict=True))
+            last_of[word] = _Stretches(chars, first_tokens, inner)
         self.long = [w for w in chain(spaced, first, (w for w, _, _ in cuts)) if len(w) > _KEEP_CHARS]
 
     def _cut(self, spaced: set[str], first: set[str]) -> list[tuple[str, bool, Cut]]:

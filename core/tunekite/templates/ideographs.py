@@ -15,6 +15,7 @@ as ideographs are first seen.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -119,7 +120,7 @@ def _adjacent_bytes(vocab: dict[str, int]) -> set[tuple[int, int]]:
         (byte_of[left], byte_of[right])
         for token in vocab
         if not leads.isdisjoint(token)
-        for left, right in zip(token, token[1:])
+        for left, right in pairwise(token)
         if right in leads and left in byte_of
     }
 
