@@ -17,7 +17,7 @@ import threading
 import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, chain
+from itertools import chain, islice
 from typing import Any
 
 from tunekite.templates.ideographs import Cut, ideographs
@@ -132,20 +132,26 @@ class _WordCache:
         self.long = []
 
     def assemble(self, text: str, words: list[str], ends: Sequence[int]) -> IdsAndStops:
-        pieces = [self.first_ids[words[0]], *map(self.ids.__getitem__, words[1:])]
-        before = [0, *accumulate(map(len, pieces))]
+        """The row's ids from its words' and, for each of its increasing `ends`, the tokens
+        before it: those of the words before the one holding character end - 1, counted
+        on from the previous end, and that word's own tokens ending before `end`."""
+        pieces = [self.first_ids[words[0]], *map(self.ids.__getitem__, islice(words, 1, None))]
+        ids = list(chain.from_iterable(pieces))
         stops = []
+        word, before, counted_to = 0, 0, 0
         for end in ends:
             if end == len(text):
-                stops.append(before[-1])
+                stops.append(len(ids))
                 continue
-            word = text.count(" ", 0, end)  # the word holding the character at end - 1
+            holding = word + text.count(" ", counted_to, end)  # the word holding character end - 1
+            before += sum(map(len, islice(pieces, word, holding)))
+            word, counted_to = holding, end
             if word == 0:
                 last, start = self.first_last[words[0]], 0
             else:
                 last, start = self.last[words[word]], text.rfind(" ", 0, end)
-            stops.append(before[word] + _tokens_before(last, end - start))
-        return list(chain.from_iterable(pieces)), stops
+            stops.append(before + _tokens_before(last, end - start))
+        return ids, stops
 
 
 class _LastCharacters(Sequence[int]):
