@@ -8,6 +8,9 @@ spaces tokenizes word by word into exactly the ids and offsets of the whole text
 repeat across a dataset, so each distinct word goes through the tokenizer once and
 every row is assembled from cached words; rows with other spacing (double spaces,
 a space beside a newline) are tokenized whole, as are all rows of other tokenizers.
+Chinese has no spaces: a word holding runs of ideographs is cut between them where no
+token can join the two (`tunekite.templates.ideographs`), each lone ideograph's ids come
+from a table and the stretches between from the cache.
 """
 
 from __future__ import annotations
