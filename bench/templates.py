@@ -67,7 +67,6 @@ def main() -> None:
     import datasets
     import numpy as np
 
-    from tunekite.data.encode import encode_dataset
     from tunekite.data.packing import pack_dataset
     from tunekite.plugin_host import get_host
 
@@ -77,6 +76,9 @@ def main() -> None:
     parser.add_argument("--max_lengths", type=int, nargs="+", default=[512, 2048])
     parser.add_argument("--output", default="bench/results/templates.json")
     parser.add_argument("--peers", nargs="*", default=[SWIFT.name], help="ms-swift, or none")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="ours (one process) and ms-swift measured alternately, N times"
+    )
     parser.add_argument("--work", type=Path, default=Path("output/bench-templates"))
     opts = parser.parse_args()
     peers = available(opts.peers)
@@ -98,27 +100,25 @@ def main() -> None:
     }
     encoded = None
     for num_proc in opts.num_proc:
-        start, cpu = time.perf_counter(), time.process_time()
-        encoded, _ = encode_dataset(rows, template, num_proc=num_proc)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        rate = opts.rows / seconds
-        results["encode"][f"num_proc={num_proc}"] = {
-            "seconds": round(seconds, 2),
-            "rows_per_s": round(rate),
-            "cpu_seconds_this_process": round(cpu, 2),
-        }
+        encoded, figures = _encode(rows, template, num_proc)
+        results["encode"][f"num_proc={num_proc}"] = figures
         print(
-            f"encode  --dataset_num_proc {num_proc}: {seconds:6.2f} s  {rate:7.0f} rows/s  "
-            f"({cpu:.2f} CPU s in this process; tokenizer threads: {results['tokenizer_threads']})"
+            f"encode  --dataset_num_proc {num_proc}: {figures['seconds']:6.2f} s  "
+            f"{figures['rows_per_s']:7.0f} rows/s  ({figures['cpu_seconds_this_process']:.2f} CPU s in this "
+            f"process; tokenizer threads: {results['tokenizer_threads']}; load {figures['load_average']})"
         )
     lengths = np.asarray(encoded.with_format("numpy")["length"])
     results["tokens_per_row"] = {"mean": round(float(lengths.mean()), 1), "max": int(lengths.max())}
     one = results["encode"].get("num_proc=1")
     results["meets_target"] = None if one is None else one["rows_per_s"] >= 2000
     if peers and one is not None:
-        results["peers"] = template_peers.compare(
-            conversations(opts.rows), one["rows_per_s"], one["cpu_seconds_this_process"], opts.work
-        )
+        swift = template_peers.swift_encoder(conversations(opts.rows), opts.work)
+        ours_rounds, swift_rounds = [one], [swift()]
+        for _ in range(opts.rounds - 1):
+            cold = get_host().registry("templates").get("smollm2").build(smollm2_tokenizer())  # no cache
+            ours_rounds.append(_encode(rows, cold, 1)[1])
+            swift_rounds.append(swift())
+        results["peers"] = template_peers.compare(ours_rounds, swift_rounds)
         print(f"peers: {json.dumps(results['peers'])}")
     for max_length in opts.max_lengths:
         fitting = encoded.select(np.flatnonzero(lengths <= max_length))
@@ -137,6 +137,24 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def _encode(rows: Any, template: Any, num_proc: int) -> tuple[Any, dict[str, Any]]:
+    """The encoded rows, and the seconds, rows/s, CPU seconds and load average around it."""
+    import os
+
+    from tunekite.data.encode import encode_dataset
+
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
+    encoded, _ = encode_dataset(rows, template, num_proc=num_proc)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return encoded, {
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(len(rows) / seconds),
+        "cpu_seconds_this_process": round(cpu, 2),
+        "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def _tokenizer_threads() -> str:

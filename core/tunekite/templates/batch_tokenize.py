@@ -8,6 +8,9 @@ spaces tokenizes word by word into exactly the ids and offsets of the whole text
 repeat across a dataset, so each distinct word goes through the tokenizer once and
 every row is assembled from cached words; rows with other spacing (double spaces,
 a space beside a newline) are tokenized whole, as are all rows of other tokenizers.
+Chinese has no spaces: a word holding runs of ideographs is cut between them where no
+token can join the two (`tunekite.templates.ideographs`), each lone ideograph's ids come
+from a table and the stretches between from the cache.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from itertools import accumulate, chain
+from itertools import chain, islice
 from typing import Any
+
+from tunekite.templates.ideographs import Cut, ideographs
 
 IdsAndStops = tuple[list[int], list[int]]
 """A row's ids, and per chunk end the number of tokens whose last character is before it."""
 
-_BLANK_BESIDE_SPACE = re.compile(r"\s | \s")
-_KEEP_CHARS = 32
-"""Longer words (a run of Chinese text, a URL) are rarely seen twice: not kept between batches."""
+_BLANK_BESIDE_SPACE = re.compile(r" (?:(?=\s)|(?<=\s ))")
+"""A space with a blank before or after it (starting with the space: found by a fast scan)."""
+_KEEP_CHARS = 64
+"""Longer words (a whole Chinese reply, a URL) are rarely seen twice: not kept between
+batches; shorter ones include the words around a turn's special tokens, which repeat."""
 _MAX_WORDS = 200_000
 _caches: weakref.WeakKeyDictionary[Any, tuple[int, _WordCache | None]] = weakref.WeakKeyDictionary()
 
@@ -64,19 +71,21 @@ class _WordCache:
         self.lock = threading.Lock()
         self.tokenizer = tokenizer
         self.ids: dict[str, list[int]] = {}
-        self.last: dict[str, Sequence[int]] = {}
+        self.last: dict[str, Sequence[int] | _Stretches] = {}
         self.first_ids: dict[str, list[int]] = {}
-        self.first_last: dict[str, Sequence[int]] = {}
+        self.first_last: dict[str, Sequence[int] | _Stretches] = {}
         self.long: list[str] = []
+        self.ideographs = ideographs(tokenizer.backend_tokenizer)
 
     def add(self, split: list[list[str] | None]) -> None:
         """Tokenize the words not cached yet, in one batched call."""
         if len(self.ids) > _MAX_WORDS:
             self.clear()
         texts = [words for words in split if words is not None]
-        spaced = list(set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids))
-        first = list({words[0] for words in texts}.difference(self.first_ids))
-        encoded = _encodings(self.tokenizer, [" " + w for w in spaced] + first)
+        spaced = set(chain.from_iterable(words[1:] for words in texts)).difference(self.ids)
+        first = {words[0] for words in texts}.difference(self.first_ids)
+        cuts = self._cut(spaced, first)
+        encoded = _encodings(self.tokenizer, [" " + w for w in spaced] + list(first))
         for words, ids_of, last_of, found in (
             (spaced, self.ids, self.last, encoded[: len(spaced)]),
             (first, self.first_ids, self.first_last, encoded[len(spaced) :]),
@@ -87,7 +96,33 @@ class _WordCache:
                     last_of[word] = _LastCharacters(encoding)
                 else:
                     last_of[word] = [max(end - 1, start) for start, end in encoding.offsets]
-        self.long = [w for w in chain(spaced, first) if len(w) > _KEEP_CHARS]
+        for word, is_spaced, cut in cuts:
+            ids_of, last_of = (self.ids, self.last) if is_spaced else (self.first_ids, self.first_last)
+            head, *rest = cut.texts(word)
+            others = [(ids_of[head], last_of[head]), *((self.first_ids[t], self.first_last[t]) for t in rest)]
+            ids_of[word], chars, first_tokens = self.ideographs.compose(cut, others, int(is_spaced))
+            inner = dict(zip(cut.others, (last for _, last in others), strict=True))
+            last_of[word] = _Stretches(chars, first_tokens, inner)
+        self.long = [w for w in chain(spaced, first, (w for w, _, _ in cuts)) if len(w) > _KEEP_CHARS]
+
+    def _cut(self, spaced: set[str], first: set[str]) -> list[tuple[str, bool, Cut]]:
+        """Takes the words with runs of ideographs that can be cut out of `spaced` and
+        `first`, and puts the stretches between the cuts that are not cached in instead."""
+        if self.ideographs is None:
+            return []
+        cuts = []
+        for is_spaced, words in ((True, spaced), (False, first)):
+            for word in [w for w in words if not w.isascii()]:
+                cut = self.ideographs.cut(word)
+                if cut is not None:
+                    words.discard(word)
+                    cuts.append((word, is_spaced, cut))
+        for word, is_spaced, cut in cuts:
+            head, *rest = cut.texts(word)
+            if head not in (self.ids if is_spaced else self.first_ids):
+                (spaced if is_spaced else first).add(head)
+            first.update(t for t in rest if t not in self.first_ids)
+        return cuts
 
     def clear(self) -> None:
         for cache in (self.ids, self.last, self.first_ids, self.first_last):
@@ -100,20 +135,26 @@ class _WordCache:
         self.long = []
 
     def assemble(self, text: str, words: list[str], ends: Sequence[int]) -> IdsAndStops:
-        pieces = [self.first_ids[words[0]], *map(self.ids.__getitem__, words[1:])]
-        before = [0, *accumulate(map(len, pieces))]
+        """The row's ids from its words' and, for each of its increasing `ends`, the tokens
+        before it: those of the words before the one holding character end - 1, counted
+        on from the previous end, and that word's own tokens ending before `end`."""
+        pieces = [self.first_ids[words[0]], *map(self.ids.__getitem__, islice(words, 1, None))]
+        ids = list(chain.from_iterable(pieces))
         stops = []
+        word, before, counted_to = 0, 0, 0
         for end in ends:
             if end == len(text):
-                stops.append(before[-1])
+                stops.append(len(ids))
                 continue
-            word = text.count(" ", 0, end)  # the word holding the character at end - 1
+            holding = word + text.count(" ", counted_to, end)  # the word holding character end - 1
+            before += sum(map(len, islice(pieces, word, holding)))
+            word, counted_to = holding, end
             if word == 0:
                 last, start = self.first_last[words[0]], 0
             else:
                 last, start = self.last[words[word]], text.rfind(" ", 0, end)
-            stops.append(before[word] + _tokens_before(last, end - start))
-        return list(chain.from_iterable(pieces)), stops
+            stops.append(before + _tokens_before(last, end - start))
+        return ids, stops
 
 
 class _LastCharacters(Sequence[int]):
@@ -131,10 +172,30 @@ class _LastCharacters(Sequence[int]):
         return max(end - 1, start)
 
 
-def _tokens_before(last: Sequence[int], end: int) -> int:
+class _Stretches:
+    """The last characters of a word cut between ideographs, by stretch: each stretch's
+    first character and first token, and the last characters of those not a lone
+    ideograph (whose tokens all end on it)."""
+
+    def __init__(self, chars: list[int], first: list[int], inner: dict[int, Sequence[int]]) -> None:
+        self.chars = chars
+        self.first = first
+        self.inner = inner
+
+    def tokens_before(self, end: int) -> int:
+        stretch = bisect_right(self.chars, end - 1) - 1
+        last = self.inner.get(stretch)
+        if last is None:
+            return self.first[stretch + 1]
+        return self.first[stretch] + _tokens_before(last, end - self.chars[stretch])
+
+
+def _tokens_before(last: Sequence[int] | _Stretches, end: int) -> int:
     """How many tokens end on a character before `end` (`bisect_left`: a token's last
     character never comes before the previous token's); for an encoding, stepping from
     the token that holds character `end - 1` reads two or three offsets instead of a dozen."""
+    if isinstance(last, _Stretches):
+        return last.tokens_before(end)
     if not isinstance(last, _LastCharacters):
         return bisect_left(last, end)
     index = last.encoding.char_to_token(end - 1) if end > 0 else 0
