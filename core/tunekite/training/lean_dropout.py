@@ -17,24 +17,30 @@ import torch
 
 
 class _DropoutLinear(torch.autograd.Function):
-    """`(x * mask / keep) @ weight.T`, saving `x` and the boolean mask."""
+    """`(x * mask / keep) @ weight.T`, saving `x` and the boolean mask.
+
+    The mask is `rand < keep` (a float draw is faster than a boolean `bernoulli_` on
+    CPU), dropped entries are zeroed with `where` rather than multiplied by the mask,
+    and `1 / keep` scales the rank-wide side (output, incoming gradient), not the
+    input-wide one: one elementwise pass over `x` per direction instead of three."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, p: float) -> torch.Tensor:
         keep = 1.0 - p
-        mask = torch.empty_like(x, dtype=torch.bool).bernoulli_(keep)
+        mask = torch.rand_like(x, dtype=torch.float32) < keep
         ctx.save_for_backward(x, mask, weight)
         ctx.keep = keep
-        return torch.nn.functional.linear(x * mask / keep, weight)
+        return torch.nn.functional.linear(x.where(mask, 0), weight) / keep
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         x, mask, weight = ctx.saved_tensors
+        grad = grad / ctx.keep
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = (grad @ weight.to(grad.dtype)) * mask / ctx.keep
+            grad_x = (grad @ weight.to(grad.dtype)).where(mask, 0)
         if ctx.needs_input_grad[1]:
-            dropped = (x * mask / ctx.keep).to(grad.dtype)
+            dropped = x.where(mask, 0).to(grad.dtype)
             grad_w = (grad.reshape(-1, grad.shape[-1]).T @ dropped.reshape(-1, x.shape[-1])).to(weight.dtype)
         return grad_x, grad_w, None
 
