@@ -26,6 +26,7 @@ def train(run: Any) -> dict[str, Any]:
         train_and_finish,
         write_manifest,
     )
+    from tunekite.training.packed_attention import use_packed_attention
     from tunekite.training.policy import apply_tuner, load_policy, tuner_optimizer
     from tunekite.training.trainer import TunekiteTrainer
     from tunekite.training.tuner_batches import TrainingBatches
@@ -56,6 +57,8 @@ def train(run: Any) -> dict[str, Any]:
         groupable="length" in (getattr(train, "column_names", None) or ()),
     )
     Console(stderr=True, highlight=False).print(f"[bold]batches[/]: {plan.describe()}")
+    if plan.padding_free:  # attention per sample, not over the whole row under a mask
+        use_packed_attention()
     collator = (
         PaddingFreeCollator()
         if plan.padding_free
