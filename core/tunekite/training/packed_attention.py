@@ -9,8 +9,8 @@ of ~330 tokens cost 4x the attention of the samples alone, and at that size atte
 was ~40 % of a bf16 LoRA step of SmolLM2-135M (issue 19). Here each sample's slice of
 the row goes through transformers' own `sdpa_attention_forward` with `is_causal=True`:
 the same attention pattern, the same kernel, its work proportional to sum(n_i^2)/2.
-Every other call (padded batches, generation, a mask that lets samples see each other)
-is passed to `sdpa_attention_forward` unchanged.
+Every other call (padded batches, generation, a mask that lets samples see each other,
+tensors off the CPU) is passed to `sdpa_attention_forward` unchanged.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def _sample_starts(
     """Where each sample of a padding-free row starts (position ids not following on,
     transformers' own rule), when the row is one batch item of several samples without a
     cache and its mask keeps samples apart (a boolean mask that blocks each sample's first
-    token from the token before it); else None."""
-    single_row = query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
+    token from the token before it), on the CPU (measured there; on a GPU a kernel launch
+    per sample may cost more than the masked entries); else None."""
+    single_row = query.device.type == "cpu" and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
     if not single_row or position_ids is None or mask is None or mask.dtype != torch.bool:
         return None
     positions = position_ids[0]
