@@ -26,7 +26,9 @@ def train(run: Any) -> dict[str, Any]:
         train_and_finish,
         write_manifest,
     )
+    from tunekite.training.packed_attention import use_packed_attention
     from tunekite.training.policy import apply_tuner, load_policy, tuner_optimizer
+    from tunekite.training.precision import describe_precision
     from tunekite.training.trainer import TunekiteTrainer
     from tunekite.training.tuner_batches import TrainingBatches
 
@@ -55,7 +57,10 @@ def train(run: Any) -> dict[str, Any]:
         model=model,
         groupable="length" in (getattr(train, "column_names", None) or ()),
     )
-    Console(stderr=True, highlight=False).print(f"[bold]batches[/]: {plan.describe()}")
+    console = Console(stderr=True, highlight=False)
+    console.print(f"[bold]batches[/]: {plan.describe()}")
+    if plan.padding_free:  # attention per sample, not over the whole row under a mask
+        use_packed_attention()
     collator = (
         PaddingFreeCollator()
         if plan.padding_free
@@ -84,6 +89,8 @@ def train(run: Any) -> dict[str, Any]:
         generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
         dataset_metrics=evaluation.scorer(policy.tokenizer, policy.template) if evaluation else None,
     )
+
+    console.print(f"[bold]precision[/]: {describe_precision(model, trainer.args)}")
 
     # 5. Train (resuming the whole state, or with resume_only_model only the weights),
     #    then the loss curve, the last/best links and the summary.
