@@ -15,7 +15,6 @@ def train(run: Any) -> dict[str, Any]:
 
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
-    from tunekite.training.allocator import return_freed_memory
     from tunekite.training.batching import choose_batching
     from tunekite.training.eval_datasets import dataset_evaluation
     from tunekite.training.generated import generation_metrics
@@ -33,7 +32,6 @@ def train(run: Any) -> dict[str, Any]:
     from tunekite.training.tuner_batches import TrainingBatches
 
     set_seed(run.seed)
-    return_freed_memory()  # peak RSS = what a step holds (training/allocator.py)
     write_manifest(run, run.output_dir)
     has_val = run.val_dataset or run.split_dataset_ratio > 0
     evaluation = dataset_evaluation(run, has_val=bool(has_val))  # its errors before the model loads
