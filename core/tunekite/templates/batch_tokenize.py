@@ -21,9 +21,10 @@ import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import chain, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tunekite.templates.ideographs import Cut, ideographs
+if TYPE_CHECKING:
+    from tunekite.templates.ideographs import Cut
 
 IdsAndStops = tuple[list[int], list[int]]
 """A row's ids, and per chunk end the number of tokens whose last character is before it."""
@@ -75,6 +76,8 @@ class _WordCache:
         self.first_ids: dict[str, list[int]] = {}
         self.first_last: dict[str, Sequence[int] | _Stretches] = {}
         self.long: list[str] = []
+        from tunekite.templates.ideographs import ideographs  # numpy: imported when encoding
+
         self.ideographs = ideographs(tokenizer.backend_tokenizer)
 
     def add(self, split: list[list[str] | None]) -> None:
