@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -60,8 +61,18 @@ def test_second_load_comes_from_the_cache(cache_dir, tiny_gguf, gguf_loads) -> N
 def test_changed_file_is_converted_again(cache_dir, tiny_gguf) -> None:
     path, _ = tiny_gguf
     before = cached_folder(path)
-    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    with open(path, "ab") as handle:
+        handle.write(b"\0")
     assert cached_folder(path) != before
+
+
+def test_a_copy_in_another_environment_shares_the_conversion(cache_dir, tiny_gguf, tmp_path) -> None:
+    path, _ = tiny_gguf
+    other = tmp_path / "another-venv" / path.name
+    other.parent.mkdir()
+    shutil.copy(path, other)
+    os.utime(other, ns=(0, path.stat().st_mtime_ns + 10**9))
+    assert cached_folder(other) == cached_folder(path)
 
 
 def test_leftover_temp_of_a_dead_process_is_ignored_and_removed(cache_dir, tiny_gguf) -> None:

