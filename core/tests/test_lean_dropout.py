@@ -137,3 +137,16 @@ def test_fused_layers_keep_less_for_backward_and_still_train() -> None:
 @pytest.mark.parametrize("config", [{"use_dora": True}, {"lora_dropout": 0.0}])
 def test_dora_and_dropout_free_adapters_are_left_alone(config) -> None:
     assert fuse_lora_dropout(lora_model(**config)) == 0
+
+
+@pytest.mark.parametrize("keep", [0.95, 0.5, 0.1])
+def test_masks_keep_their_share_in_every_position_of_a_draw_and_any_shape(keep: float) -> None:
+    """Each 64-bit draw serves four entries: every one of the four positions keeps `keep`
+    of its entries, whatever the tensor's shape (here not a multiple of four)."""
+    mask = dropout_mask(torch.empty(1001, 999), keep, seed=7)
+    assert mask.shape == (1001, 999) and mask.dtype == torch.bool
+    flat = mask.flatten().float()
+    for lane in range(4):
+        assert abs(flat[lane::4].mean().item() - keep) < 0.005, lane
+    assert torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=7))
+    assert not torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=8))

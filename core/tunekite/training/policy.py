@@ -49,14 +49,17 @@ def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     it replaces and returns; a tuner that `uses_training_batches` also gets `batches` (a
     `TrainingBatches` of the training set, None from a trainer that gives none). LoRA's
     input dropout is fused into its `A` matrix (`tunekite.training.lean_dropout`), so
-    backward does not keep a copy of each input. With `--gradient_checkpointing` the input
+    backward does not keep a copy of each input, and its `B` product into the base
+    layer's output (`tunekite.training.fused_lora`). With `--gradient_checkpointing` the input
     embeddings pass gradients on even when frozen, so adapters behind them still learn."""
+    from tunekite.training.fused_lora import fuse_lora_forward
     from tunekite.training.lean_dropout import fuse_lora_dropout
 
     tuner = run.component("tuners")
     given = {"batches": batches} if tuner.uses_training_batches else {}
     model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"], **given)
     fuse_lora_dropout(model)
+    fuse_lora_forward(model)
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     policy.model = model
