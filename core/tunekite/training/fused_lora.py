@@ -4,9 +4,9 @@ peft computes `result + lora_B(lora_A(dropout(x))) * scaling`: the `B` product, 
 copy and the sum are three full-width tensors (tokens x out_features) written in forward,
 and backward multiplies the incoming full-width gradient by `scaling` again. On a CPU those
 passes are bound by memory bandwidth: in a profiled SmolLM2-135M step (1,170 tokens, about
-6 s) the scaling and the sums took 0.28 s, and 0.14 s fused (issue 19). `addmm` adds the scaled rank-`r` product
-onto the base output in the GEMM's own output pass, and its backward scales only the
-rank-wide gradient.
+6 s) the scaling and the sums took 0.28 s, and 0.14 s fused (issue 19). `addmm` adds the
+scaled rank-`r` product onto the base output in the GEMM's own output pass, and its
+backward scales only the rank-wide gradient.
 
 Only plain adapters take this path: one active adapter, unmerged, no DoRA or other peft
 variant, no dropout module left in front of `A` (`lean_dropout` has fused it, or there
