@@ -63,13 +63,38 @@ def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Ten
         adapter_precision = torch.autocast(device, dtype=result.dtype)
     with adapter_precision:
         low_rank = down(x)
-        fused = torch.addmm(
-            result.reshape(-1, result.shape[-1]),
-            low_rank.reshape(-1, low_rank.shape[-1]),
-            up.weight.t(),
-            alpha=self.scaling[name],
-        )
-    return fused.view(result.shape)
+    with torch.autocast(device, enabled=False):
+        return _AddLowRank.apply(result, low_rank, up.weight, self.scaling[name])
+
+
+class _AddLowRank(torch.autograd.Function):
+    """`result + alpha * low_rank @ weight.T` in `result`'s dtype, each product in the layout
+    MKL runs fastest at rank 8: `B.T` made contiguous for the forward (1.0 against 1.9 ms
+    at 1,335 x 1,536) and `B`'s gradient as `(low_rank.T @ grad).T` (0.46 against 1.96 ms
+    for autograd's `grad.T @ low_rank`)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, result: torch.Tensor, low_rank: torch.Tensor, weight: torch.Tensor, alpha: float
+    ) -> torch.Tensor:
+        rank, width = low_rank.shape[-1], result.shape[-1]
+        h = low_rank.reshape(-1, rank).to(result.dtype)
+        w = weight.to(result.dtype)
+        ctx.save_for_backward(h, w)
+        ctx.alpha, ctx.low_rank_meta, ctx.weight_dtype = alpha, (low_rank.shape, low_rank.dtype), weight.dtype
+        fused = torch.addmm(result.reshape(-1, width), h, w.t().contiguous(), alpha=alpha)
+        return fused.view(result.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, w = ctx.saved_tensors
+        flat = grad.reshape(-1, grad.shape[-1])
+        shape, dtype = ctx.low_rank_meta
+        grad_low_rank = (flat @ w).mul_(ctx.alpha).view(shape).to(dtype) if ctx.needs_input_grad[1] else None
+        grad_weight = None
+        if ctx.needs_input_grad[2]:
+            grad_weight = (h.t() @ flat).mul_(ctx.alpha).t().contiguous().to(ctx.weight_dtype)
+        return grad if ctx.needs_input_grad[0] else None, grad_low_rank, grad_weight, None
 
 
 def fuse_lora_forward(model: Any) -> int:
