@@ -275,11 +275,13 @@ def main() -> None:
         results[name] = row
     ours_rows = {n: results[n] for n in args.configs}
     results["best"] = _best(ours_rows)
-    reference = results.get("padded", results.get("default"))
+    reference = "padded" if "padded" in ours_rows else "default"
+    base_runtime = ours_rows[reference]["train_runtime_s"] if reference in ours_rows else None
     results["ratios"] = {
         **{
-            f"{n}_over_padded_fp32": round(reference["train_runtime_s"] / row["train_runtime_s"], 3)
+            f"{n}_over_{reference}": round(base_runtime / row["train_runtime_s"], 3)
             for n, row in ours_rows.items()
+            if n != reference and base_runtime
         },
         **sft_peers.ratios(ours_rows, {p.name: results[p.name] for p in peers}),
     }
