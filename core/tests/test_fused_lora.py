@@ -98,6 +98,26 @@ def test_peft_s_forward_where_the_fused_one_does_not_apply() -> None:
         assert len(calls) == 2 * LAYERS  # unmerged again: fused
 
 
+def test_a_b_matrix_under_zero3_goes_through_peft_s_forward(monkeypatch) -> None:
+    """ZeRO-3 gathers a partitioned parameter only when its own module runs; the fused
+    forward reads `B.weight` directly, so a `B` that DeepSpeed manages (`ds_id`) takes
+    peft's path, which calls `B`."""
+    fused = lora_model()
+    fuse_lora_forward(fused)
+    layer = next(m for m in fused.modules() if hasattr(m, "_peft_forward"))
+    layer.lora_B["default"].weight.ds_id = 0
+    calls = []
+
+    def peft_forward(x, *args, **kwargs):
+        calls.append(x)
+        return type(layer)._peft_forward(layer, x, *args, **kwargs)
+
+    monkeypatch.setattr(layer, "_peft_forward", peft_forward)
+    with torch.no_grad():
+        fused(input_ids=IDS)
+    assert len(calls) == 1
+
+
 def tiny_causal_lm_logits(model) -> torch.Tensor:
     with model.disable_adapter():
         return model(input_ids=IDS).logits

@@ -10,11 +10,13 @@ backward scales only the rank-wide gradient.
 
 Only plain adapters take this path: one active adapter, unmerged, no DoRA or other peft
 variant, no dropout module left in front of `A` (`lean_dropout` has fused it, or there
-was none), a bias-free `B` and a `torch.nn.Linear` base. Every other call goes through
-peft's own forward. Over bf16 base weights peft keeps the adapters in fp32 and computes
-them in fp32, casting each input up and the sum back down (two more full-width passes);
-here they are computed as `--bf16` autocast computes them, in the base's dtype over the
-fp32 weights, whose gradients autograd casts back to fp32.
+was none), a bias-free `B`, a `torch.nn.Linear` base, and a `B` that DeepSpeed ZeRO-3
+does not manage (this forward reads `B.weight` without calling `B`, so ZeRO-3's hooks
+would not gather a partitioned one). Every other call goes through peft's own forward.
+Over bf16 base weights peft keeps the adapters in fp32 and computes them in fp32,
+casting each input up and the sum back down (two more full-width passes); here they are
+computed as `--bf16` autocast computes them, in the base's dtype over the fp32 weights,
+whose gradients autograd casts back to fp32.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Ten
         and name not in getattr(self, "lora_variant", {})
         and isinstance(self.lora_dropout[name], torch.nn.Identity)
         and self.lora_B[name].bias is None
+        and not hasattr(self.lora_B[name].weight, "ds_id")
     )
     if not plain:
         return self._peft_forward(x, *args, **kwargs)
