@@ -73,7 +73,9 @@ def test_prompt_tuning_never_gets_padding_free_rows() -> None:
 
 
 def training(**given: object) -> SimpleNamespace:
-    return SimpleNamespace(**{"padding_free": None, "group_by_length": None, "use_cpu": False, **given})
+    defaults = {"padding_free": None, "group_by_length": None, "use_cpu": False}
+    defaults["padding_free_chunk_tokens"] = None
+    return SimpleNamespace(**{**defaults, **given})
 
 
 @pytest.fixture

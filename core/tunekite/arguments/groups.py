@@ -348,6 +348,11 @@ class TrainingArguments:
         help="concatenate each batch into one row without padding (packing implies it); None: on for "
         "a CPU when the model keeps packed samples apart, off on a GPU",
     )
+    padding_free_chunk_tokens: int | None = arg(
+        None,
+        help="train each padding-free row in chunks of whole samples of at most N tokens: the same "
+        "gradients and optimizer step with a lower memory peak, and somewhat slower",
+    )
     # Logging
     logging_steps: int = arg(5, help="log every N steps")
     logging_first_step: bool = arg(True, help="also log the first step")

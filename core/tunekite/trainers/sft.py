@@ -86,6 +86,7 @@ def train(run: Any) -> dict[str, Any]:
         make_optimizer=tuner_optimizer(run),
         generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
         dataset_metrics=evaluation.scorer(policy.tokenizer, policy.template) if evaluation else None,
+        chunk_tokens=plan.chunk_tokens,
     )
 
     console.print(f"[bold]precision[/]: {describe_precision(model, trainer.args)}")

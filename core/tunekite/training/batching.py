@@ -14,15 +14,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunekite.errors import ArgumentError
+
 
 @dataclass(frozen=True)
 class BatchPlan:
     padding_free: bool
     group_by_length: bool
     why: str
+    chunk_tokens: int | None = None
 
     def describe(self) -> str:
         rows = "padding-free rows" if self.padding_free else "padded batches"
+        if self.chunk_tokens is not None:
+            rows += f" trained in chunks of up to {self.chunk_tokens} tokens"
         order = "grouped by length" if self.group_by_length else "in random order"
         return f"{rows}, {order} ({self.why})"
 
@@ -41,7 +46,11 @@ def choose_batching(training: Any, *, packing: bool, model: Any, groupable: bool
     group = training.group_by_length
     if group is None:
         group = groupable and not padding_free
-    return BatchPlan(padding_free, group, why)
+    chunk = training.padding_free_chunk_tokens
+    if chunk is not None and (chunk < 1 or not padding_free):
+        problem = f"batches are padded ({why}), set --padding_free true" if chunk >= 1 else "must be >= 1"
+        raise ArgumentError(f"--padding_free_chunk_tokens {chunk}: {problem}")
+    return BatchPlan(padding_free, group, why, chunk)
 
 
 def _device_default(training: Any, model: Any) -> tuple[bool, str]:

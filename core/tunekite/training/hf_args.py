@@ -93,6 +93,7 @@ DESTINATIONS: dict[str, HF | Ours | Refused] = {
     # transformers 5.17 replaced group_by_length with train_sampling_strategy.
     "group_by_length": HF((("train_sampling_strategy", lambda on, _: "group_by_length" if on else None),)),
     "padding_free": Ours("tunekite.trainers.sft"),
+    "padding_free_chunk_tokens": Ours("tunekite.trainers.sft"),
     "logging_steps": hf("logging_steps"),
     "logging_first_step": hf("logging_first_step"),
     "report_to": HF((("report_to", lambda to, _: [] if to in (["none"], []) else list(to)),)),

@@ -13,8 +13,10 @@ import torch
 from transformers import Seq2SeqTrainer
 
 from tunekite.constants import IGNORE_INDEX
+from tunekite.errors import ArgumentError
 from tunekite.training.checkpoints import AtomicCheckpoints
 from tunekite.training.chunked_loss import fusable_head, hidden_states_as_logits, linear_cross_entropy
+from tunekite.training.row_chunks import row_chunks
 
 
 class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
@@ -40,6 +42,7 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         make_optimizer: Callable[[Any], Any] | None = None,
         generation_metrics: Callable[[Any], dict[str, float]] | None = None,
         dataset_metrics: Callable[[Any, int], dict[str, float]] | None = None,
+        chunk_tokens: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, describe_checkpoint=describe_checkpoint, **kwargs)
@@ -48,6 +51,11 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         self.make_optimizer = make_optimizer
         self.generation_metrics = generation_metrics
         self.dataset_metrics = dataset_metrics
+        self.chunk_tokens = chunk_tokens
+        if chunk_tokens is not None and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            raise ArgumentError(
+                "--padding_free_chunk_tokens: DeepSpeed and FSDP run their own backward; leave it out there"
+            )
         self._accuracy = [0.0, 0.0]  # correct, total since the last log
 
     def evaluate(
@@ -72,6 +80,23 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         if self.dataset_metrics is not None:
             scores.update(self.dataset_metrics(self.model, self.state.global_step))
         return {f"{prefix}_{name}": value for name, value in scores.items()}
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        """With `chunk_tokens`, a padding-free row goes through forward and backward a few
+        samples at a time (`row_chunks`), each chunk's loss over the whole batch's trained
+        tokens, gradients synchronized across processes only after the last chunk."""
+        chunks = row_chunks(inputs, self.chunk_tokens) if self.chunk_tokens is not None else None
+        if chunks is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        if num_items_in_batch is None:
+            trained = (inputs["labels"][:, 1:] != IGNORE_INDEX).sum()
+            num_items_in_batch = trained * getattr(self, "current_gradient_accumulation_steps", 1)
+        loss = 0
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            with nullcontext() if last else self.accelerator.no_sync(model):
+                loss = loss + super().training_step(model, chunk, num_items_in_batch)
+        return loss
 
     # Loss -------------------------------------------------------------------------
 
