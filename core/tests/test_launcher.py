@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from tunekite.api import resolve, start
 from tunekite.arguments.fields import arg
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError
 from tunekite.launcher import Run
+from tunekite.onednn_cache import CAPACITY, CAPACITY_VARIABLE
 from tunekite.plugin_host import CUSTOM_PATH_ENV, PluginHost
 from tunekite.registrations import RewardSpec, TaskSpec, TrainerSpec, TunerSpec
 
@@ -476,3 +478,15 @@ def test_an_argument_of_another_trainer_names_it(two_trainers) -> None:
         ArgumentError, match=r"--fast_steps: belongs to the trainer 'fast' \(dist-t\), not to trainer 'slow'"
     ):
         resolve("slow", ["--fast_steps", "9"], two_trainers)
+
+
+def test_a_run_bounds_onednns_primitive_cache_unless_the_user_did(echo, tmp_path, monkeypatch) -> None:
+    host, _ = echo
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(CAPACITY_VARIABLE, "restored after the test")
+    monkeypatch.delenv(CAPACITY_VARIABLE)
+    start("echo", ["--output_dir", "out"], host)
+    assert os.environ[CAPACITY_VARIABLE] == str(CAPACITY) == "64"
+    monkeypatch.setenv(CAPACITY_VARIABLE, "512")
+    start("echo", ["--output_dir", "out"], host)
+    assert os.environ[CAPACITY_VARIABLE] == "512"

@@ -25,6 +25,7 @@ from tunekite.arguments.support import refuse_unread
 from tunekite.arguments.validate import validate
 from tunekite.distributed import init_process_group, is_main_process
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
+from tunekite.onednn_cache import bound_primitive_cache
 from tunekite.plugin_host import PluginHost
 from tunekite.registrations import KINDS, ComponentSpec, RunnableSpec
 from tunekite.run_folder import (
@@ -284,6 +285,7 @@ def launch(run: Run) -> Any:
     """Start a resolved run: for a trainer its locked run folder and args.json (see
     `tunekite.run_folder`), then the plugin environment and the factory."""
     os.environ.update(run.plugin_host.worker_env())
+    bound_primitive_cache()
     if not wants_run_folder(run):
         return run.spec.load()(run)
     training = run.groups.get("training")
