@@ -61,6 +61,7 @@ def trained(chunk_tokens: int | None, inputs: dict, tmp_path) -> tuple[float, in
     model = tiny_causal_lm()
     args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
     trainer = TunekiteTrainer(model=model, args=args, chunk_tokens=chunk_tokens)
+    trainer.current_gradient_accumulation_steps = 1  # as the training loop sets it before each step
     trainer._chunked_head(model)  # its probe calls the model, so before counting
     calls = []
     model.register_forward_hook(lambda module, args, kwargs: calls.append(1))
