@@ -97,15 +97,8 @@ CONFIGS = {
     "low_memory": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "512"],
     "bf16_low_memory": ["--torch_dtype", "bfloat16", "--padding_free_chunk_tokens", "512"],
 }
-DTYPE = {
-    "default": "float32",
-    "padded": "float32",
-    "padded_grouped": "float32",
-    "bf16_autocast": "bfloat16",
-    "bf16_weights": "bfloat16",
-    "low_memory": "float32",
-    "bf16_low_memory": "bfloat16",
-}
+DTYPE = {name: "bfloat16" if {"bfloat16", "--bf16"} & set(a) else "float32" for name, a in CONFIGS.items()}
+"""The dtype each configuration's matrix multiplies run in, for its share of that dtype's GEMM peak."""
 
 
 def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int, per_sample: dict) -> dict:
