@@ -184,6 +184,37 @@ def test_mcts_on_the_tiny_model_writes_its_tree(model_dir: Path, prompts: Path, 
         assert 1 <= row["iterations"] <= 2 and row["stop_reason"]
 
 
+def test_a_resumed_mcts_run_with_every_batch_done_loads_no_model(
+    model_dir: Path, prompts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunekite_sample import task
+
+    mcts = (
+        "--sampler_type", "mcts", "--orm_model", "fake_length", "--num_return_sequences", "2",
+        "--max_iterations", "1", "--num_sampling_per_gpu_batches", "2",
+        "--num_sampling_per_gpu_batch_size", "1", "--temperature", "0", "--stop_words", " ",
+    )  # fmt: skip
+    target = tmp_path / "mcts.jsonl"
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # after both batches were recorded, before the output was written
+
+    with monkeypatch.context() as patch:
+        patch.setattr(task, "write_rows", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            sample(model_dir, prompts, target, *mcts)
+    batches = [json.loads(line) for line in (tmp_path / ".mcts.jsonl.partial").read_text().splitlines()]
+    assert len(batches) == 2
+
+    def no_engine(run: object) -> None:
+        raise AssertionError("a resumed run with nothing left to sample built an engine")
+
+    monkeypatch.setattr(task, "build_engine", no_engine)
+    rows = sample(model_dir, prompts, target, *mcts, "--resume", "true")
+    assert rows == [row for batch in batches for row in batch["rows"]]
+    assert all(json.loads(row["monte_carlo_tree"])["visit_count"] >= 1 for row in rows)
+
+
 def test_mcts_searches_steps_rolls_out_and_keeps_the_right_answer(
     model_dir: Path, prompts: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ half-written file (only its finished batches, for `--resume`: `progress`)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -91,8 +92,9 @@ def sampler(
     engine = _Lazy(run)
     if run.sampler_type == "mcts":
         sep = run.stop_words[0] if run.stop_words else DEFAULT_STEP_SEPARATOR
-        search = Search(run, engine.get(), template, tokenizer, judge, sep)
-        return lambda batch: [result_row(p, search.search(p)) for p in batch]
+        # built at the first batch to sample: a resumed run with every batch done loads no model
+        search = functools.cache(lambda: Search(run, engine.get(), template, tokenizer, judge, sep))
+        return lambda batch: [result_row(p, search().search(p)) for p in batch]
 
     def render(prompt: Prompt) -> str:
         return template.render(prompt.messages, prompt.tools, generation=True)
