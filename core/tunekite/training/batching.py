@@ -22,9 +22,9 @@ from tunekite.errors import ArgumentError
 
 CPU_CHUNK_TOKENS = 1024
 """`--padding_free_chunk_tokens` by default on a CPU. Measured in `bench/sft.py` (SmolLM2-135M,
-fp32, rows of four samples, 1,170 tokens on average, so most rows were cut; 40 steps, two
-alternating rounds): 1,024 trained as fast as whole rows (0.654 against 0.652 samples/s)
-with peak RSS 3.18 GB against 4.13 GB; 768 and 512 cost 10 % and 15 % of the speed."""
+fp32, batch 4 of 182 tokens on average, 40 steps, two alternating rounds): 1,024 trained as
+fast as whole rows (0.654 against 0.652 samples/s) with peak RSS 3.18 GB against 4.13 GB;
+768 and 512, which also cut rows of typical length, cost 10 % and 15 % of the speed."""
 
 
 @dataclass(frozen=True)
