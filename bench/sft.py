@@ -9,10 +9,8 @@ the first and last loss per run, training FLOP/s as a share of this machine's GE
 of the same dtype (measured in the same run), the peers' versions, and every ratio of
 ours to a peer of this run.
 
-Configurations: `default` (fp32, batching as TuneKite chooses for the device: on a CPU
-padding-free rows, those over 1,024 tokens trained in chunks), `whole_rows` (the default
-with `--padding_free_chunk_tokens 0`), `padded` (fp32, padded batches: the old default),
-`padded_grouped` (padded, length-grouped),
+Configurations: `default` (fp32, batching as TuneKite chooses for the device), `padded`
+(fp32, padded batches: the old default), `padded_grouped` (padded, length-grouped),
 `bf16_autocast` (`--bf16 true` over fp32 weights), `bf16_weights` (`--torch_dtype
 bfloat16`), `low_memory` (default with `--padding_free_chunk_tokens 512`: each row
 trained a few samples at a time) and `bf16_low_memory` (`bf16_weights` so); `best`
@@ -90,8 +88,6 @@ def generate_rows(count: int, seed: int = 0) -> list[dict]:
 
 CONFIGS = {
     "default": ["--torch_dtype", "float32"],
-    # the default without its CPU chunks: each row's forward and backward whole
-    "whole_rows": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "0"],
     "padded": ["--torch_dtype", "float32", "--padding_free", "false", "--group_by_length", "false"],
     # grouping shows in padded batches (less padding); padding-free batches carry none
     "padded_grouped": ["--torch_dtype", "float32", "--padding_free", "false", "--group_by_length", "true"],

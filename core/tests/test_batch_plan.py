@@ -14,7 +14,7 @@ import torch
 from tunekite.constants import IGNORE_INDEX
 from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
 from tunekite.testing import tiny_causal_lm
-from tunekite.training.batching import CPU_CHUNK_TOKENS, choose_batching, isolates_packed_samples
+from tunekite.training.batching import choose_batching, isolates_packed_samples
 
 
 def samples(count: int = 5, seed: int = 0) -> list[dict]:
@@ -83,21 +83,10 @@ def no_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def test_a_cpu_trains_padding_free_in_random_order_and_long_rows_in_chunks(no_gpu) -> None:
+def test_a_cpu_trains_padding_free_in_random_order(no_gpu) -> None:
     plan = choose_batching(training(), packing=False, model=tiny_causal_lm(), groupable=True)
     assert (plan.padding_free, plan.group_by_length) == (True, False)
-    assert (plan.chunk_tokens, plan.chunk_by_default) == (CPU_CHUNK_TOKENS, True)
-    assert "--padding_free false" in plan.describe() and "--padding_free_chunk_tokens 0" in plan.describe()
-    whole = choose_batching(
-        training(padding_free_chunk_tokens=0), packing=False, model=tiny_causal_lm(), groupable=True
-    )
-    assert whole.chunk_tokens is None and "chunk" not in whole.describe()
-    asked = choose_batching(
-        training(padding_free_chunk_tokens=64), packing=False, model=tiny_causal_lm(), groupable=True
-    )
-    assert (asked.chunk_tokens, asked.chunk_by_default) == (64, False)
-    padded = choose_batching(training(), packing=False, model=DropsPositions(), groupable=True)
-    assert padded.chunk_tokens is None
+    assert "--padding_free false" in plan.describe()
 
 
 def test_a_cpu_pads_and_groups_when_the_model_cannot_keep_samples_apart(no_gpu) -> None:
@@ -110,13 +99,8 @@ def test_a_gpu_pads_and_groups_by_length(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     plan = choose_batching(training(), packing=False, model=tiny_causal_lm(), groupable=True)
     assert (plan.padding_free, plan.group_by_length) == (False, True)
-    assert plan.chunk_tokens is None
-    asked = choose_batching(
-        training(padding_free=True), packing=False, model=tiny_causal_lm(), groupable=True
-    )
-    assert asked.padding_free and asked.chunk_tokens is None  # whole rows on a GPU unless asked
     cpu = choose_batching(training(use_cpu=True), packing=False, model=tiny_causal_lm(), groupable=True)
-    assert cpu.padding_free and cpu.chunk_tokens == CPU_CHUNK_TOKENS
+    assert cpu.padding_free
 
 
 def test_the_users_flags_win(no_gpu) -> None:
@@ -151,7 +135,4 @@ def test_the_choice_is_said_at_start_up(tmp_path, capsys, no_gpu) -> None:
     argv += ["--report_to", "none", "--split_dataset_ratio", "0", "--max_steps", "1", "--save_strategy", "no"]
     start("sft", argv)
     said = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
-    assert (
-        "batches: padding-free rows trained in chunks of up to 1024 tokens, in random order "
-        "(CPU default; --padding_free false to pad; chunks: --padding_free_chunk_tokens 0 for whole rows)"
-    ) in said
+    assert "batches: padding-free rows, in random order (CPU default; --padding_free false to pad)" in said

@@ -53,7 +53,6 @@ def test_a_row_with_values_that_are_not_per_token_is_refused() -> None:
     inputs = {**row([5, 4, 6]), "pixel_values": torch.zeros(1, 3, 8, 8)}
     with pytest.raises(ArgumentError, match="'pixel_values'"):
         row_chunks(inputs, budget=8)
-    assert row_chunks(inputs, budget=8, required=False) is None  # the CPU default trains it whole
 
 
 def trained(chunk_tokens: int | None, inputs: dict, tmp_path) -> tuple[float, int, dict[str, torch.Tensor]]:
@@ -87,12 +86,8 @@ def test_chunks_need_padding_free_rows() -> None:
     training.padding_free_chunk_tokens = 512
     with pytest.raises(ArgumentError, match="--padding_free_chunk_tokens 512: batches are padded"):
         choose_batching(training, packing=False, model=tiny_causal_lm(), groupable=True)
-    training.padding_free_chunk_tokens = 0  # whole rows: nothing to refuse
-    assert (
-        choose_batching(training, packing=False, model=tiny_causal_lm(), groupable=True).chunk_tokens is None
-    )
-    training.padding_free, training.padding_free_chunk_tokens = True, -1
-    with pytest.raises(ArgumentError, match="must be >= 0"):
+    training.padding_free, training.padding_free_chunk_tokens = True, 0
+    with pytest.raises(ArgumentError, match="must be >= 1"):
         choose_batching(training, packing=False, model=tiny_causal_lm(), groupable=True)
     training.padding_free_chunk_tokens = 512
     plan = choose_batching(training, packing=False, model=tiny_causal_lm(), groupable=True)

@@ -351,8 +351,7 @@ class TrainingArguments:
     padding_free_chunk_tokens: int | None = arg(
         None,
         help="train each padding-free row in chunks of whole samples of at most N tokens: the same "
-        "gradients and optimizer step with a lower memory peak; None: 1024 on a CPU (measured as fast "
-        "as whole rows there), whole rows on a GPU; 0: whole rows",
+        "gradients and optimizer step with a lower memory peak, and somewhat slower",
     )
     # Logging
     logging_steps: int = arg(5, help="log every N steps")

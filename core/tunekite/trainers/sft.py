@@ -87,7 +87,6 @@ def train(run: Any) -> dict[str, Any]:
         generation_metrics=generation_metrics(run, policy.tokenizer, policy.template),
         dataset_metrics=evaluation.scorer(policy.tokenizer, policy.template) if evaluation else None,
         chunk_tokens=plan.chunk_tokens,
-        chunk_by_default=plan.chunk_by_default,
     )
 
     console.print(f"[bold]precision[/]: {describe_precision(model, trainer.args)}")

@@ -7,10 +7,6 @@ Length grouping only pays where there is padding to save: with padding-free rows
 does no less work, makes the longest batches longer (a higher memory peak, and
 attention over the whole row grows with its square) and puts the longest samples first,
 so it is on by default only for padded batches.
-
-On a CPU a padding-free row longer than `CPU_CHUNK_TOKENS` goes through forward and
-backward a few whole samples at a time (`row_chunks`): the same step with the memory peak
-of the longest chunk instead of the whole row.
 """
 
 from __future__ import annotations
@@ -20,12 +16,6 @@ from typing import Any
 
 from tunekite.errors import ArgumentError
 
-CPU_CHUNK_TOKENS = 1024
-"""`--padding_free_chunk_tokens` by default on a CPU. Measured in `bench/sft.py` (SmolLM2-135M,
-fp32, batch 4 of 182 tokens on average, 40 steps, two alternating rounds): 1,024 trained as
-fast as whole rows (0.654 against 0.652 samples/s) with peak RSS 3.18 GB against 4.13 GB;
-768 and 512, which also cut rows of typical length, cost 10 % and 15 % of the speed."""
-
 
 @dataclass(frozen=True)
 class BatchPlan:
@@ -33,19 +23,13 @@ class BatchPlan:
     group_by_length: bool
     why: str
     chunk_tokens: int | None = None
-    chunk_by_default: bool = False
-    """Chunks the user did not ask for: a row that cannot be cut trains whole, DeepSpeed
-    and FSDP train whole rows, and the start-up line says how to turn them off."""
 
     def describe(self) -> str:
         rows = "padding-free rows" if self.padding_free else "padded batches"
-        why = self.why
         if self.chunk_tokens is not None:
             rows += f" trained in chunks of up to {self.chunk_tokens} tokens"
-        if self.chunk_by_default:
-            why += "; chunks: --padding_free_chunk_tokens 0 for whole rows"
         order = "grouped by length" if self.group_by_length else "in random order"
-        return f"{rows}, {order} ({why})"
+        return f"{rows}, {order} ({self.why})"
 
 
 def choose_batching(training: Any, *, packing: bool, model: Any, groupable: bool) -> BatchPlan:
@@ -62,24 +46,17 @@ def choose_batching(training: Any, *, packing: bool, model: Any, groupable: bool
     group = training.group_by_length
     if group is None:
         group = groupable and not padding_free
-    chunk, by_default = training.padding_free_chunk_tokens, False
-    if chunk is None:
-        by_default = padding_free and not _on_gpu(training)
-        chunk = CPU_CHUNK_TOKENS if by_default else 0
-    if chunk < 0 or (chunk and not padding_free):
-        problem = f"batches are padded ({why}), set --padding_free true" if chunk > 0 else "must be >= 0"
+    chunk = training.padding_free_chunk_tokens
+    if chunk is not None and (chunk < 1 or not padding_free):
+        problem = f"batches are padded ({why}), set --padding_free true" if chunk >= 1 else "must be >= 1"
         raise ArgumentError(f"--padding_free_chunk_tokens {chunk}: {problem}")
-    return BatchPlan(padding_free, group, why, chunk or None, by_default)
-
-
-def _on_gpu(training: Any) -> bool:
-    import torch
-
-    return torch.cuda.is_available() and not training.use_cpu
+    return BatchPlan(padding_free, group, why, chunk)
 
 
 def _device_default(training: Any, model: Any) -> tuple[bool, str]:
-    if _on_gpu(training):
+    import torch
+
+    if torch.cuda.is_available() and not training.use_cpu:
         return False, "GPU default; --padding_free true to concatenate"
     if not isolates_packed_samples(model):
         return False, "CPU, but this model's attention cannot keep packed samples apart, so padded"

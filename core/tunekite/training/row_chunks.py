@@ -20,12 +20,12 @@ import torch
 from tunekite.errors import ArgumentError
 
 
-def row_chunks(inputs: dict[str, Any], budget: int, required: bool = True) -> list[dict[str, Any]] | None:
+def row_chunks(inputs: dict[str, Any], budget: int) -> list[dict[str, Any]] | None:
     """`inputs` cut between samples into chunks of at most `budget` tokens (a longer sample
     is a chunk of its own); None when it is not one row of several samples (samples are
     marked by `position_ids` that do not follow on, transformers' own rule) or already
     fits the budget. A row that carries anything but per-token tensors (images, ...)
-    cannot be cut: refused when chunks were `required` (asked for), else None."""
+    cannot be cut and is refused."""
     positions = inputs.get("position_ids")
     if positions is None or positions.dim() != 2 or positions.shape[0] != 1:
         return None
@@ -34,8 +34,6 @@ def row_chunks(inputs: dict[str, Any], budget: int, required: bool = True) -> li
         return None
     for name, value in inputs.items():
         if not isinstance(value, torch.Tensor) or value.shape[:2] != (1, size):
-            if not required:
-                return None
             raise ArgumentError(
                 f"--padding_free_chunk_tokens: the batch's {name!r} is not one value per token, "
                 "so the row cannot be cut between samples"

@@ -43,7 +43,6 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         generation_metrics: Callable[[Any], dict[str, float]] | None = None,
         dataset_metrics: Callable[[Any, int], dict[str, float]] | None = None,
         chunk_tokens: int | None = None,
-        chunk_by_default: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, describe_checkpoint=describe_checkpoint, **kwargs)
@@ -52,14 +51,11 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         self.make_optimizer = make_optimizer
         self.generation_metrics = generation_metrics
         self.dataset_metrics = dataset_metrics
-        self.chunk_tokens, self.chunk_required = chunk_tokens, not chunk_by_default
+        self.chunk_tokens = chunk_tokens
         if chunk_tokens is not None and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
-            if self.chunk_required:
-                raise ArgumentError(
-                    "--padding_free_chunk_tokens: DeepSpeed and FSDP run their own backward; "
-                    "leave it out there"
-                )
-            self.chunk_tokens = None
+            raise ArgumentError(
+                "--padding_free_chunk_tokens: DeepSpeed and FSDP run their own backward; leave it out there"
+            )
         self._accuracy = [0.0, 0.0]  # correct, total since the last log
 
     def evaluate(
@@ -89,11 +85,7 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         """With `chunk_tokens`, a padding-free row goes through forward and backward a few
         samples at a time (`row_chunks`), each chunk's loss over the whole batch's trained
         tokens, gradients synchronized across processes only after the last chunk."""
-        chunks = (
-            row_chunks(inputs, self.chunk_tokens, self.chunk_required)
-            if self.chunk_tokens is not None
-            else None
-        )
+        chunks = row_chunks(inputs, self.chunk_tokens) if self.chunk_tokens is not None else None
         if chunks is None:
             return super().training_step(model, inputs, num_items_in_batch)
         if num_items_in_batch is None:
