@@ -93,7 +93,7 @@ CONFIGS = {
     "padded_grouped": ["--torch_dtype", "float32", "--padding_free", "false", "--group_by_length", "true"],
     "bf16_autocast": ["--torch_dtype", "float32", "--bf16", "true"],
     "bf16_weights": ["--torch_dtype", "bfloat16"],
-    # the default with each row's forward and backward a few samples (<= 512 tokens) at a time
+    # the default with each row's forward and backward a few samples (<= N tokens) at a time
     "chunks_1024": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "1024"],
     "low_memory": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "512"],
     "bf16_low_memory": ["--torch_dtype", "bfloat16", "--padding_free_chunk_tokens", "512"],
