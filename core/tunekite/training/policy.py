@@ -50,9 +50,12 @@ def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     `TrainingBatches` of the training set, None from a trainer that gives none). LoRA's
     input dropout is fused into its `A` matrix (`tunekite.training.lean_dropout`), so
     backward does not keep a copy of each input, and its `B` product into the base
-    layer's output (`tunekite.training.fused_lora`). With `--gradient_checkpointing` the input
-    embeddings pass gradients on even when frozen, so adapters behind them still learn."""
+    layer's output (`tunekite.training.fused_lora`); gated MLPs keep two of their three
+    intermediate tensors for backward (`tunekite.training.gated_mlp`). With
+    `--gradient_checkpointing` the input embeddings pass gradients on even when frozen, so
+    adapters behind them still learn."""
     from tunekite.training.fused_lora import fuse_lora_forward
+    from tunekite.training.gated_mlp import lean_gated_mlps
     from tunekite.training.lean_dropout import fuse_lora_dropout
 
     tuner = run.component("tuners")
@@ -60,6 +63,7 @@ def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     model = tuner.load()(policy.model, run.component_args(tuner), run.groups["tuner"], **given)
     fuse_lora_dropout(model)
     fuse_lora_forward(model)
+    lean_gated_mlps(model)
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
     policy.model = model

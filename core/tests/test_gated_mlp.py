@@ -1,0 +1,112 @@
+"""The lean gated MLP: bitwise the same outputs and gradients as autograd's own, one
+intermediate-width tensor less kept per layer, and MLPs of another shape left alone."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from tunekite.testing import tiny_causal_lm
+from tunekite.training.gated_mlp import lean_gated_mlps
+
+IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(5))
+
+
+def lora_model():
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"
+    )
+    model = get_peft_model(tiny_causal_lm(), config)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
+            torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(len(name)))
+    return model.train()
+
+
+def logits_and_grads(model, bf16: bool = False) -> tuple[torch.Tensor, dict]:
+    embeds = model.get_input_embeddings()(IDS).detach().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(inputs_embeds=embeds).logits
+    out.float().pow(2).mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    return out, {"inputs_embeds": embeds.grad, **grads}
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
+@pytest.mark.parametrize("act", ["silu", "gelu_pytorch_tanh"])
+def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) -> None:
+    """SiLU through its own backward kernel, GELU through autograd over the recomputed
+    activation: every logit and gradient (input, each A and B) equal to the unchanged model's."""
+    lean = lora_model()
+    for layer in lean.base_model.model.model.layers:
+        layer.mlp.act_fn = {"silu": torch.nn.SiLU(), "gelu_pytorch_tanh": torch.nn.GELU("tanh")}[act]
+    reference = copy.deepcopy(lean)
+    assert lean_gated_mlps(lean) == 2
+    out, grads = logits_and_grads(lean, bf16)
+    expected, expected_grads = logits_and_grads(reference, bf16)
+    assert torch.equal(out, expected)
+    assert grads.keys() == expected_grads.keys()
+    for name, grad in grads.items():
+        assert torch.equal(grad, expected_grads[name]), name
+
+
+def saved_bytes(model) -> int:
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        seen[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(input_ids=IDS).logits.sum()
+    return sum(seen.values())
+
+
+def test_each_layer_keeps_one_intermediate_tensor_less() -> None:
+    model = lora_model()
+    before = saved_bytes(model)
+    lean_gated_mlps(model)
+    intermediate = IDS.numel() * model.config.intermediate_size * 4
+    assert before - saved_bytes(model) == model.config.num_hidden_layers * intermediate
+
+
+def test_without_gradients_the_model_s_own_forward_runs() -> None:
+    model = lora_model()
+    lean_gated_mlps(model)
+    mlp = model.base_model.model.model.layers[0].mlp
+    calls = []
+    mlp.act_fn.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        model(input_ids=IDS)
+    assert len(calls) == 1 and type(mlp).__name__ == "LeanLlamaMLP"
+
+
+def test_an_mlp_computing_something_else_keeps_its_forward() -> None:
+    """Same parts, another formula (`act(up) * gate`): the probe tells them apart."""
+    from transformers.models.llama.modeling_llama import LlamaMLP
+
+    class SwappedMLP(LlamaMLP):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.down_proj(self.act_fn(self.up_proj(x)) * self.gate_proj(x))
+
+    model = tiny_causal_lm()
+    for layer in model.model.layers:
+        swapped = SwappedMLP(model.config)
+        swapped.load_state_dict(layer.mlp.state_dict())
+        layer.mlp = swapped
+    assert lean_gated_mlps(model) == 0
+    assert all(type(layer.mlp) is SwappedMLP for layer in model.model.layers)
+
+
+def test_a_lean_model_pickles_and_is_not_changed_twice() -> None:
+    import pickle
+
+    model = lora_model()
+    assert lean_gated_mlps(model) == 2
+    assert lean_gated_mlps(model) == 0
+    again = pickle.loads(pickle.dumps(model))
+    assert type(again.base_model.model.model.layers[1].mlp).__name__ == "LeanLlamaMLP"
