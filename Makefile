@@ -10,6 +10,8 @@
 #                  GRPO generating through it (tests/test_grpo_vllm.py)
 #   make chromium  Debian's chromium and chromium-driver for the app's browser tests (apt-get, root
 #                  or sudo); CI runs it, and with CI set the browser tests fail without them
+#   make tcmalloc  Debian's libtcmalloc-minimal4 (apt-get, root or sudo), which `tk run` preloads when
+#                  present (core/tunekite/allocator.py: a lower memory peak on a CPU); CI and make bench run it
 #   make mutate    break each core guarantee on purpose in a copy of the tree and check a test
 #                  fails (bench/mutate.py, table bench/mutants.toml; not in CI: about 4 minutes on a quiet machine, 9 on a busy one)
 #   make bench-sample  greedy vs best-of-8 accuracy of SmolLM2 on arithmetic:small (tk run sample,
@@ -37,7 +39,7 @@ DISTRIBUTIONS := core $(sort $(dir $(wildcard plugins/*/*/pyproject.toml example
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium mutate \
+.PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium tcmalloc mutate \
 	bench-export bench-sample bench-distributed bench-eval bench-tuners quant-env test-quant bench-peers
 
 install: $(STAMP)
@@ -67,7 +69,7 @@ test: lint
 
 # Bytecode first, as a non-editable `pip install` would have it (PYTHONDONTWRITEBYTECODE
 # may be set here, and editable sources would otherwise be recompiled on every start).
-bench: install bench-peers
+bench: install bench-peers tcmalloc
 	$(BIN)/python -m compileall -q core/tunekite $(wildcard plugins/*/*/tunekite_*) $(wildcard examples/plugins/*/tunekite_*)
 	$(BIN)/python bench/startup.py --output bench/results/startup.json
 	$(BIN)/python bench/templates.py --output bench/results/templates.json
@@ -198,6 +200,11 @@ chromium:
 	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+tcmalloc:
+	test -n "$$(ls /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4 2>/dev/null)" || { \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libtcmalloc-minimal4; }
 
 mutate: install
 	$(BIN)/python bench/mutate.py

@@ -14,8 +14,9 @@ Configurations: `default` (fp32, batching as TuneKite chooses for the device), `
 `bf16_autocast` (`--bf16 true` over fp32 weights), `bf16_weights` (`--torch_dtype
 bfloat16`), `chunks_1024` and `low_memory` (default with `--padding_free_chunk_tokens
 1024` and `512`: each row trained a few samples at a time) and `bf16_low_memory`
-(`bf16_weights` so); `best` names the fastest whose mean loss over the last 10 steps is
-within 5 % of the default fp32 run's.
+(`bf16_weights` so), and `glibc_malloc` (the default with `TUNEKITE_ALLOCATOR=system`:
+glibc's malloc where `tk run` would preload tcmalloc); `best` names the fastest whose
+mean loss over the last 10 steps is within 5 % of the default fp32 run's.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ CONFIGS = {
     "chunks_1024": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "1024"],
     "low_memory": ["--torch_dtype", "float32", "--padding_free_chunk_tokens", "512"],
     "bf16_low_memory": ["--torch_dtype", "bfloat16", "--padding_free_chunk_tokens", "512"],
+    # the default on glibc's malloc instead of tcmalloc (what `tk run` preloads when present)
+    "glibc_malloc": ["--torch_dtype", "float32"],
 }
+CONFIG_ENV = {"glibc_malloc": {"TUNEKITE_ALLOCATOR": "system"}}
 DTYPE = {name: "bfloat16" if {"bfloat16", "--bf16"} & set(a) else "float32" for name, a in CONFIGS.items()}
 """The dtype each configuration's matrix multiplies run in, for its share of that dtype's GEMM peak."""
 
@@ -144,7 +148,7 @@ def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int, 
         "0",
         *extra,
     ]
-    measured = run_measured(argv, work / f"{name}.log", env=bench_env())
+    measured = run_measured(argv, work / f"{name}.log", env=bench_env(**CONFIG_ENV.get(name, {})))
     if measured.returncode != 0:
         raise SystemExit(f"{name}: tk run sft failed, see {work / name}.log")
     logs = [json.loads(line) for line in (out / "logging.jsonl").read_text().splitlines()]
@@ -153,8 +157,10 @@ def run_config(name: str, extra: list[str], data: Path, work: Path, steps: int, 
     samples = steps * 4
     log_lines = (work / f"{name}.log").read_text().splitlines()
     batching = next((line for line in log_lines if "batches:" in line), "")
+    allocator = next((line for line in log_lines if "allocator:" in line), "")
     return {
         "batches": batching.strip(),
+        "allocator": allocator.strip(),
         "train_runtime_s": summary["train_runtime"],
         "samples_per_s": round(samples / summary["train_runtime"], 3),
         "tokens_per_s": round(per_sample["tokens"] * samples / summary["train_runtime"], 1),

@@ -76,11 +76,15 @@ def _register_builtin_commands() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: load plugins (so their commands exist), then dispatch."""
+    """Console entry point: load plugins (so their commands exist), then dispatch. `tk run`
+    first executes itself again with tcmalloc preloaded when it can (`tunekite.allocator`)."""
+    from tunekite.allocator import reexecute_with_allocator
     from tunekite.plugin_host import get_host
 
-    _register_builtin_commands()
     try:
+        if argv is None and sys.argv[1:2] == ["run"]:
+            reexecute_with_allocator()
+        _register_builtin_commands()
         get_host().call_commands(cli)
     except TunekiteError as exc:
         click.echo(f"Error: {exc}", err=True)

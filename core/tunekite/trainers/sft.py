@@ -13,6 +13,7 @@ def train(run: Any) -> dict[str, Any]:
     from rich.console import Console
     from transformers import set_seed
 
+    from tunekite.allocator import describe_allocator
     from tunekite.data.collate import PaddedCollator, PaddingFreeCollator
     from tunekite.data.prepare import prepare_datasets
     from tunekite.training.batching import choose_batching
@@ -90,6 +91,7 @@ def train(run: Any) -> dict[str, Any]:
     )
 
     console.print(f"[bold]precision[/]: {describe_precision(model, trainer.args)}")
+    console.print(f"[bold]allocator[/]: {describe_allocator()}")
 
     # 5. Train (resuming the whole state, or with resume_only_model only the weights),
     #    then the loss curve, the last/best links and the summary.
