@@ -1,5 +1,6 @@
 """Per-sample SDPA over padding-free rows: the same logits and gradients as transformers'
-masked whole-row attention, each sample attended alone, everything else unchanged."""
+masked whole-row attention, each sample attended alone, everything else unchanged; the
+flash kernel's path bitwise the same as SDPA's, keeping the attention output once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 from transformers import AttentionInterface
 
 from tunekite.testing import tiny_causal_lm
-from tunekite.training.packed_attention import use_packed_attention
+from tunekite.training import packed_attention
+from tunekite.training.packed_attention import packed_sdpa_forward, use_packed_attention
 
 LENGTHS = (5, 9, 3)
 
@@ -31,6 +33,13 @@ def sdpa_lengths(monkeypatch) -> list[tuple[int, bool]]:
         return kernel(query, key, value, attn_mask, *args, is_causal=is_causal, **kwargs)
 
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    flash = packed_attention._flash_attention
+
+    def flash_spy(query, key, value, scale):
+        calls.append((query.shape[2], True))  # the kernel SDPA dispatches to: causal, no mask
+        return flash(query, key, value, scale)
+
+    monkeypatch.setattr(packed_attention, "_flash_attention", flash_spy)
     return calls
 
 
@@ -41,10 +50,13 @@ def row() -> tuple[torch.Tensor, torch.Tensor]:
     return ids, positions
 
 
-def logits_and_grads(ids: torch.Tensor, **inputs) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def logits_and_grads(
+    ids: torch.Tensor, bf16: bool = False, **inputs
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     model = tiny_causal_lm(attn_implementation="sdpa")
-    logits = model(input_ids=ids, use_cache=False, **inputs).logits  # a cache turns off packed masks
-    logits.square().mean().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=ids, use_cache=False, **inputs).logits  # a cache turns off packed masks
+    logits.float().square().mean().backward()
     return logits.detach(), [p.grad for p in model.parameters()]
 
 
@@ -81,3 +93,50 @@ def test_padded_batches_and_single_samples_take_the_whole_row_path(packed, sdpa_
     logits_and_grads(ids, attention_mask=mask)
     logits_and_grads(ids[:1])
     assert [n for n, _ in sdpa_lengths] == [7] * 4
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
+def test_the_flash_path_is_bitwise_the_sdpa_path_and_keeps_the_output_once(packed, monkeypatch, bf16) -> None:
+    """Against each sample through `sdpa_attention_forward` (the path taken when the call has
+    arguments the flash path does not honour): equal logits and gradients, and per layer
+    one (tokens x hidden) tensor less kept for backward."""
+    ids, positions = row()
+    saved = []
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        storages: dict[int, int] = {}
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            result = logits_and_grads(ids, bf16, position_ids=positions)
+        saved.append(sum(storages.values()))
+        return result
+
+    logits, grads = run()
+    monkeypatch.setattr(packed_attention, "_PLAIN_KWARGS", set())
+    expected, expected_grads = run()
+    assert torch.equal(logits, expected)
+    for grad, reference in zip(grads, expected_grads, strict=True):
+        assert torch.equal(grad, reference)
+    config = tiny_causal_lm().config
+    width = (2 if bf16 else 4) * sum(LENGTHS) * config.hidden_size
+    assert saved[1] - saved[0] == config.num_hidden_layers * width
+
+
+def test_a_sample_longer_than_the_sliding_window_takes_the_masked_row(sdpa_lengths) -> None:
+    """Per-sample causal attention would let it see past the window: the whole row goes
+    through SDPA with the model's mask instead (a window wider than every sample: per sample)."""
+    _, positions = row()
+    size = sum(LENGTHS)
+    block = torch.block_diag(*(torch.ones(n, n, dtype=torch.bool).tril() for n in LENGTHS))
+    mask = block.view(1, 1, size, size)
+    query, key = torch.randn(1, 4, size, 8), torch.randn(1, 2, size, 8)
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 2, True
+    for window, expected in [(4, [(size, False)]), (9, [(n, True) for n in LENGTHS])]:
+        sdpa_lengths.clear()
+        packed_sdpa_forward(module, query, key, key, mask, position_ids=positions, sliding_window=window)
+        assert sdpa_lengths == expected, window
