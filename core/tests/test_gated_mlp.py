@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import tiny_causal_lm
+from tunekite.testing import logits_and_grads, tiny_causal_lm
 from tunekite.training.gated_mlp import lean_gated_mlps
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(5))
@@ -27,15 +27,6 @@ def lora_model():
     return model.train()
 
 
-def logits_and_grads(model, bf16: bool = False) -> tuple[torch.Tensor, dict]:
-    embeds = model.get_input_embeddings()(IDS).detach().requires_grad_(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = model(inputs_embeds=embeds).logits
-    out.float().pow(2).mean().backward()
-    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
-    return out, {"inputs_embeds": embeds.grad, **grads}
-
-
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
 @pytest.mark.parametrize("act", ["silu", "gelu_pytorch_tanh"])
 def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) -> None:
@@ -46,8 +37,9 @@ def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) 
         layer.mlp.act_fn = {"silu": torch.nn.SiLU(), "gelu_pytorch_tanh": torch.nn.GELU("tanh")}[act]
     reference = copy.deepcopy(lean)
     assert lean_gated_mlps(lean) == 2
-    out, grads = logits_and_grads(lean, bf16)
-    expected, expected_grads = logits_and_grads(reference, bf16)
+    embeds = lean.get_input_embeddings()(IDS)
+    out, grads = logits_and_grads(lean, embeds, bf16)
+    expected, expected_grads = logits_and_grads(reference, embeds, bf16)
     assert torch.equal(out, expected)
     assert grads.keys() == expected_grads.keys()
     for name, grad in grads.items():

@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import tiny_causal_lm
+from tunekite.testing import logits_and_grads, tiny_causal_lm
 from tunekite.training import lean_dropout
 from tunekite.training.lean_dropout import DropoutLinear, dropout_mask, fuse_lora_dropout
 
@@ -33,15 +33,6 @@ class SeededDropout(torch.nn.Module):
         return x * dropout_mask(x, 1.0 - self.p, self.seed) / (1.0 - self.p)
 
 
-def loss_and_grads(model, embeds: torch.Tensor, bf16: bool) -> tuple[torch.Tensor, dict]:
-    embeds = embeds.clone().requires_grad_(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        out = model(inputs_embeds=embeds).logits
-    out.float().pow(2).mean().backward()
-    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
-    return out, {"inputs_embeds": embeds.grad, **grads}
-
-
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
 def test_values_and_gradients_are_peft_s_for_the_same_masks(monkeypatch, bf16: bool) -> None:
     """Fused, and peft's own path with each dropout drawing the mask of the seed the fused
@@ -62,14 +53,14 @@ def test_values_and_gradients_are_peft_s_for_the_same_masks(monkeypatch, bf16: b
 
     monkeypatch.setattr(lean_dropout._DropoutLinear, "apply", recording)
     embeds = fused.get_input_embeddings()(IDS).detach()
-    out, grads = loss_and_grads(fused, embeds, bf16)
+    out, grads = logits_and_grads(fused, embeds, bf16)
 
     weights = {n: id(p) for n, p in fused.named_parameters()}
     for name, module in reference.named_modules():
         if isinstance(getattr(module, "lora_dropout", None), torch.nn.ModuleDict):
             seed = seeds[weights[f"{name}.lora_A.default.weight"]]
             module.lora_dropout["default"] = SeededDropout(0.3, seed)
-    expected_out, expected_grads = loss_and_grads(reference, embeds, bf16)
+    expected_out, expected_grads = logits_and_grads(reference, embeds, bf16)
 
     tolerance = {"atol": 1e-2, "rtol": 2e-2} if bf16 else {"atol": 1e-6, "rtol": 1e-6}
     torch.testing.assert_close(out, expected_out, **tolerance)

@@ -24,7 +24,7 @@ from tunekite.testing.conformance import (
 from tunekite.testing.fakes import FakePlugins
 from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
 from tunekite.testing.servers import deployed, serving
-from tunekite.testing.steps import eval_logits, reloaded_logits, sgd_steps, training_batches
+from tunekite.testing.steps import eval_logits, logits_and_grads, reloaded_logits, sgd_steps, training_batches
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "deployed",
     "eval_logits",
     "headless_chromium",
+    "logits_and_grads",
     "missing_chromium",
     "reloaded_logits",
     "save_tiny_chat_model",

@@ -1,5 +1,7 @@
 """Steps tuner tests share: a few SGD steps, eval logits, a full model's logits after
-`save_pretrained` and a plain transformers load, and training batches to initialise from."""
+`save_pretrained` and a plain transformers load, training batches to initialise from, and
+the logits and gradients of one backward pass (to compare a rewritten layer with peft's or
+autograd's own)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,20 @@ def sgd_steps(model: Any, ids: Any, steps: int = 2, lr: float = 0.5) -> None:
         model(input_ids=ids, labels=ids).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+
+
+def logits_and_grads(model: Any, embeds: Any, bf16: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The logits for input embeddings `embeds` (under bf16 autocast if `bf16`) and, after
+    backward of their mean square, the gradient of `embeds` (`"inputs_embeds"`) and of
+    every trainable parameter by name."""
+    import torch
+
+    embeds = embeds.detach().clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(inputs_embeds=embeds).logits
+    out.float().pow(2).mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    return out, {"inputs_embeds": embeds.grad, **grads}
 
 
 def eval_logits(model: Any, ids: Any) -> Any:

@@ -26,20 +26,7 @@ from typing import Any
 
 import torch
 
-
-def _fused_class(base: type) -> type:
-    """`Fused<base>`: `base` with the fused forward, published in this module so that a
-    pickled model finds it again."""
-    name = f"Fused{base.__name__}"
-    if name not in globals():
-        attrs = {
-            "forward": _forward,
-            "_peft_forward": base.forward,
-            "__module__": __name__,
-            "__qualname__": name,
-        }
-        globals()[name] = type(name, (base,), attrs)
-    return globals()[name]
+from tunekite.training.subclasses import subclass_of
 
 
 def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -110,6 +97,7 @@ def fuse_lora_forward(model: Any) -> int:
     for module in model.modules():
         if type(module) is not LoraLinear or type(module.base_layer) is not torch.nn.Linear:
             continue
-        module.__class__ = _fused_class(LoraLinear)
+        methods = {"forward": _forward, "_peft_forward": LoraLinear.forward}
+        module.__class__ = subclass_of(LoraLinear, "Fused", methods)
         fused += 1
     return fused

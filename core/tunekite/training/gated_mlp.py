@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from tunekite.training.subclasses import subclass_of
+
 _CHECKED: dict[type, bool] = {}
 
 
@@ -58,21 +60,6 @@ def _forward(self: Any, x: torch.Tensor) -> torch.Tensor:
     return self.down_proj(_GatedProduct.apply(self.gate_proj(x), self.up_proj(x), self.act_fn))
 
 
-def _lean_class(base: type) -> type:
-    """`Lean<base>` with the lean forward, published in this module so that a pickled
-    model finds it again."""
-    name = f"Lean{base.__name__}"
-    if name not in globals():
-        attrs = {
-            "forward": _forward,
-            "_dense_forward": base.forward,
-            "__module__": __name__,
-            "__qualname__": name,
-        }
-        globals()[name] = type(name, (base,), attrs)
-    return globals()[name]
-
-
 def _is_gated(module: torch.nn.Module) -> bool:
     """Whether `module`'s class computes `down(act(gate(x)) * up(x))`, probed once per class."""
     if type(module) not in _CHECKED:
@@ -106,7 +93,8 @@ def lean_gated_mlps(model: torch.nn.Module) -> int:
     """Give every gated MLP of `model` the lean product; returns how many were changed."""
     changed = 0
     for module in model.modules():
-        if type(module).__module__ != __name__ and _is_gated(module):
-            module.__class__ = _lean_class(type(module))
+        if type(module).__module__ != subclass_of.__module__ and _is_gated(module):
+            methods = {"forward": _forward, "_dense_forward": type(module).forward}
+            module.__class__ = subclass_of(type(module), "Lean", methods)
             changed += 1
     return changed
