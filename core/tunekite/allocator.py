@@ -5,8 +5,8 @@ sizes that change with every padding-free row. glibc's malloc serves them from i
 and leaves the holes they free between the tensors still saved for backward: in a
 SmolLM2-135M LoRA step of 1,423 tokens (issue 19), 828 MB of the heap were free and still
 resident at the end of forward, beside 1,944 MB in use. tcmalloc, preloaded, left 116 MB
-free in the same step, and the run's peak RSS fell by about 0.9 GB at the same speed
-(`bench/sft.py`: `default` against `glibc_malloc`; the README's *Speed and memory*).
+free in the same step, and the run's peak RSS fell by about 1 GB, no slower (`bench/sft.py`:
+`default` against `glibc_malloc`; the README's *Speed and memory*).
 jemalloc 5.3 (`libjemalloc2`) lowered the peak as much but trained 17-19 % slower (two rounds).
 
 An allocator is chosen before a process starts, so `tk run` (the console command, not
