@@ -135,9 +135,21 @@ def test_masks_keep_their_share_in_every_position_of_a_draw_and_any_shape(keep: 
     """Each 64-bit draw serves four entries: every one of the four positions keeps `keep`
     of its entries, whatever the tensor's shape (here not a multiple of four)."""
     mask = dropout_mask(torch.empty(1001, 999), keep, seed=7)
-    assert mask.shape == (1001, 999) and mask.dtype == torch.bool
-    flat = mask.flatten().float()
+    assert mask.shape == (1001, 999) and mask.dtype == torch.float32
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    flat = mask.flatten()
     for lane in range(4):
         assert abs(flat[lane::4].mean().item() - keep) < 0.005, lane
     assert torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=7))
     assert not torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=8))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_a_mask_in_another_dtype_keeps_the_same_entries(dtype: torch.dtype) -> None:
+    """The mask is built from integers of the float's width: in every float dtype, the
+    same draw keeps the same entries, as ones."""
+    expected = dropout_mask(torch.empty(37, 53), 0.8, seed=3)
+    mask = dropout_mask(torch.empty(37, 53), 0.8, seed=3, dtype=dtype)
+    assert mask.dtype == dtype
+    assert torch.equal(mask.float(), expected)
+    assert torch.equal(dropout_mask(torch.empty(37, 53, dtype=dtype), 0.8, seed=3), mask)
