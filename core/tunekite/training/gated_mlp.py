@@ -6,7 +6,9 @@ product's: three intermediate-width tensors per layer and token, of which `act(g
 recomputed from `gate` in one elementwise pass. For SmolLM2-135M (intermediate size 1,536,
 fp32) that copy is 180 MiB of the 1.25 GiB a LoRA step keeps per 1,024 tokens (issue 19).
 Forward and both gradients are computed with the same kernels, in the same order, as
-autograd's, so results are bitwise the same.
+autograd's, so results are bitwise the same. The product itself, which `down_proj`'s
+adapter keeps for its weight gradient, is offered to `recompute` (recomputed from `gate`
+and `up` in backward when the trainer's forward runs inside `recomputing()`).
 
 A module is taken when its class has `gate_proj`, `up_proj`, `down_proj` and `act_fn` and
 its own forward computes exactly `down(act(gate(x)) * up(x))` on a probe input (checked
@@ -15,10 +17,12 @@ once per class); any other MLP keeps its forward.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 
+from tunekite.training.recompute import recomputable
 from tunekite.training.subclasses import subclass_of
 
 _CHECKED: dict[type, bool] = {}
@@ -31,7 +35,7 @@ class _GatedProduct(torch.autograd.Function):
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, act: torch.nn.Module) -> torch.Tensor:
         ctx.save_for_backward(gate, up)
         ctx.act = act
-        return act(gate) * up
+        return _product(act, gate, up)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
@@ -54,10 +58,17 @@ def _act_backward(act: torch.nn.Module, grad: torch.Tensor, gate: torch.Tensor) 
         return torch.autograd.grad(act(leaf), leaf, grad)[0]
 
 
+def _product(act: torch.nn.Module, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    return act(gate) * up
+
+
 def _forward(self: Any, x: torch.Tensor) -> torch.Tensor:
     if not torch.is_grad_enabled():
         return self._dense_forward(x)
-    return self.down_proj(_GatedProduct.apply(self.gate_proj(x), self.up_proj(x), self.act_fn))
+    gate, up = self.gate_proj(x), self.up_proj(x)
+    product = _GatedProduct.apply(gate, up, self.act_fn)
+    recomputable(product, partial(_product, self.act_fn), gate, up)
+    return self.down_proj(product)
 
 
 def _is_gated(module: torch.nn.Module) -> bool:

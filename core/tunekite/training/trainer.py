@@ -16,6 +16,7 @@ from tunekite.constants import IGNORE_INDEX
 from tunekite.errors import ArgumentError
 from tunekite.training.checkpoints import AtomicCheckpoints
 from tunekite.training.chunked_loss import fusable_head, hidden_states_as_logits, linear_cross_entropy
+from tunekite.training.recompute import recomputing
 from tunekite.training.row_chunks import row_chunks
 
 
@@ -119,7 +120,7 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
         if self.model.training and not virtual and self._keeps_logits(model):
             head = self._chunked_head(model)
             columns = trained.any(0).nonzero().squeeze(-1)
-            with hidden_states_as_logits(head) if head is not None else nullcontext():
+            with hidden_states_as_logits(head) if head is not None else nullcontext(), self._recomputing():
                 outputs = model(**inputs, logits_to_keep=columns)
             kept = trained[:, columns]
             logits, target = outputs.logits[kept], target[:, columns][kept]
@@ -128,7 +129,8 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
             else:
                 weights = None
         else:
-            head, outputs = None, model(**inputs)
+            with self._recomputing():
+                head, outputs = None, model(**inputs)
             logits = outputs.logits[:, virtual:]  # prompt/P-tuning put their virtual tokens first
             logits, target = logits.reshape(-1, logits.size(-1)), target.reshape(-1)
             weights = torch.nn.functional.pad(scale[:, 1:], (0, 1)).reshape(-1) if scale is not None else None
@@ -155,6 +157,12 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
             self._count_accuracy(right, trained)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
+
+    def _recomputing(self) -> Any:
+        """Training forwards keep norm outputs and gated products as recipes (`recompute`);
+        gradient checkpointing recomputes everything anyway."""
+        training = self.model.training and not self.args.gradient_checkpointing
+        return recomputing() if training else nullcontext()
 
     def _chunked_head(self, model: Any) -> Any:
         """The vocabulary projection the chunked loss computes through (`chunked_loss`), found
