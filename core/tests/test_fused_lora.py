@@ -72,6 +72,38 @@ def test_over_bf16_weights_fp32_adapters_compute_as_autocast_would() -> None:
     assert_same(model, fused, atol=5e-2, rtol=5e-2)
 
 
+def saved_float32_bytes(model) -> int:
+    """Bytes of fp32 activations a bf16-autocast forward keeps for backward (parameters aside)."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if tensor.dtype == torch.float32 and storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with hooks, torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=IDS)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_over_bf16_weights_under_autocast_adapters_read_the_bf16_input(dropout: float) -> None:
+    """`--torch_dtype bfloat16` trains under bf16 autocast: the fused adapters compute as
+    peft's do, without first casting their input up to their fp32 weights' dtype (peft's
+    forward does, and with dropout fused into `A` that kept an fp32 copy of each shared
+    input for backward; only the norms' own fp32 intermediates remain)."""
+    model = lora_model(torch.bfloat16, lora_dropout=dropout)
+    fuse_lora_dropout(model)
+    fused = copy.deepcopy(model)
+    fuse_lora_forward(fused)
+    assert_same(model, fused, autocast=True, atol=5e-2, rtol=5e-2)
+    if dropout:
+        assert saved_float32_bytes(fused) < 0.5 * saved_float32_bytes(model)
+
+
 def test_peft_s_forward_where_the_fused_one_does_not_apply() -> None:
     fused = lora_model()
     fuse_lora_forward(fused)

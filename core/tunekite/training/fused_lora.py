@@ -46,11 +46,13 @@ def _forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Ten
     result = self.base_layer(x)
     down, up = self.lora_A[name], self.lora_B[name]
     device = x.device.type
-    if torch.is_autocast_enabled(device) or up.weight.dtype == result.dtype:
-        adapter_precision = contextlib.nullcontext()
-        x = self._cast_input_dtype(x, down.weight.dtype)
-    else:  # fp32 adapters over bf16 weights: computed as autocast would
-        adapter_precision = torch.autocast(device, dtype=result.dtype)
+    adapter_precision = contextlib.nullcontext()
+    # under autocast `down` casts `x` to autocast's dtype itself: no cast to its weight's first
+    if not torch.is_autocast_enabled(device):
+        if up.weight.dtype == result.dtype:
+            x = self._cast_input_dtype(x, down.weight.dtype)
+        else:  # fp32 adapters over bf16 weights: computed as autocast would
+            adapter_precision = torch.autocast(device, dtype=result.dtype)
     with adapter_precision:
         low_rank = down(x)
     with torch.autocast(device, enabled=False):
