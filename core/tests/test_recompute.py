@@ -1,6 +1,7 @@
 """Activations recomputed in backward: bitwise the same losses and gradients, the offered
 tensors freed after forward, an offer used only for the tensor it names, an input changed
-in place refused, and the trainer recomputing in training unless checkpointing does."""
+in place refused, and the trainer recomputing in training (not under gradient checkpointing
+or torch.compile)."""
 
 from __future__ import annotations
 
@@ -144,14 +145,19 @@ def test_outside_the_block_an_offer_changes_nothing() -> None:
     torch.testing.assert_close(x.grad, 2 * x.detach().exp() ** 2)
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
-def test_the_trainer_recomputes_in_training_unless_checkpointing(tmp_path, checkpointing: bool) -> None:
+SETTINGS = {
+    "plain": {},
+    "checkpointing": {"gradient_checkpointing": True},
+    "compile": {"torch_compile": True},
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS.values(), ids=SETTINGS.keys())
+def test_the_trainer_recomputes_in_training_unless_checkpointing_or_compiling(tmp_path, setting) -> None:
     model = lora_model()
     watch = Watch(model)
-    args = Seq2SeqTrainingArguments(
-        output_dir=str(tmp_path), use_cpu=True, report_to=[], gradient_checkpointing=checkpointing
-    )
+    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[], **setting)
     trainer = TunekiteTrainer(model=model, args=args)
     loss = trainer.compute_loss(model, {"input_ids": IDS, "labels": IDS.clone()})
-    assert watch.alive() == (6 if checkpointing else 0)
+    assert watch.alive() == (6 if setting else 0)
     loss.backward()

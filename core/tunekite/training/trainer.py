@@ -160,9 +160,12 @@ class TunekiteTrainer(AtomicCheckpoints, Seq2SeqTrainer):
 
     def _recomputing(self) -> Any:
         """Training forwards keep norm outputs and gated products as recipes (`recompute`);
-        gradient checkpointing recomputes everything anyway."""
-        training = self.model.training and not self.args.gradient_checkpointing
-        return recomputing() if training else nullcontext()
+        not under gradient checkpointing, which recomputes everything anyway, DeepSpeed and
+        FSDP, which gather a module's sharded weights around its forward and not around a
+        second call in backward, or torch.compile, which would trace the hooks."""
+        sharded = self.is_fsdp_enabled or self.is_deepspeed_enabled
+        plain = not (self.args.gradient_checkpointing or sharded or self.args.torch_compile)
+        return recomputing() if self.model.training and plain else nullcontext()
 
     def _chunked_head(self, model: Any) -> Any:
         """The vocabulary projection the chunked loss computes through (`chunked_loss`), found
