@@ -137,6 +137,26 @@ def test_a_recomputed_value_is_the_recipe_s_and_an_input_changed_in_place_is_ref
         loss.backward()
 
 
+class ConditionalLayerNorm(torch.nn.Module):
+    """A norm of two inputs: its output is not the recipe of its first input alone."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        ConditionalLayerNorm.calls += 1
+        return torch.nn.functional.layer_norm(x, x.shape[-1:]) * scale
+
+
+def test_a_norm_called_with_more_than_its_input_is_kept() -> None:
+    norm, x, scale = ConditionalLayerNorm(), torch.randn(4, 8), torch.randn(4, 1)
+    w = torch.randn(8, requires_grad=True)
+    assert recompute_norms(norm) == 1
+    with recomputing():
+        (norm(x, scale) * w).sum().backward()  # mul keeps the norm's output for w's gradient
+    assert ConditionalLayerNorm.calls == 1
+    torch.testing.assert_close(w.grad, norm(x, scale).sum(0))
+
+
 def test_outside_the_block_an_offer_changes_nothing() -> None:
     x = torch.randn(8, requires_grad=True)
     y = x.exp()

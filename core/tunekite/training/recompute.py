@@ -106,8 +106,13 @@ def recomputing() -> Iterator[None]:
         offers.clear()
 
 
-def _offer_norm_output(module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
-    if isinstance(output, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
+def _offer_norm_output(
+    module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+) -> None:
+    """Offers a norm's output when it was called on one tensor alone (a conditional norm's
+    second input, or a fused residual, is not in the recipe)."""
+    tensors = len(args) == 1 and isinstance(args[0], torch.Tensor) and isinstance(output, torch.Tensor)
+    if tensors and not kwargs:
         recomputable(output, module, args[0])
 
 
@@ -117,6 +122,6 @@ def recompute_norms(model: torch.nn.Module) -> int:
     hooked = 0
     for module in model.modules():
         if type(module).__name__.endswith(_NORM_SUFFIXES) and not list(module.children()):
-            module.register_forward_hook(_offer_norm_output)
+            module.register_forward_hook(_offer_norm_output, with_kwargs=True)
             hooked += 1
     return hooked
