@@ -86,16 +86,16 @@ def recomputing() -> Iterator[None]:
         offered = ref()
         if offered is None or tensor._version != version or tensor.dtype != offered.dtype:
             return tensor
-        if (tensor.shape, tensor.stride()) == (offered.shape, offered.stride()):
-            return recipe, None
+        same = (tensor.shape, tensor.stride()) == (offered.shape, offered.stride())
+        # or a contiguous view of another shape, e.g. linear's flattened input
         reshaped = tensor.numel() == offered.numel() and tensor.is_contiguous() and offered.is_contiguous()
-        return (recipe, tensor.shape) if reshaped else tensor  # e.g. linear's flattened input
+        return (recipe, tensor.shape) if same or reshaped else tensor
 
     def unpack(packed: Any) -> torch.Tensor:
         if not isinstance(packed, tuple):
             return packed
         recipe, shape = packed
-        return recipe() if shape is None else recipe().reshape(shape)
+        return recipe().reshape(shape)
 
     token = _OFFERS.set(offers)
     try:
