@@ -18,8 +18,9 @@ dispatches to (`_PackedCausalAttention`), each writing its output into one
 backward hands slices of it to the kernel's backward, so the attention output is kept
 once. Through SDPA it was kept twice per layer: SDPA's own (heads x tokens) output for its
 backward, and the transposed copy the output projection's adapter keeps (2.25 KiB per token
-and layer for SmolLM2-135M, 67.5 MiB per 1,024 tokens). Outputs and gradients are the
-kernel's own, bitwise those of the SDPA path (tested).
+and layer for SmolLM2-135M, 67.5 MiB per 1,024 tokens). Outputs are the kernel's own,
+bitwise those of the SDPA path, and so are fp32 gradients; a bf16 (fp16) backward runs in
+fp32 (`_UPCAST_BACKWARD`), faster there and closer to exact than SDPA's (tested).
 """
 
 from __future__ import annotations
@@ -76,11 +77,21 @@ def packed_sdpa_forward(
     return torch.cat(outputs, dim=1), None
 
 
+_UPCAST_BACKWARD = (torch.bfloat16, torch.float16)
+"""Dtypes whose backward runs in fp32. The CPU kernel's reduced-precision backward runs its
+block products through oneDNN GEMM primitives made for each block shape, that is anew for
+each sample length; its fp32 backward calls MKL directly. Timed per call inside bf16
+SmolLM2-135M training (issue 19, calls assigned at random): fp32 was faster at every
+sample length up to 512 tokens (2.1 against 3.6 ms at 128-191, 4.7 against 6.0 at
+256-319, 10.6 against 11.7 at 448 and over), and its gradients are the more accurate.
+The forward stays in the reduced dtype, which was faster there at every length."""
+
+
 class _PackedCausalAttention(torch.autograd.Function):
     """Causal attention of each `bounds` slice of a one-row (1, heads, tokens, head_dim)
     query alone (keys and values may have fewer heads: grouped-query attention), into one
     (1, tokens, heads, head_dim) output kept for backward; under autocast in its dtype,
-    as SDPA is."""
+    as SDPA is, and its backward in fp32 (`_UPCAST_BACKWARD`)."""
 
     @staticmethod
     def forward(
@@ -108,6 +119,8 @@ class _PackedCausalAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, None]:
         query, key, value, output, *logsumexps = ctx.saved_tensors
+        if output.dtype in _UPCAST_BACKWARD:
+            query, key, value, output = (t.float() for t in (query, key, value, output))
         grads = [torch.empty_like(t) for t in (query, key, value)]
         grad = grad.to(output.dtype)
         for (a, b), logsumexp in zip(pairwise(ctx.bounds), logsumexps, strict=True):
