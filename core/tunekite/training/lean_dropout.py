@@ -33,11 +33,10 @@ def dropout_mask(
     0.64 and 0.61 ms for 136k words), itself four times faster at raw bits than at floats.
     `rand < keep` (or `bernoulli_`, without MKL's Intel-only path) made mask drawing a
     sixth of a SmolLM2-135M LoRA step; SFC64 instead of PCG64DXSM made a 12-step bf16 run
-    about 5 % faster (issue 19). The comparison
-    writes integers of the float's width, which become the float's 1 by multiplying them
-    by its bit pattern: CPU kernels on booleans are not vectorized, and a boolean mask
-    (`lt`, then `where` to apply it) cost 1.5 ms per 1,170 x 576 bf16 entries, this mask
-    and a multiplication 0.2 ms."""
+    about 5 % faster (issue 19). The comparison writes integers of the float's width,
+    which become the float's 1 by multiplying them by its bit pattern: CPU kernels on
+    booleans are not vectorized, and a boolean mask (`lt`, then `where` to apply it) cost
+    1.5 ms per 1,170 x 576 bf16 entries, this mask and a multiplication 0.2 ms."""
     dtype = dtype or like.dtype
     count = like.numel()
     words = (count + 3) // 4
