@@ -94,17 +94,19 @@ def test_evaluation_applies_no_dropout() -> None:
     torch.testing.assert_close(model(input_ids=ids).logits, model(input_ids=ids).logits)
 
 
-def saved_bytes(model) -> int:
+def saved_bytes(model, bf16: bool = False, dtype: torch.dtype | None = None) -> int:
+    """Bytes of the tensors a forward on 2 x 16 tokens keeps for backward (of `dtype` only)."""
     seen: dict[int, int] = {}
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(t):
         storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
+        if storage.data_ptr() not in params and dtype in (None, t.dtype):
             seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
         model(input_ids=torch.randint(0, 128, (2, 16)), use_cache=False)
     return sum(seen.values())
 
@@ -153,3 +155,23 @@ def test_a_mask_in_another_dtype_keeps_the_same_entries(dtype: torch.dtype) -> N
     assert mask.dtype == dtype
     assert torch.equal(mask.float(), expected)
     assert torch.equal(dropout_mask(torch.empty(37, 53, dtype=dtype), 0.8, seed=3), mask)
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
+def test_half_precision_keeps_each_mask_as_bytes_and_backward_draws_none(monkeypatch, bf16: bool) -> None:
+    """In bf16 the mask drawn in forward is kept, one byte per entry, instead of drawn again
+    in backward; in fp32 only its seed is kept."""
+    model = lora_model().train()
+    assert fuse_lora_dropout(model) == 2 * 7
+    entries = sum(m.in_features for m in model.modules() if isinstance(m, DropoutLinear)) * 2 * 16
+    assert saved_bytes(model, bf16, dtype=torch.int8) == (entries if bf16 else 0)
+
+    draws: list[int] = []
+    draw = lean_dropout._kept
+    monkeypatch.setattr(lean_dropout, "_kept", lambda *args: draws.append(1) or draw(*args))
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(input_ids=ids, labels=ids).loss
+    assert len(draws) == 2 * 7
+    loss.backward()
+    assert len(draws) == (2 * 7 if bf16 else 2 * 2 * 7)
