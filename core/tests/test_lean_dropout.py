@@ -10,6 +10,7 @@ import torch
 
 from tunekite.testing import logits_and_grads, tiny_causal_lm
 from tunekite.training import lean_dropout
+from tunekite.training.fused_lora import fuse_lora_forward
 from tunekite.training.lean_dropout import DropoutLinear, dropout_mask, fuse_lora_dropout
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(3))
@@ -33,11 +34,18 @@ class SeededDropout(torch.nn.Module):
         return x * dropout_mask(x, 1.0 - self.p, self.seed) / (1.0 - self.p)
 
 
-@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
-def test_values_and_gradients_are_peft_s_for_the_same_masks(monkeypatch, bf16: bool) -> None:
+@pytest.mark.parametrize(
+    ("weight_dtype", "bf16"),
+    [(torch.float32, False), (torch.float32, True), (torch.bfloat16, False)],
+    ids=["fp32", "bf16-autocast", "bf16-weights"],
+)
+def test_values_and_gradients_are_peft_s_for_the_same_masks(
+    monkeypatch, weight_dtype: torch.dtype, bf16: bool
+) -> None:
     """Fused, and peft's own path with each dropout drawing the mask of the seed the fused
-    `lora_A` drew: the same logits and gradients (input, every A and B)."""
-    fused = lora_model(lora_dropout=0.3).train()
+    `lora_A` drew: the same logits and gradients (input, every A and B), with the mask kept
+    for backward (bf16 weights) or drawn again."""
+    fused = lora_model(lora_dropout=0.3).to(weight_dtype).train()
     torch.manual_seed(0)
     for name, param in fused.named_parameters():
         if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
@@ -47,9 +55,9 @@ def test_values_and_gradients_are_peft_s_for_the_same_masks(monkeypatch, bf16: b
     seeds: dict[int, int] = {}
     apply = lean_dropout._DropoutLinear.apply
 
-    def recording(x, weight, p, seed, dtype):
+    def recording(x, weight, p, seed, dtype, keeps_mask):
         seeds[id(weight)] = seed
-        return apply(x, weight, p, seed, dtype)
+        return apply(x, weight, p, seed, dtype, keeps_mask)
 
     monkeypatch.setattr(lean_dropout._DropoutLinear, "apply", recording)
     embeds = fused.get_input_embeddings()(IDS).detach()
@@ -62,7 +70,10 @@ def test_values_and_gradients_are_peft_s_for_the_same_masks(monkeypatch, bf16: b
             module.lora_dropout["default"] = SeededDropout(0.3, seed)
     expected_out, expected_grads = logits_and_grads(reference, embeds, bf16)
 
-    tolerance = {"atol": 1e-2, "rtol": 2e-2} if bf16 else {"atol": 1e-6, "rtol": 1e-6}
+    kept = [m.keeps_mask for m in fused.modules() if isinstance(m, DropoutLinear)]
+    assert kept == [weight_dtype == torch.bfloat16] * 2 * 7
+    exact = weight_dtype == torch.float32 and not bf16
+    tolerance = {"atol": 1e-6, "rtol": 1e-6} if exact else {"atol": 1e-2, "rtol": 2e-2}
     torch.testing.assert_close(out, expected_out, **tolerance)
     assert grads.keys() == expected_grads.keys()
     for name, grad in grads.items():
@@ -157,21 +168,33 @@ def test_a_mask_in_another_dtype_keeps_the_same_entries(dtype: torch.dtype) -> N
     assert torch.equal(dropout_mask(torch.empty(37, 53, dtype=dtype), 0.8, seed=3), mask)
 
 
-@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
-def test_half_precision_keeps_each_mask_as_bytes_and_backward_draws_none(monkeypatch, bf16: bool) -> None:
-    """In bf16 the mask drawn in forward is kept, one byte per entry, instead of drawn again
-    in backward; in fp32 only its seed is kept."""
-    model = lora_model().train()
+@pytest.mark.parametrize(
+    ("weights", "autocast", "keeps"),
+    [(torch.float32, False, False), (torch.float32, True, False), (torch.bfloat16, False, True)],
+    ids=["fp32", "bf16-autocast", "bf16-weights"],
+)
+def test_over_half_precision_weights_each_mask_is_kept_as_bytes_and_backward_draws_none(
+    monkeypatch, weights: torch.dtype, autocast: bool, keeps: bool
+) -> None:
+    """Over bf16 weights the mask drawn in forward is kept, one byte per entry, instead of
+    drawn again in backward; over float32 weights (autocast included) only its seed is kept."""
+    model = lora_model().to(weights).train()
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
+            torch.nn.init.normal_(param)
     assert fuse_lora_dropout(model) == 2 * 7
+    fuse_lora_forward(model)  # what `tk run` adds: adapters computed in the base's dtype
     entries = sum(m.in_features for m in model.modules() if isinstance(m, DropoutLinear)) * 2 * 16
-    assert saved_bytes(model, bf16, dtype=torch.int8) == (entries if bf16 else 0)
+    assert saved_bytes(model, autocast, dtype=torch.int8) == (entries if keeps else 0)
 
     draws: list[int] = []
     draw = lean_dropout._kept
     monkeypatch.setattr(lean_dropout, "_kept", lambda *args: draws.append(1) or draw(*args))
     ids = torch.tensor([[1, 2, 3, 4]])
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         loss = model(input_ids=ids, labels=ids).loss
     assert len(draws) == 2 * 7
     loss.backward()
-    assert len(draws) == (2 * 7 if bf16 else 2 * 2 * 7)
+    assert len(draws) == (2 * 7 if keeps else 2 * 2 * 7)
+    grads = [p.grad for n, p in model.named_parameters() if "lora_" in n]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
