@@ -169,16 +169,16 @@ def test_a_mask_in_another_dtype_keeps_the_same_entries(dtype: torch.dtype) -> N
 
 
 @pytest.mark.parametrize(
-    ("weights", "autocast", "keeps"),
+    ("weight_dtype", "autocast", "keeps"),
     [(torch.float32, False, False), (torch.float32, True, False), (torch.bfloat16, False, True)],
     ids=["fp32", "bf16-autocast", "bf16-weights"],
 )
 def test_over_half_precision_weights_each_mask_is_kept_as_bytes_and_backward_draws_none(
-    monkeypatch, weights: torch.dtype, autocast: bool, keeps: bool
+    monkeypatch, weight_dtype: torch.dtype, autocast: bool, keeps: bool
 ) -> None:
     """Over bf16 weights the mask drawn in forward is kept, one byte per entry, instead of
     drawn again in backward; over float32 weights (autocast included) only its seed is kept."""
-    model = lora_model().to(weights).train()
+    model = lora_model().to(weight_dtype).train()
     for name, param in model.named_parameters():
         if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
             torch.nn.init.normal_(param)
