@@ -23,6 +23,7 @@ from tunekite.distributed import is_main_process
 from tunekite.run_folder import MANIFEST_FILE, write_json
 from tunekite.training.checkpoints import train_resuming
 from tunekite.training.interrupt import StopOnInterrupt
+from tunekite.training.memory_log import PeakMemoryLog
 
 LOG_FILE = "logging.jsonl"
 LIBRARIES = ("torch", "transformers", "peft", "accelerate", "datasets", "trl", "tokenizers")
@@ -91,9 +92,15 @@ def checkpoint_description(folder: Path) -> dict[str, Any]:
 
 
 def standard_callbacks(run: Any) -> list[Any]:
-    """The callbacks every trainer installs: `logging.jsonl`, Ctrl-C saves and stops
+    """The callbacks every trainer installs: `memory(GiB)` on a GPU (`PeakMemoryLog`, before
+    `logging.jsonl` so the file has it too), `logging.jsonl`, Ctrl-C saves and stops
     (`StopOnInterrupt`), plus every plugin's `tk_train_callbacks` contribution."""
-    return [JsonlLogger(run.output_dir / LOG_FILE), StopOnInterrupt(), *run.plugin_host.train_callbacks(run)]
+    return [
+        PeakMemoryLog(),
+        JsonlLogger(run.output_dir / LOG_FILE),
+        StopOnInterrupt(),
+        *run.plugin_host.train_callbacks(run),
+    ]
 
 
 def checkpoint_describer(
