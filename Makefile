@@ -30,6 +30,9 @@
 #   make test-quant the gptq plugin's tests and GPTQ/AWQ of SmolLM2 in .venv-quant
 #   make test-min  core, LoRA, templates and SFT tests in .venv-min, with the lowest versions the
 #                  pyprojects declare (constraints-min.txt)
+#   make bench-gpu-kit  .gpu-kit/: what bench/gpu.sh needs on a GPU machine without network (the
+#                  `device` tool's): wheels of core, LoRA, chatml and the libraries its image lacks,
+#                  and SmolLM2-135M's config and tokenizer (its weights are drawn there)
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -40,7 +43,8 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: install demo test lint bench clean vllm-env test-vllm min-env test-min chromium tcmalloc mutate \
-	bench-export bench-sample bench-distributed bench-eval bench-tuners quant-env test-quant bench-peers
+	bench-export bench-sample bench-distributed bench-eval bench-tuners quant-env test-quant bench-peers \
+	bench-gpu-kit
 
 install: $(STAMP)
 
@@ -83,6 +87,22 @@ bench: install bench-peers tcmalloc
 	$(MAKE) bench-distributed
 	$(MAKE) bench-eval
 	$(MAKE) bench-tuners
+
+# For the device machine's image (Python 3.12, torch and transformers there; datasets not):
+# our wheels, the libraries datasets needs beyond that image at this venv's versions, and the
+# model's small files. Run there: bash bench/gpu.sh (the README's Speed and memory section).
+GPU_KIT := .gpu-kit
+GPU_LIBS := datasets dill multiprocess pyarrow fsspec
+bench-gpu-kit: install
+	rm -rf $(GPU_KIT) && mkdir -p $(GPU_KIT)/wheels $(GPU_KIT)/smollm2-135m
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w $(GPU_KIT)/wheels ./core \
+		./plugins/tuners/lora ./plugins/templates/chatml
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d $(GPU_KIT)/wheels $$($(BIN)/python -c "import importlib.metadata as m; \
+		print(' '.join(f'{d}=={m.version(d)}' for d in '$(GPU_LIBS)'.split()))")
+	model=$$($(BIN)/python -c "from tunekite_gguf.named import smollm2_folder; print(smollm2_folder())") && \
+		cp $$model/*.json $$model/*.jinja $(GPU_KIT)/smollm2-135m/
 
 bench-sample: install
 	$(BIN)/python bench/sample.py --output bench/results/sample.json

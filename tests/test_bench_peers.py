@@ -1,11 +1,13 @@
-"""bench/peers: the pieces that decide what the peer comparison measures, without the peers
-(their environments are `make bench-peers`, not CI): the same settings reach every peer's
-command line, their result files are read right, and peak RSS covers the process tree."""
+"""bench/peers and bench/sft.py: the pieces that decide what the comparison measures, without
+the peers (their environments are `make bench-peers`, not CI) or a GPU: the same settings
+reach every peer's command line, their result files are read right, peak RSS covers the
+process tree, and a GPU run measures its own configurations, batches and memory."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +30,7 @@ def _load_peers_package() -> None:
 _load_peers_package()
 
 from peers import llamafactory, ms_swift, sft_peers  # noqa: E402
-from peers.process import run_measured  # noqa: E402
+from peers.process import Measured, bench_env, run_measured  # noqa: E402
 from peers.setting import SftSetting  # noqa: E402
 
 
@@ -113,3 +115,114 @@ def test_peak_rss_counts_the_whole_process_tree(tmp_path: Path) -> None:
     measured = run_measured([sys.executable, "-c", parent], tmp_path / "log")
     assert measured.returncode == 0
     assert measured.peak_rss_mb > 300
+
+
+def _load_sft_bench():
+    spec = importlib.util.spec_from_file_location(
+        "bench_sft", Path(__file__).resolve().parents[1] / "bench" / "sft.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+sft = _load_sft_bench()
+
+
+def _target(
+    tmp_path: Path, device: str = "cuda", batches: tuple[int, ...] = (4, 32), model: str = "m"
+) -> object:
+    return sft.Target(
+        device, model, tmp_path / "data.jsonl", tmp_path, 3, {"tokens": 100, "flops": 1e9}, batches
+    )
+
+
+def test_only_a_cpu_run_hides_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert bench_env("cpu")["CUDA_VISIBLE_DEVICES"] == ""
+    assert bench_env("cuda")["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_a_gpu_run_measures_gpu_configurations_without_the_cpu_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    for argv, says in (
+        (["--configs", "glibc_malloc"], "--configs glibc_malloc: not measured on cuda"),
+        (["--peers", "ms-swift"], "hold a CPU torch"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["sft.py", "--device", "cuda", *argv])
+        with pytest.raises(SystemExit, match=says):
+            sft.main()
+    assert sft.DTYPE["bf16_autocast_padding_free"] == "bfloat16" and sft.DTYPE["padding_free"] == "float32"
+
+
+def test_a_gpu_row_records_its_batch_and_the_logged_gpu_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_config's command line and row, with `tk run sft` replaced by a writer of its logs."""
+    seen: list[list[str]] = []
+
+    def fake_run(argv: list[str], log: Path, env: dict[str, str]) -> object:
+        seen.append(argv)
+        out = Path(argv[argv.index("--output_dir") + 1])
+        out.mkdir(parents=True)
+        records = [
+            {"loss": 2.0, "memory(GiB)": 1.5},
+            {"loss": 1.0, "memory(GiB)": 2.25},
+            {"train_runtime": 4.0},
+        ]
+        (out / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        log.write_text("batches: padded, grouped by length (GPU default)\n")
+        assert "CUDA_VISIBLE_DEVICES" not in env or env["CUDA_VISIBLE_DEVICES"] == os.environ.get(
+            "CUDA_VISIBLE_DEVICES"
+        )
+        return Measured(5.0, 900.0, 0)
+
+    monkeypatch.setattr(sft, "run_measured", fake_run)
+    row = sft.run_config("padding_free", sft.GPU_CONFIGS["padding_free"], _target(tmp_path), batch=32)
+    argv = seen[0]
+    assert argv[argv.index("--per_device_train_batch_size") + 1] == "32"
+    assert argv[argv.index("--template") + 1] == "smollm2"  # a folder is told its template
+    assert argv[argv.index("--output_dir") + 1] == str(tmp_path / "padding_free_b32")
+    assert row["samples_per_s"] == 3 * 32 / 4.0
+    assert row["peak_gpu_reserved_gib"] == 2.25
+    assert row["batches"].startswith("batches: padded")
+
+
+def test_ratios_compare_rows_of_the_same_batch(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    ours = {"default": {"train_runtime_s": 10.0}, "bf16_weights": {"train_runtime_s": 5.0}}
+    assert sft._ratios(ours, {}, 32, target) == {"bf16_weights_b32_over_default_b32": 2.0}
+    alone = _target(tmp_path, "cpu", (4,))
+    peers = {"ms-swift": {"train_runtime_s": 20.0}}
+    assert sft._ratios(ours, peers, 4, alone) == {
+        "bf16_weights_over_default": 2.0,
+        "default_over_ms-swift": 2.0,
+        "bf16_weights_over_ms-swift": 4.0,
+    }
+
+
+def test_random_weights_keep_the_architecture_and_tokenizer_and_follow_the_seed(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from tunekite.testing import save_tiny_chat_model
+
+    source = save_tiny_chat_model(tmp_path / "source", seed=5)
+    first = sft.random_weights(source, tmp_path / "first")
+    again = sft.random_weights(source, tmp_path / "again")
+    other = sft.random_weights(source, tmp_path / "other", seed=1)
+    assert (first / "tokenizer.json").read_bytes() == (source / "tokenizer.json").read_bytes()
+    assert (
+        json.loads((first / "config.json").read_text())["hidden_size"]
+        == json.loads((source / "config.json").read_text())["hidden_size"]
+    )
+    weights = {
+        name: load_file(folder / "model.safetensors")
+        for name, folder in (("source", source), ("first", first), ("again", again), ("other", other))
+    }
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert weights["first"].keys() == weights["source"].keys()
+    assert torch.equal(weights["first"][name], weights["again"][name])
+    assert not torch.equal(weights["first"][name], weights["other"][name])
+    assert not torch.equal(weights["first"][name], weights["source"][name])
+    assert weights["first"][name].dtype == torch.float32

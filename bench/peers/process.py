@@ -64,15 +64,16 @@ class _TreePeak(threading.Thread):
         return total
 
 
-def bench_env(**extra: str) -> dict[str, str]:
+def bench_env(device: str = "cpu", **extra: str) -> dict[str, str]:
     """The environment every side runs in, ours included: offline (the peers' hub clients must
-    not reach the network) and on the CPU."""
+    not reach the network) and on the CPU unless `device` is "cuda"."""
+    hidden = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}
     return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "USE_HF": "1",
         "MODELSCOPE_OFFLINE": "1",
-        "CUDA_VISIBLE_DEVICES": "",
+        **hidden,
         "TOKENIZERS_PARALLELISM": "false",
         **extra,
     }

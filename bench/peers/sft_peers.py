@@ -16,12 +16,15 @@ T = TypeVar("T")
 COMMANDS = {"ms-swift": ms_swift, "llamafactory": llamafactory}
 
 
-def setting(data: Path, steps: int) -> SftSetting:
-    """The setting on SmolLM2-135M-Instruct's plain Hugging Face folder (the one TuneKite's
-    `smollm2-135m-instruct` loads from), so every side starts from the same weights."""
-    from tunekite_gguf.named import smollm2_folder
+def setting(data: Path, steps: int, batch: int = 4, model_dir: Path | None = None) -> SftSetting:
+    """The setting on `model_dir`, by default SmolLM2-135M-Instruct's plain Hugging Face folder
+    (the one TuneKite's `smollm2-135m-instruct` loads from), so every side starts from the
+    same weights."""
+    if model_dir is None:
+        from tunekite_gguf.named import smollm2_folder
 
-    return SftSetting(model_dir=smollm2_folder(), data=data, steps=steps)
+        model_dir = smollm2_folder()
+    return SftSetting(model_dir=model_dir, data=data, steps=steps, batch=batch)
 
 
 def alternate(ours: list[T], peers: list[T]) -> list[T]:
