@@ -126,7 +126,8 @@ def _click(driver: Any, elem: str) -> None:
     driver.execute_script(f"document.getElementById('{elem}').click();")
 
 
-def _until(driver: Any, condition: Any, timeout: float, what: str) -> Any:
+def _until(driver: Any, condition: Any, timeout: float, what: str, seen: Any = None) -> Any:
+    """Wait for `condition`; on timeout the error names `what` and, given `seen`, what it read."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     print(time.strftime("%H:%M:%S"), what, flush=True)
@@ -134,7 +135,8 @@ def _until(driver: Any, condition: Any, timeout: float, what: str) -> Any:
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: condition())
     except Exception as exc:
-        raise AssertionError(f"{what} within {timeout:.0f} s") from exc
+        found = f" (found {seen()!r})" if seen else ""
+        raise AssertionError(f"{what} within {timeout:.0f} s{found}") from exc
 
 
 def _points(driver: Any) -> int:
@@ -250,12 +252,22 @@ def test_train_two_runs_watch_stop_and_chat(tk_browser: Any, serve_webui: Any, t
     _click(driver, "tk-tab-chat-button")
     _click(driver, "tk-chat-refresh")
     finished = one / "checkpoint-8"
-    _until(
-        driver,
-        lambda: _value(driver, "tk-chat-checkpoint") in (str(finished), str(checkpoint)),
-        20,
-        "a checkpoint in the chat tab",
-    )
+
+    def offered() -> Path | None:
+        value = _value(driver, "tk-chat-checkpoint")
+        return Path(value) if value else None
+
+    def committed() -> bool:
+        """The tab offers the last checkpoint of the run folder changed last: run #1's, or
+        that of #2 and #3, whichever ended later (on a loaded machine #3 may end after #1)."""
+        chosen = offered()
+        return (
+            chosen is not None
+            and chosen.parent in (one, two[0])
+            and (chosen / "adapter_model.safetensors").is_file()
+        )
+
+    _until(driver, committed, 30, "a committed checkpoint of these runs in the chat tab", seen=offered)
     _fill(driver, "tk-chat-checkpoint", str(finished), enter=True)
     _click(driver, "tk-chat-load")
     _until(driver, lambda: "Loaded" in _text(driver, "tk-chat-loaded"), 60, "the checkpoint loads")
