@@ -3,7 +3,8 @@
 # transformers but no network: run `make bench-gpu-kit` here, then there, with `.gpu-kit`
 # carried, `bash bench/gpu.sh`. SmolLM2-135M's architecture trains with seeded random
 # weights (its 98 MB GGUF is over what travels); results go to $OUT/sft-gpu.json (the
-# device tool's folder that comes back) or bench/results/. Extra arguments reach bench/sft.py.
+# device tool's folder that comes back) or bench/results/, with the end of every run's log in
+# sft-gpu-logs.txt. Extra arguments reach bench/sft.py; WORK=... moves its working folder.
 set -euo pipefail
 KIT=${KIT:-.gpu-kit}
 PYTHON=${PYTHON:-python3}
@@ -13,5 +14,14 @@ test -d "$KIT/wheels" || { echo "$KIT/wheels missing: run make bench-gpu-kit and
     --target "$SITE" "$KIT"/wheels/*.whl
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PATH="$SITE/bin:$PATH"
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-exec "$PYTHON" bench/sft.py --model_dir "$KIT/smollm2-135m" --random_weights --steps 30 \
-    --work /tmp/bench-sft-gpu --output "${OUT:-bench/results}/sft-gpu.json" "$@"
+WORK=${WORK:-/tmp/bench-sft-gpu}
+RESULTS=${OUT:-bench/results}
+mkdir -p "$RESULTS"
+status=0
+"$PYTHON" bench/sft.py --model_dir "$KIT/smollm2-135m" --random_weights --steps 30 \
+    --work "$WORK" --output "$RESULTS/sft-gpu.json" "$@" || status=$?
+# Each run's log stays on that machine: the last lines of each come back in one file.
+for log in "$WORK"/*.log; do
+    if [ -f "$log" ]; then echo "== $log"; tail -n 40 "$log"; fi
+done > "$RESULTS/sft-gpu-logs.txt"
+exit $status
