@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peers import sft_peers
-from peers.envs import PEERS, available
+from peers.envs import PEERS, Peer, available
 from peers.process import bench_env, run_measured
 
 LOSS_TOLERANCE = 0.05
@@ -397,7 +397,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _measure(
-    configs: list[str], peers: list, target: Target, repeats: int
+    configs: list[str], peers: list[Peer], target: Target, repeats: int
 ) -> tuple[dict[str, list[dict]], dict[str, list[float]]]:
     """Every row's runs, `repeats` rounds of ours and the peers taking turns at each batch,
     and the GEMM peak of each dtype the configurations use, measured once a round."""
