@@ -23,7 +23,7 @@ from tunekite.arguments.parser import ArgumentSet, Group, Layer, preparse
 from tunekite.arguments.secrets import SECRET_GIVEN, missing_notice
 from tunekite.arguments.support import refuse_unread
 from tunekite.arguments.validate import validate
-from tunekite.distributed import init_process_group, is_main_process
+from tunekite.distributed import close_process_group, init_process_group, is_main_process
 from tunekite.errors import ArgumentError, DuplicateNameError, UnknownNameError, did_you_mean
 from tunekite.onednn_cache import bound_primitive_cache
 from tunekite.plugin_host import PluginHost
@@ -295,7 +295,7 @@ def launch(run: Run) -> Any:
         if is_main_process():
             write_args(run, folder)
         try:
-            return run.spec.load()(run)
+            result = run.spec.load()(run)
         except (OSError, RuntimeError) as exc:  # a full disk, a folder deleted or read-only mid-run
             if isinstance(exc, OSError):
                 message = describe_os_error(exc, folder)
@@ -304,6 +304,8 @@ def launch(run: Run) -> Any:
             if message is None:
                 raise
             raise OutputError(message) from None
+    close_process_group()
+    return result
 
 
 def start(name: str, argv: Sequence[str], host: PluginHost) -> Any:
