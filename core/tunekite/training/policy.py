@@ -51,13 +51,15 @@ def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     input dropout is fused into its `A` matrix (`tunekite.training.lean_dropout`), so
     backward does not keep a copy of each input, and its `B` product into the base
     layer's output (`tunekite.training.fused_lora`); gated MLPs keep two of their three
-    intermediate tensors for backward (`tunekite.training.gated_mlp`), and norm outputs
-    are recomputed in backward rather than kept (`tunekite.training.recompute`). With
+    intermediate tensors for backward (`tunekite.training.gated_mlp`), RMSNorms keep their
+    input alone and take a closed-form backward (`tunekite.training.lean_rms_norm`), and
+    norm outputs are recomputed in backward rather than kept (`tunekite.training.recompute`). With
     `--gradient_checkpointing` the input embeddings pass gradients on even when frozen, so
     adapters behind them still learn."""
     from tunekite.training.fused_lora import fuse_lora_forward
     from tunekite.training.gated_mlp import lean_gated_mlps
     from tunekite.training.lean_dropout import fuse_lora_dropout
+    from tunekite.training.lean_rms_norm import lean_rms_norms
     from tunekite.training.recompute import recompute_norms
 
     tuner = run.component("tuners")
@@ -66,6 +68,7 @@ def apply_tuner(run: Any, policy: Policy, *, batches: Any = None) -> Any:
     fuse_lora_dropout(model)
     fuse_lora_forward(model)
     lean_gated_mlps(model)
+    lean_rms_norms(model)
     recompute_norms(model)
     if run.gradient_checkpointing and hasattr(model, "enable_input_require_grads"):
         model.enable_input_require_grads()
