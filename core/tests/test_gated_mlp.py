@@ -28,13 +28,21 @@ def lora_model():
 
 
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
-@pytest.mark.parametrize("act", ["silu", "gelu_pytorch_tanh"])
+@pytest.mark.parametrize("act", ["silu", "transformers_silu", "gelu_pytorch_tanh"])
 def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) -> None:
-    """SiLU through its own backward kernel, GELU through autograd over the recomputed
-    activation: every logit and gradient (input, each A and B) equal to the unchanged model's."""
+    """SiLU (torch's or transformers') through its own backward kernel, GELU through
+    autograd over the recomputed activation: every logit and gradient (input, each A and
+    B) equal to the unchanged model's."""
+    from transformers.activations import ACT2FN
+
+    acts = {
+        "silu": torch.nn.SiLU(),
+        "transformers_silu": ACT2FN["silu"],
+        "gelu_pytorch_tanh": torch.nn.GELU("tanh"),
+    }
     lean = lora_model()
     for layer in lean.base_model.model.model.layers:
-        layer.mlp.act_fn = {"silu": torch.nn.SiLU(), "gelu_pytorch_tanh": torch.nn.GELU("tanh")}[act]
+        layer.mlp.act_fn = acts[act]
     reference = copy.deepcopy(lean)
     assert lean_gated_mlps(lean) == 2
     embeds = lean.get_input_embeddings()(IDS)
@@ -102,3 +110,21 @@ def test_a_lean_model_pickles_and_is_not_changed_twice() -> None:
     assert lean_gated_mlps(model) == 0
     again = pickle.loads(pickle.dumps(model))
     assert type(again.base_model.model.model.layers[1].mlp).__name__ == "LeanLlamaMLP"
+
+
+def test_transformers_silu_runs_once_per_layer_in_backward() -> None:
+    """For the gate's gradient `silu_backward` recomputes what it needs itself; only the
+    up gradient's `act(gate)` calls the activation again."""
+    from transformers.activations import ACT2FN
+
+    model = lora_model()
+    act = ACT2FN["silu"]
+    for layer in model.base_model.model.model.layers:
+        layer.mlp.act_fn = act
+    lean_gated_mlps(model)
+    calls = []
+    act.register_forward_hook(lambda *args: calls.append(1))
+    loss = model(input_ids=IDS).logits.float().pow(2).mean()
+    calls.clear()
+    loss.backward()
+    assert len(calls) == model.config.num_hidden_layers

@@ -51,11 +51,22 @@ class _GatedProduct(torch.autograd.Function):
 def _act_backward(act: torch.nn.Module, grad: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """The gradient through `act` at `gate`: SiLU's own backward kernel, else autograd's
     over a recomputed activation."""
-    if type(act) is torch.nn.SiLU:
+    if _is_silu(act):
         return torch.ops.aten.silu_backward(grad, gate)
     with torch.enable_grad():
         leaf = gate.detach().requires_grad_()
         return torch.autograd.grad(act(leaf), leaf, grad)[0]
+
+
+def _is_silu(act: torch.nn.Module) -> bool:
+    """torch's SiLU or transformers' `SiLUActivation`, which Llama-style configs' `silu`
+    builds (both `F.silu`); any other activation is differentiated by autograd, which for
+    SmolLM2-135M ran SiLU once more per layer."""
+    cls = type(act)
+    return cls is torch.nn.SiLU or (cls.__name__, cls.__module__) == (
+        "SiLUActivation",
+        "transformers.activations",
+    )
 
 
 def _product(act: torch.nn.Module, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
