@@ -8,23 +8,10 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import logits_and_grads, tiny_causal_lm
+from tunekite.testing import logits_and_grads, tiny_causal_lm, tiny_lora_model
 from tunekite.training.gated_mlp import lean_gated_mlps
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(5))
-
-
-def lora_model():
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(
-        task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"
-    )
-    model = get_peft_model(tiny_causal_lm(), config)
-    for name, param in model.named_parameters():
-        if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
-            torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(len(name)))
-    return model.train()
 
 
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
@@ -40,7 +27,7 @@ def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) 
         "transformers_silu": ACT2FN["silu"],
         "gelu_pytorch_tanh": torch.nn.GELU("tanh"),
     }
-    lean = lora_model()
+    lean = tiny_lora_model()
     for layer in lean.base_model.model.model.layers:
         layer.mlp.act_fn = acts[act]
     reference = copy.deepcopy(lean)
@@ -67,7 +54,7 @@ def saved_bytes(model) -> int:
 
 
 def test_each_layer_keeps_one_intermediate_tensor_less() -> None:
-    model = lora_model()
+    model = tiny_lora_model()
     before = saved_bytes(model)
     lean_gated_mlps(model)
     intermediate = IDS.numel() * model.config.intermediate_size * 4
@@ -75,7 +62,7 @@ def test_each_layer_keeps_one_intermediate_tensor_less() -> None:
 
 
 def test_without_gradients_the_model_s_own_forward_runs() -> None:
-    model = lora_model()
+    model = tiny_lora_model()
     lean_gated_mlps(model)
     mlp = model.base_model.model.model.layers[0].mlp
     calls = []
@@ -105,7 +92,7 @@ def test_an_mlp_computing_something_else_keeps_its_forward() -> None:
 def test_a_lean_model_pickles_and_is_not_changed_twice() -> None:
     import pickle
 
-    model = lora_model()
+    model = tiny_lora_model()
     assert lean_gated_mlps(model) == 2
     assert lean_gated_mlps(model) == 0
     again = pickle.loads(pickle.dumps(model))
@@ -117,7 +104,7 @@ def test_transformers_silu_runs_once_per_layer_in_backward() -> None:
     up gradient's `act(gate)` calls the activation again."""
     from transformers.activations import ACT2FN
 
-    model = lora_model()
+    model = tiny_lora_model()
     act = ACT2FN["silu"]
     for layer in model.base_model.model.model.layers:
         layer.mlp.act_fn = act

@@ -8,28 +8,15 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import logits_and_grads, tiny_causal_lm
+from tunekite.testing import logits_and_grads, tiny_lora_model
 from tunekite.training.lean_rms_norm import lean_rms_norms
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(7))
 
 
-def lora_model():
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(
-        task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"
-    )
-    model = get_peft_model(tiny_causal_lm(), config)
-    for name, param in model.named_parameters():
-        if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
-            torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(len(name)))
-    return model.train()
-
-
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
 def test_logits_are_bitwise_and_gradients_match_autograd_s(bf16: bool) -> None:
-    lean = lora_model()
+    lean = tiny_lora_model()
     reference = copy.deepcopy(lean)
     assert lean_rms_norms(lean) == 2 * 2 + 1  # two per layer and the final one
     embeds = lean.get_input_embeddings()(IDS)
@@ -128,7 +115,7 @@ def test_a_norm_computing_something_else_keeps_its_forward() -> None:
 def test_a_lean_model_pickles_and_is_not_changed_twice() -> None:
     import pickle
 
-    model = lora_model()
+    model = tiny_lora_model()
     assert lean_rms_norms(model) == 5
     assert lean_rms_norms(model) == 0
     again = pickle.loads(pickle.dumps(model))

@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import Seq2SeqTrainingArguments
 
-from tunekite.testing import logits_and_grads, tiny_causal_lm
+from tunekite.testing import logits_and_grads, tiny_lora_model
 from tunekite.training.gated_mlp import lean_gated_mlps
 from tunekite.training.lean_dropout import fuse_lora_dropout
 from tunekite.training.recompute import recomputable, recompute_norms, recomputing
@@ -24,13 +24,7 @@ IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(9))
 
 
 def lora_model(dropout: float = 0.1):
-    from peft import LoraConfig, get_peft_model
-
-    settings = {"r": 4, "lora_alpha": 8, "lora_dropout": dropout, "target_modules": "all-linear"}
-    model = get_peft_model(tiny_causal_lm(), LoraConfig(task_type="CAUSAL_LM", **settings))
-    for name, param in model.named_parameters():
-        if "lora_B" in name:  # peft starts B at zero, which would make every A gradient zero
-            torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(len(name)))
+    model = tiny_lora_model(dropout)
     fuse_lora_dropout(model)
     lean_gated_mlps(model)
     assert recompute_norms(model) == 2 * 2 + 1  # two per layer and the final one

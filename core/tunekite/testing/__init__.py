@@ -22,7 +22,13 @@ from tunekite.testing.conformance import (
     TunerConformance,
 )
 from tunekite.testing.fakes import FakePlugins
-from tunekite.testing.models import CHATML_JINJA, save_tiny_chat_model, save_tiny_lora, tiny_causal_lm
+from tunekite.testing.models import (
+    CHATML_JINJA,
+    save_tiny_chat_model,
+    save_tiny_lora,
+    tiny_causal_lm,
+    tiny_lora_model,
+)
 from tunekite.testing.servers import deployed, serving
 from tunekite.testing.steps import eval_logits, logits_and_grads, reloaded_logits, sgd_steps, training_batches
 from tunekite.testing.tokenizers import tiny_tokenizer
@@ -48,6 +54,7 @@ __all__ = [
     "serving",
     "sgd_steps",
     "tiny_causal_lm",
+    "tiny_lora_model",
     "tiny_tokenizer",
     "training_batches",
     "wait_for_http",

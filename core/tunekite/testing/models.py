@@ -33,6 +33,20 @@ def tiny_causal_lm(seed: int = 0, vocab_size: int = 128, **config: Any) -> Any:
     return LlamaForCausalLM(LlamaConfig(vocab_size=vocab_size, **settings))
 
 
+def tiny_lora_model(dropout: float = 0.0) -> Any:
+    """`tiny_causal_lm` under all-linear LoRA (r 4, alpha 8), in training mode, each `B`
+    seeded non-zero: peft starts `B` at zero, which would make every `A` gradient zero."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    settings = {"r": 4, "lora_alpha": 8, "lora_dropout": dropout, "target_modules": "all-linear"}
+    model = get_peft_model(tiny_causal_lm(), LoraConfig(task_type="CAUSAL_LM", **settings))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param, std=0.1, generator=torch.Generator().manual_seed(len(name)))
+    return model.train()
+
+
 def save_tiny_chat_model(folder: Path, seed: int = 0, *, endless: bool = False, **config: Any) -> Path:
     """A tiny Llama and a ChatML tokenizer saved as a Hugging Face folder (what `--model` takes);
     `config` as in `tiny_causal_lm`. An `endless` model never writes a special token, so its

@@ -23,9 +23,7 @@ from typing import Any
 import torch
 
 from tunekite.training.recompute import recomputable
-from tunekite.training.subclasses import subclass_of
-
-_CHECKED: dict[type, bool] = {}
+from tunekite.training.subclasses import lean_forwards
 
 
 class _GatedProduct(torch.autograd.Function):
@@ -83,15 +81,8 @@ def _forward(self: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def _is_gated(module: torch.nn.Module) -> bool:
-    """Whether `module`'s class computes `down(act(gate(x)) * up(x))`, probed once per class."""
-    if type(module) not in _CHECKED:
-        _CHECKED[type(module)] = _probe(module)
-    return _CHECKED[type(module)]
-
-
-def _probe(module: torch.nn.Module) -> bool:
-    """`module`'s own forward against the formula on a seeded random input, in eval mode
-    (no dropout) and without gradients."""
+    """Whether `module` computes `down(act(gate(x)) * up(x))`: its own forward against the
+    formula on a seeded random input, in eval mode (no dropout) and without gradients."""
     parts = [getattr(module, n, None) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")]
     if not all(isinstance(p, torch.nn.Module) for p in parts) or not hasattr(parts[0], "in_features"):
         return False
@@ -113,10 +104,4 @@ def _probe(module: torch.nn.Module) -> bool:
 
 def lean_gated_mlps(model: torch.nn.Module) -> int:
     """Give every gated MLP of `model` the lean product; returns how many were changed."""
-    changed = 0
-    for module in model.modules():
-        if type(module).__module__ != subclass_of.__module__ and _is_gated(module):
-            methods = {"forward": _forward, "_dense_forward": type(module).forward}
-            module.__class__ = subclass_of(type(module), "Lean", methods)
-            changed += 1
-    return changed
+    return lean_forwards(model, _is_gated, _forward)

@@ -23,9 +23,7 @@ from typing import Any
 
 import torch
 
-from tunekite.training.subclasses import subclass_of
-
-_CHECKED: dict[type, bool] = {}
+from tunekite.training.subclasses import lean_forwards
 
 
 def _normed(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,15 +73,9 @@ def _forward(self: Any, x: torch.Tensor) -> torch.Tensor:
 
 
 def _is_rms_norm(module: torch.nn.Module) -> bool:
-    """Whether `module`'s class computes the Llama-style RMSNorm, probed once per class."""
-    if type(module) not in _CHECKED:
-        _CHECKED[type(module)] = _probe(module)
-    return _CHECKED[type(module)]
-
-
-def _probe(module: torch.nn.Module) -> bool:
-    """`module`'s own forward against the formula on seeded random fp32 and bf16 inputs,
-    without gradients (a norm without children, with a 1-d floating-point weight)."""
+    """Whether `module` computes the Llama-style RMSNorm: its own forward against the
+    formula on seeded random fp32 and bf16 inputs, without gradients (a norm without
+    children, with a 1-d floating-point weight)."""
     weight, eps = getattr(module, "weight", None), _eps(module)
     usable = isinstance(weight, torch.Tensor) and weight.dim() == 1 and weight.is_floating_point()
     if not usable or eps is None or list(module.children()) or weight.device.type == "meta":
@@ -100,10 +92,4 @@ def _probe(module: torch.nn.Module) -> bool:
 def lean_rms_norms(model: torch.nn.Module) -> int:
     """Give every Llama-style RMSNorm of `model` the closed-form backward; returns how many
     were changed."""
-    changed = 0
-    for module in model.modules():
-        if type(module).__module__ != subclass_of.__module__ and _is_rms_norm(module):
-            methods = {"forward": _forward, "_dense_forward": type(module).forward}
-            module.__class__ = subclass_of(type(module), "Lean", methods)
-            changed += 1
-    return changed
+    return lean_forwards(model, _is_rms_norm, _forward)
