@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import logits_and_grads, tiny_causal_lm, tiny_lora_model
+from tunekite.testing import assert_same_logits_and_grads, logits_and_grads, tiny_causal_lm, tiny_lora_model
 from tunekite.training.gated_mlp import lean_gated_mlps
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(5))
@@ -33,12 +33,9 @@ def test_outputs_and_gradients_are_autograd_s_bit_for_bit(bf16: bool, act: str) 
     reference = copy.deepcopy(lean)
     assert lean_gated_mlps(lean) == 2
     embeds = lean.get_input_embeddings()(IDS)
-    out, grads = logits_and_grads(lean, embeds, bf16)
-    expected, expected_grads = logits_and_grads(reference, embeds, bf16)
-    assert torch.equal(out, expected)
-    assert grads.keys() == expected_grads.keys()
-    for name, grad in grads.items():
-        assert torch.equal(grad, expected_grads[name]), name
+    assert_same_logits_and_grads(
+        logits_and_grads(lean, embeds, bf16), logits_and_grads(reference, embeds, bf16)
+    )
 
 
 def saved_bytes(model) -> int:

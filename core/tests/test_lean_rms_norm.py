@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from tunekite.testing import logits_and_grads, tiny_lora_model
+from tunekite.testing import assert_same_logits_and_grads, logits_and_grads, tiny_lora_model
 from tunekite.training.lean_rms_norm import lean_rms_norms
 
 IDS = torch.randint(0, 128, (2, 24), generator=torch.Generator().manual_seed(7))
@@ -20,12 +20,8 @@ def test_logits_are_bitwise_and_gradients_match_autograd_s(bf16: bool) -> None:
     reference = copy.deepcopy(lean)
     assert lean_rms_norms(lean) == 2 * 2 + 1  # two per layer and the final one
     embeds = lean.get_input_embeddings()(IDS)
-    out, grads = logits_and_grads(lean, embeds, bf16)
-    expected, expected_grads = logits_and_grads(reference, embeds, bf16)
-    assert torch.equal(out, expected)
-    assert grads.keys() == expected_grads.keys()
-    for name, grad in grads.items():
-        torch.testing.assert_close(grad, expected_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    actual, expected = logits_and_grads(lean, embeds, bf16), logits_and_grads(reference, embeds, bf16)
+    assert_same_logits_and_grads(actual, expected, rtol=1e-4, atol=1e-6)
 
 
 def norm_and_input(dtype: torch.dtype, trained_weight: bool = False):

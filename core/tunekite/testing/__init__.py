@@ -30,7 +30,14 @@ from tunekite.testing.models import (
     tiny_lora_model,
 )
 from tunekite.testing.servers import deployed, serving
-from tunekite.testing.steps import eval_logits, logits_and_grads, reloaded_logits, sgd_steps, training_batches
+from tunekite.testing.steps import (
+    assert_same_logits_and_grads,
+    eval_logits,
+    logits_and_grads,
+    reloaded_logits,
+    sgd_steps,
+    training_batches,
+)
 from tunekite.testing.tokenizers import tiny_tokenizer
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "TemplateConformance",
     "TrainerConformance",
     "TunerConformance",
+    "assert_same_logits_and_grads",
     "deployed",
     "eval_logits",
     "headless_chromium",

@@ -35,6 +35,21 @@ def logits_and_grads(model: Any, embeds: Any, bf16: bool = False) -> tuple[Any, 
     return out, {"inputs_embeds": embeds.grad, **grads}
 
 
+def assert_same_logits_and_grads(actual: Any, expected: Any, **grad_tolerance: float) -> None:
+    """Two `logits_and_grads` results agree: the logits bitwise, the gradients by name,
+    bitwise or, given `rtol` and `atol`, within them."""
+    import torch
+
+    (out, grads), (expected_out, expected_grads) = actual, expected
+    assert torch.equal(out, expected_out)
+    assert grads.keys() == expected_grads.keys()
+    for name, grad in grads.items():
+        if grad_tolerance:
+            torch.testing.assert_close(grad, expected_grads[name], msg=name, **grad_tolerance)
+        else:
+            assert torch.equal(grad, expected_grads[name]), name
+
+
 def eval_logits(model: Any, ids: Any) -> Any:
     """The model's logits for `ids` in eval mode, without gradients."""
     import torch
