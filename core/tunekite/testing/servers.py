@@ -8,12 +8,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+_GRACE_S = 3.0
+"""How long `serving` lets a stopping server wait for its clients to hang up."""
+
 
 @contextlib.contextmanager
 def serving(server: Any, timeout: float = 30.0) -> Iterator[str]:
     """Run a `uvicorn.Server` built with `port=0` (e.g. `tunekite.tasks.deploy.build_server`)
     in a thread and yield its base URL, read from the socket it listens on (no free-port
-    race); stop it afterwards."""
+    race); stop it afterwards, gracefully for `_GRACE_S`, then by force (uvicorn otherwise
+    waits for every client to hang up, and a browser left on a page never does: the thread
+    join timed out after 30 s in each of the app's browser tests)."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -26,7 +31,10 @@ def serving(server: Any, timeout: float = 30.0) -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=timeout)
+        thread.join(timeout=_GRACE_S)
+        if thread.is_alive():  # a client still holds a connection open: a browser's page does
+            server.force_exit = True
+            thread.join(timeout=timeout)
 
 
 @contextlib.contextmanager
