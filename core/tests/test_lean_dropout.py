@@ -160,24 +160,24 @@ def test_masks_keep_their_share_in_every_position_of_a_draw_and_any_shape(keep: 
     """Each 64-bit draw serves four entries: every one of the four positions keeps `keep`
     of its entries, whatever the tensor's shape (here not a multiple of four)."""
     mask = dropout_mask(torch.empty(1001, 999), keep, seed=7)
-    assert mask.shape == (1001, 999) and mask.dtype == torch.float32
-    assert set(mask.unique().tolist()) == {0.0, 1.0}
-    flat = mask.flatten()
+    assert mask.shape == (1001, 999) and mask.dtype == torch.int8
+    assert set(mask.unique().tolist()) == {0, 1}
+    flat = mask.flatten().float()
     for lane in range(4):
         assert abs(flat[lane::4].mean().item() - keep) < 0.005, lane
     assert torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=7))
     assert not torch.equal(mask, dropout_mask(torch.empty(1001, 999), keep, seed=8))
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
-def test_a_mask_in_another_dtype_keeps_the_same_entries(dtype: torch.dtype) -> None:
-    """The mask is drawn as int8 ones and zeros: in every float dtype, the same draw keeps
-    the same entries, as ones."""
-    expected = dropout_mask(torch.empty(37, 53), 0.8, seed=3)
-    mask = dropout_mask(torch.empty(37, 53), 0.8, seed=3, dtype=dtype)
-    assert mask.dtype == dtype
-    assert torch.equal(mask.float(), expected)
-    assert torch.equal(dropout_mask(torch.empty(37, 53, dtype=dtype), 0.8, seed=3), mask)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+def test_the_int8_mask_multiplies_every_float_dtype_into_it(dtype: torch.dtype) -> None:
+    """The product of a float tensor and the int8 mask takes the float's dtype and keeps
+    exactly the entries the mask keeps."""
+    x = torch.randn(37, 53, generator=torch.Generator().manual_seed(2)).to(dtype)
+    mask = dropout_mask(x, 0.8, seed=3)
+    dropped = x * mask
+    assert dropped.dtype == dtype
+    assert torch.equal(dropped, torch.where(mask.bool(), x, torch.zeros((), dtype=dtype)))
 
 
 @pytest.mark.parametrize(
@@ -198,8 +198,8 @@ def test_over_half_precision_weights_each_mask_is_kept_in_their_dtype_and_backwa
     fuse_lora_forward(model)  # what `tk run` adds: adapters computed in the base's dtype
 
     draws: list[int] = []
-    draw = lean_dropout._kept
-    monkeypatch.setattr(lean_dropout, "_kept", lambda *args: draws.append(1) or draw(*args))
+    draw = lean_dropout.dropout_mask
+    monkeypatch.setattr(lean_dropout, "dropout_mask", lambda *args: draws.append(1) or draw(*args))
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         loss = model(input_ids=ids, labels=ids).loss

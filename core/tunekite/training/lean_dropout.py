@@ -23,17 +23,9 @@ from typing import Any
 import torch
 
 
-def dropout_mask(
-    like: torch.Tensor, keep: float, seed: int, dtype: torch.dtype | None = None
-) -> torch.Tensor:
-    """The mask dropout multiplies a tensor shaped like `like` by, drawn from `seed`: 1 where
-    a 16-bit draw falls below `keep` (a probability within 8e-6 of it), else 0, in `dtype`
-    (`like`'s by default)."""
-    return _kept(like, keep, seed).view(like.shape).to(dtype or like.dtype)
-
-
-def _kept(like: torch.Tensor, keep: float, seed: int) -> torch.Tensor:
-    """`dropout_mask`'s entries as a flat tensor of int8 ones and zeros.
+def dropout_mask(like: torch.Tensor, keep: float, seed: int) -> torch.Tensor:
+    """The mask dropout multiplies a tensor shaped like `like` by, drawn from `seed`: int8 1
+    where a 16-bit draw falls below `keep` (a probability within 8e-6 of it), else 0.
 
     The bits come from 64-bit draws, four entries each; on a CPU from numpy's SFC64, whose
     raw output is about twice as fast as PCG64DXSM's or torch's generator (0.28 against
@@ -56,7 +48,7 @@ def _kept(like: torch.Tensor, keep: float, seed: int) -> torch.Tensor:
         bits = torch.empty(words, dtype=torch.int64, device=like.device)
         bits = bits.random_(-(2**63), None, generator=generator).view(torch.int16)
     kept = torch.empty(count, dtype=torch.int8, device=like.device)
-    return torch.lt(bits[:count], round(keep * 65536) - 32768, out=kept)
+    return torch.lt(bits[:count], round(keep * 65536) - 32768, out=kept).view(like.shape)
 
 
 class _DropoutLinear(torch.autograd.Function):
@@ -82,7 +74,7 @@ class _DropoutLinear(torch.autograd.Function):
     ) -> torch.Tensor:
         keep = 1.0 - p
         ctx.keep, ctx.seed, ctx.dtype = keep, seed, dtype
-        kept = _kept(x, keep, seed).view(x.shape)
+        kept = dropout_mask(x, keep, seed)
         if keeps_mask:  # in the compute dtype: backward's two products then convert nothing
             kept = kept.to(dtype)
         ctx.save_for_backward(x, weight, *([kept] if keeps_mask else []))
@@ -93,7 +85,7 @@ class _DropoutLinear(torch.autograd.Function):
         ctx: Any, grad: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None, None]:
         x, weight, *saved = ctx.saved_tensors
-        kept = saved[0] if saved else _kept(x, ctx.keep, ctx.seed).view(x.shape)
+        kept = saved[0] if saved else dropout_mask(x, ctx.keep, ctx.seed)
         grad = grad.to(ctx.dtype) / ctx.keep
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
