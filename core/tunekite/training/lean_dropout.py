@@ -12,8 +12,8 @@ for one mask draw per adapter in backward: with `dropout_mask`'s raw-bit draws, 
 of a 6 s SmolLM2-135M step of 1,170 tokens. In half precision the step is shorter and the
 draws are not: drawing masks took 13 % of a bf16 SmolLM2-135M step, half of it in backward
 (issue 19), so in layers whose weights are bf16 or fp16 the mask is kept, in that dtype
-(two bytes per entry). Over float32 weights (`--bf16` autocast included) it is drawn again: keeping it
-there took that mode's peak RSS from 2,853 to 3,040 MiB, over 3 GB.
+(two bytes per entry). Over float32 weights (`--bf16` autocast included) it is drawn
+again: keeping it there took that mode's peak RSS from 2,853 to 3,040 MiB, over 3 GB.
 """
 
 from __future__ import annotations

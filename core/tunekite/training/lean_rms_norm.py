@@ -49,15 +49,14 @@ class _RMSNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         x, weight, scale = ctx.saved_tensors
+        normed = x * scale  # promotes to fp32
         grad_x = grad_weight = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = (grad * normed.to(x.dtype)).sum_to_size(weight.shape).to(weight.dtype)
         if ctx.needs_input_grad[0]:
             scaled = (grad * weight).to(torch.float32)
-            normed = x * scale  # promotes to fp32
             along = (scaled * normed).mean(-1, keepdim=True)
             grad_x = torch.addcmul(scaled, normed, along, value=-1).mul_(scale).to(x.dtype)
-        if ctx.needs_input_grad[1]:
-            normed = (x * scale).to(x.dtype)
-            grad_weight = (grad * normed).sum_to_size(weight.shape).to(weight.dtype)
         return grad_x, grad_weight, None
 
 
